@@ -1,0 +1,36 @@
+/** Option and state types of the Lifecycle (lifecycle.ts). */
+import type { AppServer, Clock, FlowStore, Logger, PresenceClient, RoutePublisher } from './ports.ts';
+import type { SessionState } from './session.ts';
+import type { UserId } from './user-id.ts';
+
+/** LifecycleOptions are the ports and the lifecycle settings, fixed at construction. */
+export interface LifecycleOptions {
+  readonly presence: PresenceClient;
+  readonly store: FlowStore;
+  readonly routes: RoutePublisher;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly appServers: readonly AppServer[];
+  /** graceMs: a flow that ended at most this long before a NOTIFY was sent still counts as in use. */
+  readonly graceMs: number;
+  /** reconnectWindowMs: how long a reconnect route update stays in force. */
+  readonly reconnectWindowMs: number;
+  /** stepTimeoutMs: the longest a first request waits for the register and notify steps. */
+  readonly stepTimeoutMs: number;
+}
+
+/** Session is the lifecycle's in-memory view of one tracked user; mutated only inside that user's queue. */
+export interface Session {
+  readonly user: UserId;
+  state: SessionState;
+  /** fingerprint of the other parties' presence tuples last seen; null until the subscription's first NOTIFY. */
+  fingerprint: string | null;
+  /** appServer is the server of the user's most recent flow. */
+  appServer: string | null;
+  /** retryAt: when degraded, the earliest time a flow may trigger the presence steps again. */
+  retryAt: number;
+  retryDelayMs: number;
+  /** cancelPinTimer cancels the end of the reconnect window while a route update is in force. */
+  cancelPinTimer: (() => void) | null;
+  createdAt: number;
+}

@@ -1,0 +1,140 @@
+import test from 'ava';
+import { Lifecycle } from './lifecycle.ts';
+import type { PresenceNotification, PresenceTuple } from './ports.ts';
+import { OWN_TUPLE_ID } from './presence.ts';
+import { FakePresence, FakeRoutes, ManualClock, MemoryLogger, MemoryStore } from './testing/fakes.ts';
+import type { UserId } from './user-id.ts';
+
+const U = '0b6f3a52-6a3e-4d36-9f3c-6c1d2b3a4f50' as UserId;
+const servers = [{ name: 'app-a', host: '127.0.0.1', port: 1 }, { name: 'app-b', host: '127.0.0.1', port: 2 }];
+
+function setup() {
+  const calls: string[] = [];
+  const clock = new ManualClock();
+  const presence = new FakePresence(calls);
+  const store = new MemoryStore(calls);
+  const routes = new FakeRoutes(calls);
+  const log = new MemoryLogger();
+  const lc = new Lifecycle({ presence, store, routes, clock, log, appServers: servers, graceMs: 5000, reconnectWindowMs: 60000, stepTimeoutMs: 400 });
+  const steps: string[] = [];
+  lc.observe((e) => steps.push(`${e.step}${e.ok ? '' : '!'}`));
+  const grant = (name: string) => () => calls.push(`grant(${name})`);
+  const notify = (tuples: PresenceTuple[] | null, extra: Partial<PresenceNotification> = {}) =>
+    lc.onNotify({ user: U, sentAt: null, receivedAt: clock.now(), bodyError: null, subscription: { state: 'active', reason: null, expires: 600, retryAfter: null }, document: tuples && { entity: `sip:${U}@d`, tuples }, ...extra });
+  const ownT: PresenceTuple = { id: OWN_TUPLE_ID, basic: 'open', note: 'app-a' };
+  return { calls, clock, presence, store, routes, log, lc, steps, grant, notify, ownT };
+}
+
+test('first flow: register, notify, access, subscribe in that order; later flows are let through at once', async (t) => {
+  const { lc, calls, steps, grant } = setup();
+  lc.flowStarted({ id: 'f1', user: U, appServer: 'app-a', startedAt: 1 }, grant('f1'));
+  lc.flowStarted({ id: 'f2', user: U, appServer: 'app-a', startedAt: 2 }, grant('f2'));
+  t.deepEqual(calls, ['grant(f2)']);
+  await lc.idle();
+  t.deepEqual(calls, ['grant(f2)', 'store.insertFlow(f1)', 'presence.register', 'presence.publish(app-a)', 'grant(f1)', 'presence.subscribe', 'store.insertFlow(f2)']);
+  t.deepEqual(steps, ['register', 'notify', 'provide_access', 'subscribe']);
+  t.is(lc.session(U)?.state, 'tracking');
+});
+
+test('presence change while a flow is open: reconnect MESSAGE and route update, withdrawn after the window', async (t) => {
+  const { lc, calls, steps, grant, notify, ownT, clock, store, routes } = setup();
+  lc.flowStarted({ id: 'f1', user: U, appServer: 'app-b', startedAt: clock.now() }, grant('f1'));
+  await lc.idle();
+  notify([ownT]);
+  await lc.idle();
+  notify([ownT, { id: 'dev', basic: 'closed', note: null }]);
+  await lc.idle();
+  t.deepEqual(calls.slice(-2), ['presence.sendReconnect(app-b)', 'routes.pin(app-b)']);
+  t.is(lc.session(U)?.state, 'reconnecting');
+  t.is(store.decisions[0]?.branch, 'reconnect');
+  t.is(store.pins.get(U)?.appServer, 'app-b');
+  clock.advance(60000);
+  await lc.idle();
+  t.is(calls.at(-1), 'routes.unpin');
+  t.false(routes.pinned.has(U));
+  t.false(store.pins.has(U));
+  t.is(lc.session(U)?.state, 'tracking');
+  t.deepEqual(steps.slice(4), ['receive_notification', 'receive_notification', 'identify', 'reconnect_message', 'route_update', 'route_withdrawn']);
+});
+
+test('presence change of an idle user: unsubscribe, unpublish, unregister, purge; next flow starts over', async (t) => {
+  const { lc, calls, grant, notify, ownT, clock, store } = setup();
+  lc.flowStarted({ id: 'f1', user: U, appServer: 'app-a', startedAt: clock.now() }, grant('f1'));
+  await lc.idle();
+  lc.flowEnded('f1', U, clock.now() + 10, 'completed');
+  notify([ownT]);
+  await lc.idle();
+  clock.advance(5011);
+  notify([ownT, { id: 'dev', basic: 'closed', note: null }]);
+  await lc.idle();
+  t.deepEqual(calls.slice(-4), ['presence.unsubscribe', 'presence.unpublish', 'presence.unregister', 'store.purgeUser']);
+  t.is(lc.session(U), undefined);
+  t.is(store.flows.size, 0);
+  t.is(store.users.size, 0);
+  lc.flowStarted({ id: 'f2', user: U, appServer: 'app-a', startedAt: clock.now() }, grant('f2'));
+  await lc.idle();
+  t.deepEqual(calls.slice(-5), ['store.insertFlow(f2)', 'presence.register', 'presence.publish(app-a)', 'grant(f2)', 'presence.subscribe']);
+});
+
+test('a change of presencelb’s own tuple only, an unparsable body, or an unknown presentity decides nothing', async (t) => {
+  const { lc, calls, grant, notify, ownT, log } = setup();
+  lc.flowStarted({ id: 'f1', user: U, appServer: 'app-a', startedAt: 1 }, grant('f1'));
+  await lc.idle();
+  notify([ownT]);
+  notify([{ ...ownT, note: 'app-b' }]);
+  notify(null, { bodyError: 'not XML' });
+  lc.onNotify({ user: '11111111-2222-4333-8444-555555555555' as UserId, sentAt: null, receivedAt: 1, bodyError: null, subscription: { state: 'active', reason: null, expires: 1, retryAfter: null }, document: null });
+  await lc.idle();
+  t.false(calls.some((c) => /sendReconnect|unsubscribe|purge/.test(c)));
+  t.true(log.lines.some((l) => (l.obj as { code?: string }).code === 'NOTIFY_UNKNOWN_PRESENTITY'));
+  t.is(lc.session(U)?.state, 'tracking');
+});
+
+test('presence server down: the request goes through, the user is degraded and retried after a back-off', async (t) => {
+  const { lc, calls, presence, grant, clock, steps } = setup();
+  presence.failing.add('register');
+  lc.flowStarted({ id: 'f1', user: U, appServer: 'app-a', startedAt: 1 }, grant('f1'));
+  await lc.idle();
+  t.true(calls.includes('grant(f1)'));
+  t.is(lc.session(U)?.state, 'degraded');
+  t.deepEqual(steps, ['register!']);
+  lc.flowStarted({ id: 'f2', user: U, appServer: 'app-a', startedAt: 2 }, grant('f2'));
+  await lc.idle();
+  t.is(calls.filter((c) => c === 'presence.register').length, 1);
+  presence.failing.delete('register');
+  clock.advance(1000);
+  lc.flowStarted({ id: 'f3', user: U, appServer: 'app-a', startedAt: 3 }, grant('f3'));
+  await lc.idle();
+  t.is(lc.session(U)?.state, 'tracking');
+});
+
+test('a slow presence server holds the first request no longer than stepTimeoutMs', async (t) => {
+  const { lc, calls, presence, grant, clock } = setup();
+  presence.holding.add('register');
+  lc.flowStarted({ id: 'f1', user: U, appServer: 'app-a', startedAt: 1 }, grant('f1'));
+  await new Promise((r) => setTimeout(r, 10));
+  t.false(calls.includes('grant(f1)'));
+  clock.advance(400);
+  t.true(calls.includes('grant(f1)'));
+  presence.release('register');
+  await lc.idle();
+  t.is(calls.filter((c) => c === 'grant(f1)').length, 1);
+  t.is(lc.session(U)?.state, 'tracking');
+});
+
+test('restore: open flows closed, users re-registered, a pin still in force keeps its remaining window', async (t) => {
+  const { lc, calls, store, clock } = setup();
+  const now = clock.now();
+  await store.upsertUser({ user: U, state: 'reconnecting', appServer: 'app-a', createdAt: now - 10, updatedAt: now - 5, presence: null });
+  await store.insertFlow({ id: 'f0', user: U, appServer: 'app-a', startedAt: now - 100, endedAt: null, endReason: null });
+  await store.savePin({ user: U, appServer: 'app-a', createdAt: now - 10, expiresAt: now + 1000 });
+  const pins = await lc.restore();
+  await lc.idle();
+  t.is(pins.length, 1);
+  t.is(store.flows.get('f0')?.endReason, 'presencelb_restart');
+  t.true(calls.includes('presence.subscribe'));
+  t.is(lc.session(U)?.state, 'reconnecting');
+  clock.advance(1000);
+  await lc.idle();
+  t.is(lc.session(U)?.state, 'tracking');
+});

@@ -1,0 +1,348 @@
+/**
+ * Lifecycle drives claim 1 for every user, through the ports only (no I/O of its own):
+ *
+ *   first flow:  register → notify (PUBLISH) → provide access (the data path's grant) → subscribe
+ *   NOTIFY:      receive → identify (was the user in use when the NOTIFY was sent?) →
+ *                  yes: reconnect MESSAGE carrying the UUID + route update, withdrawn after the reconnect window
+ *                  no:  unsubscribe → unpublish → unregister → purge
+ *
+ * Invariants: one user's events are handled one at a time, in arrival order (KeyedQueue); a request is never held
+ * longer than stepTimeoutMs by presence work (it is granted then, and the steps go on); a presence-server or store
+ * failure degrades that user (logged, retried on a later flow) and never stops traffic or loses stored rows.
+ */
+import { decide, notifyInstant, type Decision } from './decision.ts';
+import { isPlbError, type ErrorCode } from './errors.ts';
+import { KeyedQueue } from './keyed-queue.ts';
+import type { ClaimStep, LifecycleObserver } from './lifecycle-events.ts';
+import type { LifecycleOptions, Session } from './lifecycle-types.ts';
+import type { AppServer, FlowEndReason, PinRecord, PresenceNotification, PresenceSink } from './ports.ts';
+import { classifyNotify } from './presence-change.ts';
+import { transition } from './session.ts';
+import type { UserId } from './user-id.ts';
+
+/** FlowStart is what the data path knows when a request's headers arrive. */
+export interface FlowStart {
+  readonly id: string;
+  readonly user: UserId;
+  readonly appServer: string | null;
+  readonly startedAt: number;
+}
+
+const RETRY_MIN_MS = 1000;
+const RETRY_MAX_MS = 60000;
+
+/** Lifecycle is the presence-driven core; it is the PresenceSink of the presence adapter. */
+export class Lifecycle implements PresenceSink {
+  private readonly sessions = new Map<UserId, Session>();
+  private readonly queue = new KeyedQueue<UserId>();
+  private readonly servers: ReadonlyMap<string, AppServer>;
+  private readonly observers: LifecycleObserver[] = [];
+
+  constructor(private readonly o: LifecycleOptions) {
+    this.servers = new Map(o.appServers.map((s) => [s.name, s]));
+  }
+
+  /** observe adds an observer of every claim step. */
+  observe(fn: LifecycleObserver): void {
+    this.observers.push(fn);
+  }
+
+  /** session returns a copy of a user's live session, or undefined. */
+  session(user: UserId): Readonly<Session> | undefined {
+    const s = this.sessions.get(user);
+    return s && { ...s };
+  }
+
+  /** userCount is the number of users with a live session. */
+  get userCount(): number {
+    return this.sessions.size;
+  }
+
+  /**
+   * flowStarted records a flow and, on a user's first flow, takes the claim's first steps. grant lets the request
+   * through; it is called exactly once: at once for a tracked user, after register and notify for a new one (or
+   * after stepTimeoutMs, whichever is first).
+   */
+  flowStarted(flow: FlowStart, grant: () => void): void {
+    const grantOnce = once(grant);
+    const existing = this.sessions.get(flow.user);
+    const setup = !existing || (existing.state === 'degraded' && this.o.clock.now() >= existing.retryAt);
+    if (!setup) grantOnce();
+    const s = existing ?? this.newSession(flow.user, flow.appServer);
+    if (flow.appServer) s.appServer = flow.appServer;
+    let cancel = () => {};
+    if (setup) {
+      if (existing) existing.retryAt = Number.POSITIVE_INFINITY; // a setup is queued: later flows take the fast path
+      cancel = this.o.clock.setTimer(this.o.stepTimeoutMs, () => {
+        this.o.log.warn({ user: flow.user, timeoutMs: this.o.stepTimeoutMs }, 'presence steps slow: request let through before they completed');
+        grantOnce();
+      });
+    }
+    void this.queue.run(flow.user, async () => {
+      await this.store('insertFlow', flow.user, () => this.o.store.insertFlow({ ...flow, endedAt: null, endReason: null }));
+      const cur = this.sessions.get(flow.user);
+      if (setup || !cur) await this.setUp(cur ?? this.newSession(flow.user, flow.appServer), grantOnce);
+      grantOnce();
+      cancel();
+    });
+  }
+
+  /** flowUpstream records which application server Envoy sent a flow to. */
+  flowUpstream(flowId: string, user: UserId, appServer: string): void {
+    void this.queue.run(user, async () => {
+      await this.store('setFlowAppServer', user, () => this.o.store.setFlowAppServer(flowId, appServer));
+      const s = this.sessions.get(user);
+      if (s) s.appServer = appServer;
+    });
+  }
+
+  /** flowEnded records the end of a flow. */
+  flowEnded(flowId: string, user: UserId, endedAt: number, reason: FlowEndReason): void {
+    void this.queue.run(user, () => this.store('endFlow', user, () => this.o.store.endFlow(flowId, endedAt, reason)));
+  }
+
+  /** onNotify takes a NOTIFY from the presence adapter; it is handled in the user's queue. */
+  onNotify(n: PresenceNotification): void {
+    if (!this.sessions.has(n.user)) {
+      this.o.log.warn({ user: n.user, code: 'NOTIFY_UNKNOWN_PRESENTITY' satisfies ErrorCode }, 'NOTIFY for a user presencelb does not track: ignored');
+      return;
+    }
+    void this.queue.run(n.user, () => this.handleNotify(n));
+  }
+
+  /**
+   * restore rebuilds sessions after a restart: flows left open are closed (reason presencelb_restart), every stored
+   * user is registered, published and subscribed again, and route updates still in force get their remaining
+   * window. It returns the pins still in force, for the first xDS snapshot.
+   */
+  async restore(): Promise<PinRecord[]> {
+    const now = this.o.clock.now();
+    const closed = await this.o.store.closeOpenFlows(now, 'presencelb_restart');
+    const users = await this.o.store.listUsers();
+    const pins = await this.o.store.listPins();
+    const live: PinRecord[] = [];
+    for (const pin of pins) {
+      if (pin.expiresAt > now) live.push(pin);
+      else await this.store('deletePin', pin.user, () => this.o.store.deletePin(pin.user));
+    }
+    for (const u of users) {
+      const s = this.newSession(u.user, u.appServer);
+      s.createdAt = u.createdAt;
+      const pin = live.find((p) => p.user === u.user);
+      void this.queue.run(u.user, async () => {
+        await this.setUp(s, () => {});
+        if (pin && s.state === 'tracking') {
+          s.state = transition(s.state, 'reconnecting');
+          s.cancelPinTimer = this.o.clock.setTimer(pin.expiresAt - this.o.clock.now(), () => this.windowOver(u.user));
+        }
+      });
+    }
+    this.o.log.info({ users: users.length, pins: live.length, closedFlows: closed }, 'state restored from the store');
+    return live;
+  }
+
+  /**
+   * shutdown withdraws what presencelb holds at the presence server for every user (unsubscribe, unpublish,
+   * unregister) without purging the store, so a restart can restore them, and closes open flows.
+   */
+  async shutdown(): Promise<void> {
+    const users = [...this.sessions.keys()];
+    await Promise.all(
+      users.map((user) =>
+        this.queue.run(user, async () => {
+          const s = this.sessions.get(user);
+          if (!s) return;
+          s.cancelPinTimer?.();
+          await this.withdrawPresence(user);
+        }),
+      ),
+    );
+    await this.queue.idle();
+    await this.o.store.closeOpenFlows(this.o.clock.now(), 'shutdown');
+  }
+
+  /** idle resolves when every queued event has been handled (for tests and shutdown). */
+  idle(): Promise<void> {
+    return this.queue.idle();
+  }
+
+  private newSession(user: UserId, appServer: string | null): Session {
+    const s: Session = { user, state: 'registering', fingerprint: null, appServer, retryAt: 0, retryDelayMs: RETRY_MIN_MS, cancelPinTimer: null, createdAt: this.o.clock.now() };
+    this.sessions.set(user, s);
+    return s;
+  }
+
+  /** setUp takes the claim's register, notify, provide-access and subscribe steps, in that order. */
+  private async setUp(s: Session, grant: () => void): Promise<void> {
+    const user = s.user;
+    if (s.state === 'degraded') s.state = transition(s.state, 'registering');
+    await this.persist(user, s);
+    if (!(await this.step('register', user, () => this.o.presence.register(user)))) return this.degrade(user, s, grant);
+    s.state = transition(s.state, 'publishing');
+    const server = s.appServer ? (this.servers.get(s.appServer) ?? null) : null;
+    if (!(await this.step('notify', user, () => this.o.presence.publish(user, server), { appServer: s.appServer }))) return this.degrade(user, s, grant);
+    grant();
+    this.emit('provide_access', user, true, { appServer: s.appServer });
+    s.state = transition(s.state, 'subscribing');
+    s.fingerprint = null;
+    if (!(await this.step('subscribe', user, () => this.o.presence.subscribe(user)))) return this.degrade(user, s, grant);
+    s.state = transition(s.state, 'tracking');
+    s.retryDelayMs = RETRY_MIN_MS;
+    await this.persist(user, s);
+  }
+
+  private async degrade(user: UserId, s: Session, grant: () => void): Promise<void> {
+    grant();
+    s.state = transition(s.state, 'degraded');
+    s.retryAt = this.o.clock.now() + s.retryDelayMs;
+    this.o.log.warn({ user, retryInMs: s.retryDelayMs }, 'presence steps failed: user degraded, retried on a later flow');
+    s.retryDelayMs = Math.min(s.retryDelayMs * 2, RETRY_MAX_MS);
+    await this.persist(user, s);
+  }
+
+  private async handleNotify(n: PresenceNotification): Promise<void> {
+    const s = this.sessions.get(n.user);
+    if (!s) return;
+    const c = classifyNotify(s.fingerprint, n);
+    this.emit('receive_notification', n.user, c.kind !== 'invalid', {
+      kind: c.kind,
+      sentAt: n.sentAt,
+      receivedAt: n.receivedAt,
+      subscription: n.subscription.state,
+      ...(n.bodyError ? { bodyError: n.bodyError } : {}),
+    }, c.kind === 'invalid' ? 'PIDF_INVALID' : undefined);
+    if (c.kind === 'invalid' || c.kind === 'unchanged') return;
+    s.fingerprint = c.fingerprint;
+    if (c.kind === 'baseline') return this.persist(n.user, s, c.fingerprint);
+    if (s.state !== 'tracking' && s.state !== 'reconnecting') {
+      this.o.log.info({ user: n.user, state: s.state }, 'presence change while not tracking: no decision');
+      return;
+    }
+    await this.persist(n.user, s, c.fingerprint);
+    s.state = transition(s.state, 'deciding');
+    const at = notifyInstant(n);
+    const flows = await this.o.store.flowsOverlapping(n.user, at - this.o.graceMs).catch((e) => {
+      this.o.log.error({ user: n.user, code: 'STORE_FAILED', err: String(e) }, 'cannot read flows: decision postponed');
+      return null;
+    });
+    if (flows === null) {
+      s.state = transition(s.state, 'tracking');
+      return;
+    }
+    const d = decide(flows, at, this.o.graceMs);
+    this.emit('identify', n.user, true, { branch: d.branch, reason: d.reason, notifySentAt: at });
+    await this.store('recordDecision', n.user, () =>
+      this.o.store.recordDecision({ user: n.user, decidedAt: this.o.clock.now(), notifySentAt: at, branch: d.branch, appServer: d.branch === 'reconnect' ? d.appServer : null, reason: d.reason }),
+    );
+    if (d.branch === 'reconnect') {
+      await this.reconnect(n.user, s, d);
+      if (c.kind === 'terminated') await this.resubscribe(n.user, s);
+    } else {
+      await this.tearDown(n.user, s);
+    }
+  }
+
+  private async reconnect(user: UserId, s: Session, d: Extract<Decision, { branch: 'reconnect' }>): Promise<void> {
+    s.state = transition(s.state, 'reconnecting');
+    const server = d.appServer ? this.servers.get(d.appServer) : undefined;
+    if (!server) {
+      this.o.log.warn({ user, appServer: d.appServer }, 'in use, but its application server is unknown: no reconnect message or route update');
+      s.state = transition(s.state, 'tracking');
+      return;
+    }
+    await this.step('reconnect_message', user, () => this.o.presence.sendReconnect(user, server), { appServer: server.name });
+    const now = this.o.clock.now();
+    const pin: PinRecord = { user, appServer: server.name, createdAt: now, expiresAt: now + this.o.reconnectWindowMs };
+    await this.store('savePin', user, () => this.o.store.savePin(pin));
+    await this.step('route_update', user, async () => {
+      const { version } = await this.o.routes.pin(pin);
+      return { version, appServer: server.name, expiresAt: pin.expiresAt };
+    });
+    s.cancelPinTimer?.();
+    s.cancelPinTimer = this.o.clock.setTimer(this.o.reconnectWindowMs, () => this.windowOver(user));
+  }
+
+  private windowOver(user: UserId): void {
+    void this.queue.run(user, async () => {
+      const s = this.sessions.get(user);
+      if (!s || s.state !== 'reconnecting') return;
+      s.cancelPinTimer = null;
+      await this.unpin(user);
+      s.state = transition(s.state, 'tracking');
+      await this.persist(user, s);
+    });
+  }
+
+  private async unpin(user: UserId): Promise<void> {
+    await this.step('route_withdrawn', user, async () => ({ version: (await this.o.routes.unpin(user)).version }));
+    await this.store('deletePin', user, () => this.o.store.deletePin(user));
+  }
+
+  private async resubscribe(user: UserId, s: Session): Promise<void> {
+    s.fingerprint = null;
+    await this.step('subscribe', user, () => this.o.presence.subscribe(user), { again: true });
+  }
+
+  /** tearDown: unsubscribe, withdraw the publication, unregister, then purge every row about the user. */
+  private async tearDown(user: UserId, s: Session): Promise<void> {
+    const wasPinned = s.state === 'reconnecting' || s.cancelPinTimer !== null;
+    s.state = transition(s.state, 'tearing_down');
+    s.cancelPinTimer?.();
+    s.cancelPinTimer = null;
+    if (wasPinned) await this.unpin(user);
+    await this.withdrawPresence(user);
+    await this.step('purge', user, async () => ({ rows: await this.o.store.purgeUser(user) }));
+    s.state = transition(s.state, 'gone');
+    this.sessions.delete(user);
+  }
+
+  private async withdrawPresence(user: UserId): Promise<void> {
+    await this.step('unsubscribe', user, () => this.o.presence.unsubscribe(user));
+    await this.step('unpublish', user, () => this.o.presence.unpublish(user));
+    await this.step('unregister', user, () => this.o.presence.unregister(user));
+  }
+
+  /** step runs one claim step, emits its event, and reports success; failures are logged, never thrown. */
+  private async step(step: ClaimStep, user: UserId, fn: () => Promise<unknown>, detail?: Record<string, unknown>): Promise<boolean> {
+    try {
+      const out = await fn();
+      this.emit(step, user, true, { ...detail, ...(out && typeof out === 'object' ? (out as Record<string, unknown>) : {}) });
+      return true;
+    } catch (e) {
+      const code = isPlbError(e) ? e.code : undefined;
+      this.emit(step, user, false, { ...detail, error: e instanceof Error ? e.message : String(e) }, code);
+      return false;
+    }
+  }
+
+  private async store(op: string, user: UserId, fn: () => Promise<unknown>): Promise<void> {
+    try {
+      await fn();
+    } catch (e) {
+      this.o.log.error({ user, op, code: 'STORE_FAILED', err: e instanceof Error ? e.message : String(e) }, 'store write failed');
+    }
+  }
+
+  private persist(user: UserId, s: Session, presence?: string | null): Promise<void> {
+    if (s.state === 'gone') return Promise.resolve();
+    return this.store('upsertUser', user, () =>
+      this.o.store.upsertUser({ user, state: s.state as Exclude<typeof s.state, 'gone'>, appServer: s.appServer, createdAt: s.createdAt, updatedAt: this.o.clock.now(), presence: presence ?? s.fingerprint }),
+    );
+  }
+
+  private emit(step: ClaimStep, user: UserId, ok: boolean, detail?: Record<string, unknown>, code?: ErrorCode): void {
+    const e = { step, user, at: this.o.clock.now(), ok, ...(code ? { code } : {}), ...(detail ? { detail } : {}) };
+    for (const fn of this.observers) fn(e);
+  }
+
+}
+
+function once(fn: () => void): () => void {
+  let done = false;
+  return () => {
+    if (!done) {
+      done = true;
+      fn();
+    }
+  };
+}
