@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: installs what it needs (scripts/setup.sh), type-checks, lints the protos, then runs
+# every ava test (unit tests beside the code in src/, system tests with real Kamailio, Envoy, SQLite and
+# PostgreSQL in test/). Extra arguments go to ava (e.g. a file). Ends with one line "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+mkdir -p .tmp
+if ! npx tsc -p tsconfig.json; then echo "type check failed"; echo "0 passed, 1 failed"; exit 1; fi
+if ! npx buf lint; then echo "buf lint failed"; echo "0 passed, 1 failed"; exit 1; fi
+npx ava --tap "$@" | tee .tmp/ava.tap
+rc=${PIPESTATUS[0]}
+passed=$(grep -cE '^ok [0-9]+ ' .tmp/ava.tap || true)
+failed=$(grep -cE '^not ok [0-9]+ ' .tmp/ava.tap || true)
+if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+echo "$passed passed, $failed failed"
+exit "$rc"

@@ -1,0 +1,68 @@
+/**
+ * The `presencelb` command line: `serve`, `migrate`, `config check`. Config is loaded and validated here, once,
+ * and passed down; a bad config exits with status 2 and one line per wrong field.
+ */
+import { Command } from 'commander';
+import { loadConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { formatErrors } from '../core/result.ts';
+import { createLogger } from '../log.ts';
+
+const DEFAULT_CONFIG = 'config/presencelb.yaml';
+
+function configOrExit(file: string): Config {
+  const r = loadConfig(file, process.env);
+  if (!r.ok) {
+    process.stderr.write(`presencelb: invalid configuration in ${file}:\n${formatErrors(r.errors)}\n`);
+    process.exit(2);
+  }
+  return r.value;
+}
+
+const program = new Command('presencelb').description('Presence-aware control plane for Envoy (US 7,647,401 claim 1)');
+
+program
+  .command('serve')
+  .description('run the ext_proc server, the xDS server, the SIP presence client and the store')
+  .option('-c, --config <file>', 'YAML configuration file', DEFAULT_CONFIG)
+  .action(async (opts: { config: string }) => {
+    const config = configOrExit(opts.config);
+    const log = createLogger(config.log.level);
+    const { startApp } = await import('../app.ts');
+    const app = await startApp(config, log);
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'shutting down');
+      await app.stop();
+      process.exit(0);
+    };
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+    process.on('SIGINT', () => void stop('SIGINT'));
+  });
+
+program
+  .command('migrate')
+  .description('apply database migrations and exit')
+  .option('-c, --config <file>', 'YAML configuration file', DEFAULT_CONFIG)
+  .action(async (opts: { config: string }) => {
+    const config = configOrExit(opts.config);
+    const log = createLogger(config.log.level);
+    const { migrateLatest } = await import('../store/index.ts');
+    await migrateLatest(config.store, log);
+    log.info({ store: config.store.client }, 'migrations applied');
+  });
+
+program
+  .command('config')
+  .description('configuration commands')
+  .command('check')
+  .description('validate a configuration file and print the effective configuration')
+  .option('-c, --config <file>', 'YAML configuration file', DEFAULT_CONFIG)
+  .action((opts: { config: string }) => {
+    const config = configOrExit(opts.config);
+    process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
+  });
+
+await program.parseAsync(process.argv);

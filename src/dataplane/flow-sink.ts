@@ -1,0 +1,12 @@
+/** The data path's view of the lifecycle: what it reports about flows (core/lifecycle.ts implements it). */
+import type { FlowStart } from '../core/lifecycle.ts';
+import type { FlowEndReason } from '../core/ports.ts';
+import type { UserId } from '../core/user-id.ts';
+
+/** FlowSink receives the start, upstream and end of every tracked flow. */
+export interface FlowSink {
+  /** flowStarted must call grant exactly once, when the request may go on to the application server. */
+  flowStarted(flow: FlowStart, grant: () => void): void;
+  flowUpstream(flowId: string, user: UserId, appServer: string): void;
+  flowEnded(flowId: string, user: UserId, endedAt: number, reason: FlowEndReason): void;
+}
