@@ -1,0 +1,225 @@
+/**
+ * KnexFlowStore is the FlowStore adapter over knex, for SQLite and PostgreSQL alike (see knex-config.ts for the
+ * connection policy and migrations/ for the schema). Obtain one with openStore; it owns its knex instance.
+ *
+ * Contracts beyond the FlowStore port:
+ * - Every rejection is PlbError(STORE_FAILED) with a message starting `store.<method>:`; invalid input is refused
+ *   before any SQL runs, naming each bad field.
+ * - Each method is one statement or one transaction, so no call leaves a row half-written.
+ * - Ordering: on SQLite all calls share one connection and run in call order even when not awaited; on
+ *   PostgreSQL un-awaited calls may run concurrently on different connections, so the core must await a user's
+ *   writes in turn (as the port requires).
+ * - upsertUser keeps the first created_at of a user; the other columns take the new record's values.
+ * - endFlow is first-end-wins; endFlow and setFlowAppServer on an unknown id (e.g. its user was purged while the
+ *   stream was open) change nothing and resolve.
+ */
+import type { Knex } from 'knex';
+import type { DecisionRecord, FlowEndReason, FlowRecord, FlowStore, Logger, PinRecord, PurgeCounts, UserRecord } from '../core/ports.ts';
+import type { UserId } from '../core/user-id.ts';
+import { guard, storeFailed } from './store-error.ts';
+import { Check } from './validate.ts';
+import {
+  USER_TABLES,
+  decisionToRow,
+  flowToRow,
+  pinToRow,
+  rowToDecision,
+  rowToFlow,
+  rowToPin,
+  rowToUser,
+  userToRow,
+  type DecisionRow,
+  type FlowRow,
+  type PinRow,
+  type UserRow,
+} from './rows.ts';
+
+export class KnexFlowStore implements FlowStore {
+  private closed = false;
+
+  /** The store takes ownership of db (close() destroys it); the schema must already be migrated. */
+  constructor(
+    private readonly db: Knex,
+    private readonly log: Logger,
+  ) {}
+
+  /** upsertUser inserts the user or replaces its state, appServer, updatedAt and presence (createdAt is kept). */
+  upsertUser(rec: UserRecord): Promise<void> {
+    return this.run('upsertUser', async () => {
+      const c = new Check('upsertUser');
+      if (c.object('rec', rec)) {
+        c.user('rec.user', rec.user);
+        c.state('rec.state', rec.state).optionalId('rec.appServer', rec.appServer);
+        c.millis('rec.createdAt', rec.createdAt).millis('rec.updatedAt', rec.updatedAt).text('rec.presence', rec.presence, true);
+      }
+      c.done();
+      await this.db<UserRow>('users')
+        .insert(userToRow(rec))
+        .onConflict('user_id')
+        .merge(['state', 'app_server', 'updated_at', 'presence']);
+    });
+  }
+
+  /** getUser returns the user's record, or null if the store has none. */
+  getUser(user: UserId): Promise<UserRecord | null> {
+    return this.run('getUser', async () => {
+      this.checkUser('getUser', user);
+      const row = await this.db<UserRow>('users').where('user_id', user).first();
+      return row ? rowToUser(row) : null;
+    });
+  }
+
+  /** listUsers returns every user, oldest first. */
+  listUsers(): Promise<UserRecord[]> {
+    return this.run('listUsers', async () => {
+      const rows = await this.db<UserRow>('users').select().orderBy([{ column: 'created_at' }, { column: 'user_id' }]);
+      return rows.map(rowToUser);
+    });
+  }
+
+  /** insertFlow records a new flow; a flow id already stored is refused and the stored row is left as it was. */
+  insertFlow(flow: FlowRecord): Promise<void> {
+    return this.run('insertFlow', async () => {
+      const c = new Check('insertFlow');
+      if (c.object('flow', flow)) {
+        c.id('flow.id', flow.id);
+        c.user('flow.user', flow.user);
+        c.optionalId('flow.appServer', flow.appServer).millis('flow.startedAt', flow.startedAt);
+        c.millis('flow.endedAt', flow.endedAt, true).endReason('flow.endReason', flow.endReason, true);
+        c.require((flow.endedAt === null) === (flow.endReason === null), 'flow.endReason', 'must be set exactly when endedAt is');
+      }
+      c.done();
+      await this.db<FlowRow>('flows').insert(flowToRow(flow));
+    });
+  }
+
+  /** setFlowAppServer records which server served the flow; an unknown flow id changes nothing. */
+  setFlowAppServer(flowId: string, appServer: string): Promise<void> {
+    return this.run('setFlowAppServer', async () => {
+      new Check('setFlowAppServer').id('flowId', flowId).id('appServer', appServer).done();
+      const n = await this.db<FlowRow>('flows').where('id', flowId).update({ app_server: appServer });
+      if (n === 0) this.log.debug({ flowId }, 'setFlowAppServer: no such flow');
+    });
+  }
+
+  /** endFlow closes an open flow; a flow already ended keeps its first end, an unknown flow id changes nothing. */
+  endFlow(flowId: string, endedAt: number, reason: FlowEndReason): Promise<void> {
+    return this.run('endFlow', async () => {
+      new Check('endFlow').id('flowId', flowId).millis('endedAt', endedAt).endReason('reason', reason).done();
+      const n = await this.db<FlowRow>('flows').where('id', flowId).whereNull('ended_at').update({ ended_at: endedAt, end_reason: reason });
+      if (n === 0) this.log.debug({ flowId }, 'endFlow: no open flow with this id');
+    });
+  }
+
+  /** flowsOverlapping returns the user's flows still open or ended at or after `since`, by start time. */
+  flowsOverlapping(user: UserId, since: number): Promise<FlowRecord[]> {
+    return this.run('flowsOverlapping', async () => {
+      const c = new Check('flowsOverlapping');
+      c.user('user', user);
+      c.millis('since', since).done();
+      const rows = await this.db<FlowRow>('flows')
+        .where('user_id', user)
+        .andWhere((q) => q.whereNull('ended_at').orWhere('ended_at', '>=', since))
+        .orderBy([{ column: 'started_at' }, { column: 'id' }]);
+      return rows.map(rowToFlow);
+    });
+  }
+
+  /** closeOpenFlows ends every open flow at `at` with `reason` and returns how many it closed. */
+  closeOpenFlows(at: number, reason: FlowEndReason): Promise<number> {
+    return this.run('closeOpenFlows', async () => {
+      new Check('closeOpenFlows').millis('at', at).endReason('reason', reason).done();
+      const n = await this.db<FlowRow>('flows').whereNull('ended_at').update({ ended_at: at, end_reason: reason });
+      if (n > 0) this.log.info({ closed: n, reason }, 'closed flows left open');
+      return n;
+    });
+  }
+
+  /** recordDecision appends a decision to the user's decision log. */
+  recordDecision(d: DecisionRecord): Promise<void> {
+    return this.run('recordDecision', async () => {
+      const c = new Check('recordDecision');
+      if (c.object('d', d)) {
+        c.user('d.user', d.user);
+        c.millis('d.decidedAt', d.decidedAt).millis('d.notifySentAt', d.notifySentAt).branch('d.branch', d.branch);
+        c.optionalId('d.appServer', d.appServer).text('d.reason', d.reason);
+      }
+      c.done();
+      await this.db<DecisionRow>('decisions').insert(decisionToRow(d));
+    });
+  }
+
+  /** listDecisions returns the user's decisions in the order they were recorded (not part of the port). */
+  listDecisions(user: UserId): Promise<DecisionRecord[]> {
+    return this.run('listDecisions', async () => {
+      this.checkUser('listDecisions', user);
+      const rows = await this.db<DecisionRow>('decisions').where('user_id', user).orderBy('id');
+      return rows.map(rowToDecision);
+    });
+  }
+
+  /** savePin stores the user's pin, replacing the one in force if any. */
+  savePin(pin: PinRecord): Promise<void> {
+    return this.run('savePin', async () => {
+      const c = new Check('savePin');
+      if (c.object('pin', pin)) {
+        c.user('pin.user', pin.user);
+        c.id('pin.appServer', pin.appServer).millis('pin.createdAt', pin.createdAt).millis('pin.expiresAt', pin.expiresAt);
+      }
+      c.done();
+      await this.db<PinRow>('pins').insert(pinToRow(pin)).onConflict('user_id').merge();
+    });
+  }
+
+  /** deletePin removes the user's pin; it resolves as well when there is none. */
+  deletePin(user: UserId): Promise<void> {
+    return this.run('deletePin', async () => {
+      this.checkUser('deletePin', user);
+      await this.db<PinRow>('pins').where('user_id', user).del();
+    });
+  }
+
+  /** listPins returns every pin, by user. */
+  listPins(): Promise<PinRecord[]> {
+    return this.run('listPins', async () => {
+      const rows = await this.db<PinRow>('pins').select().orderBy('user_id');
+      return rows.map(rowToPin);
+    });
+  }
+
+  /**
+   * purgeUser deletes every row about the user from every table in USER_TABLES, in one transaction: either all are
+   * gone or (on any failure) none is. It returns the number of rows deleted per table.
+   */
+  purgeUser(user: UserId): Promise<PurgeCounts> {
+    return this.run('purgeUser', async () => {
+      this.checkUser('purgeUser', user);
+      const counts: Record<string, number> = {};
+      await this.db.transaction(async (trx) => {
+        for (const table of USER_TABLES) counts[table] = await trx(table).where('user_id', user).del();
+      });
+      this.log.info({ user, counts }, 'purged user');
+      return counts;
+    });
+  }
+
+  /** close releases every connection. Later calls reject with STORE_FAILED; closing twice is harmless. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await guard('close', () => this.db.destroy());
+  }
+
+  private run<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    return guard(op, async () => {
+      if (this.closed) throw storeFailed(op, 'store is closed');
+      return fn();
+    });
+  }
+
+  private checkUser(op: string, user: unknown): void {
+    const c = new Check(op);
+    c.user('user', user);
+    c.done();
+  }
+}
