@@ -1,0 +1,27 @@
+/**
+ * SnapshotInput is the state an xDS snapshot is built from: the configured application servers, the route updates
+ * (pins) in force, and the few configuration values that name things Envoy's bootstrap refers to.
+ */
+import type { AppServer, PinRecord } from '../core/ports.ts';
+
+/** ListenerSpec asks for one listener over LDS: a TCP listener when address is set, else a gRPC API listener. */
+export interface ListenerSpec {
+  readonly name: string;
+  readonly address?: { readonly host: string; readonly port: number };
+}
+
+/** SnapshotInput is everything Snapshot.build needs; nothing else influences the snapshot's content or version. */
+export interface SnapshotInput {
+  /** appServers become one EDS cluster each, named exactly as the server. */
+  readonly appServers: readonly AppServer[];
+  /** pins become one route each, ahead of the default route; their order here does not matter. */
+  readonly pins: readonly PinRecord[];
+  /** routeConfigName is the RouteConfiguration the bootstrap's listener asks for over RDS (config xds.routeConfigName). */
+  readonly routeConfigName: string;
+  /** virtualHostDomains are the domains of the one virtual host (config xds.virtualHostDomains). */
+  readonly virtualHostDomains: readonly string[];
+  /** identityHeader is the request header carrying the user's UUID (config identity.header). */
+  readonly identityHeader: string;
+  /** listeners are served over LDS; absent or empty by default (the bootstrap's listener is static). */
+  readonly listeners?: readonly ListenerSpec[];
+}

@@ -1,0 +1,101 @@
+/**
+ * Shared set-up for the xDS integration tests: application servers, an AdsServer, the snapshot input, and a real
+ * Envoy fed by it. PLB_TEST_LOG=debug shows presencelb's xDS log on stderr.
+ */
+import { pino } from 'pino';
+import type { Logger, PinRecord } from '../../src/core/ports.ts';
+import type { UserId } from '../../src/core/user-id.ts';
+import { AdsServer } from '../../src/xds/ads-server.ts';
+import type { AdsEvent } from '../../src/xds/ads-types.ts';
+import type { SnapshotInput } from '../../src/xds/snapshot-input.ts';
+import { startAppServers, type AppServerHandle } from '../harness/app-server.ts';
+import { startEnvoy, type EnvoyHandle } from '../harness/envoy.ts';
+import { freePort } from '../harness/ports.ts';
+
+/** testLogger is silent unless PLB_TEST_LOG names a level. */
+export const testLogger = (): Logger => pino({ level: process.env.PLB_TEST_LOG ?? 'silent' }, pino.destination(2)) as unknown as Logger;
+
+export const USER_A = '6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f' as UserId;
+export const USER_B = 'a0b1c2d3-e4f5-4a6b-9c7d-8e9f0a1b2c3d' as UserId;
+
+/** baseInput is the snapshot input for these app servers, without pins. */
+export function baseInput(apps: readonly { name: string; host: string; port: number }[]): Omit<SnapshotInput, 'pins'> {
+  return {
+    appServers: apps.map(({ name, host, port }) => ({ name, host, port })),
+    routeConfigName: 'presencelb-routes',
+    virtualHostDomains: ['*'],
+    identityHeader: 'x-user-id',
+  };
+}
+
+/** pinOf makes a pin record valid for a minute. */
+export const pinOf = (user: UserId, appServer: string): PinRecord => ({ user, appServer, createdAt: Date.now(), expiresAt: Date.now() + 60000 });
+
+/** Rig is a running set: app servers, the ADS server, and optionally Envoy. */
+export interface Rig {
+  apps: AppServerHandle[];
+  ads: AdsServer;
+  xdsPort: number;
+  events: AdsEvent[];
+  envoy?: EnvoyHandle;
+  close(): Promise<void>;
+}
+
+/** startRig starts two app servers (app-a, app-b) and an ADS server; it starts Envoy too unless envoy is false. */
+export async function startRig(opts: { envoy?: boolean; nodeId?: string } = {}): Promise<Rig> {
+  const apps = await startAppServers(['app-a', 'app-b']);
+  const events: AdsEvent[] = [];
+  const ads = new AdsServer({ logger: testLogger(), onEvent: (e) => events.push(e) });
+  const xdsPort = await ads.start('127.0.0.1:0');
+  const rig: Rig = {
+    apps,
+    ads,
+    xdsPort,
+    events,
+    async close() {
+      await rig.envoy?.stop();
+      await ads.stop();
+      await Promise.all(apps.map((a) => a.close()));
+    },
+  };
+  if (opts.envoy !== false) rig.envoy = await startEnvoy({ xdsPort, nodeId: opts.nodeId });
+  return rig;
+}
+
+/** request sends one GET through Envoy's listener as user (or anonymously) and returns the answering server. */
+export async function request(listenerUrl: string, user?: string, path = '/'): Promise<{ status: number; server: string | null }> {
+  const r = await fetch(`${listenerUrl}${path}`, { headers: user ? { 'x-user-id': user } : {}, signal: AbortSignal.timeout(5000) });
+  const text = await r.text();
+  let server: string | null = null;
+  try {
+    server = (JSON.parse(text) as { server?: string }).server ?? null;
+  } catch {
+    /* not an app server's answer */
+  }
+  return { status: r.status, server };
+}
+
+/** countServers sends n requests as user and counts answers per server. */
+export async function countServers(listenerUrl: string, n: number, user?: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (let i = 0; i < n; i++) {
+    const { status, server } = await request(listenerUrl, user);
+    const k = status === 200 ? server ?? '?' : `status ${status}`;
+    out[k] = (out[k] ?? 0) + 1;
+  }
+  return out;
+}
+
+/** dynamicRouteConfig returns the RouteConfiguration in Envoy's config dump, or undefined. */
+export async function dynamicRouteConfig(envoy: EnvoyHandle): Promise<any> {
+  const dump = await envoy.configDump('resource=dynamic_route_configs');
+  return dump.configs?.[0]?.route_config;
+}
+
+/** dynamicClusterNames lists the dynamic active clusters in Envoy's config dump. */
+export async function dynamicClusterNames(envoy: EnvoyHandle): Promise<string[]> {
+  const dump = await envoy.configDump('resource=dynamic_active_clusters');
+  return (dump.configs ?? []).map((c: any) => c.cluster.name).sort();
+}
+
+export { freePort };
