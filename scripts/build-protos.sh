@@ -28,6 +28,8 @@ paths=(
   envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto
   envoy/extensions/filters/http/router/v3/router.proto
   envoy/extensions/filters/http/ext_proc/v3/ext_proc.proto
+  envoy/service/accesslog/v3/als.proto
+  envoy/extensions/access_loggers/grpc/v3/als.proto
 )
 args=()
 for p in "${paths[@]}"; do args+=(--path "$tree/$p"); done

@@ -178,7 +178,8 @@ export interface FlowStore {
 
 /**
  * RoutePublisher turns pins into Envoy configuration. pin resolves once a snapshot containing the route update
- * has been published to every connected Envoy (not waiting for ACKs); its result names that snapshot's version.
+ * has been published to every connected Envoy (not waiting for ACKs); its result is the version of the route
+ * configuration Envoy receives (the version_info Envoy ACKs and shows in its config_dump).
  */
 export interface RoutePublisher {
   pin(pin: PinRecord): Promise<{ version: string }>;

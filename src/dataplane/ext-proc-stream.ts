@@ -1,32 +1,36 @@
 /**
- * One ext_proc stream = one HTTP stream through Envoy (envoy.service.ext_proc.v3.ExternalProcessor/Process).
+ * One ext_proc stream (envoy.service.ext_proc.v3.ExternalProcessor/Process) = the start of one HTTP stream.
  *
- *   awaiting_headers ──valid identity──▶ granting ──grant──▶ forwarded ──stream end──▶ closed
- *          │                                                       │
- *          └──no/bad identity──▶ rejected (400) ─────────────────────┴──stream error──▶ closed
+ *   awaiting_headers ──valid identity──▶ granting ──grant──▶ forwarded ──response headers──▶ handed_over
+ *          │                                 │                   │
+ *          └──no/bad identity──▶ rejected    └───────────────────┴──stream broke──▶ broken (flow ends: stream_error)
  *
- * A flow starts at the request headers of a request with a valid identity and ends when Envoy ends the stream
- * (reason completed) or the stream breaks (reason stream_error). The application server comes from Envoy: the
- * `xds.cluster_name` attribute at request headers (the cluster the route chose), confirmed by `upstream.address`
- * at response headers. Every message Envoy sends is answered, so Envoy never waits for message_timeout.
+ * A flow starts at the request headers of a request with a valid identity. Envoy resets the ext_proc stream right
+ * after the response-headers exchange (seen with Envoy 1.40), long before a long-lived HTTP stream completes, so
+ * the end of a flow that got a response is left to the access log (access-log.ts); only a stream that breaks
+ * before the response ends its flow here. The application server comes from Envoy: `xds.cluster_name` at request
+ * headers (the route's chosen cluster), confirmed by `upstream.address` at response headers. Every message Envoy
+ * sends is answered, so Envoy never waits for message_timeout.
  */
+import { randomUUID } from 'node:crypto';
 import { formatErrors } from '../core/result.ts';
 import type { Clock, Logger } from '../core/ports.ts';
 import type { UserId } from '../core/user-id.ts';
 import type { FlowSink } from './flow-sink.ts';
-import { stringAttribute, type WireHeader } from './headers.ts';
+import { headerValues, stringAttribute, type WireHeader, type WireMap, type WireStruct } from './headers.ts';
 import { identityFromHeaders } from './identity.ts';
+import type { OpenFlows } from './open-flows.ts';
 
 /** StreamState is where one ext_proc stream is in its life. */
-export type StreamState = 'awaiting_headers' | 'granting' | 'forwarded' | 'rejected' | 'closed';
+export type StreamState = 'awaiting_headers' | 'granting' | 'forwarded' | 'handed_over' | 'rejected' | 'broken';
 
 /** StreamContext is what every stream shares: settings and collaborators fixed at server start. */
 export interface StreamContext {
   readonly identityHeader: string;
   readonly flows: FlowSink;
+  readonly open: OpenFlows;
   readonly clock: Clock;
   readonly log: Logger;
-  readonly newFlowId: () => string;
   /** serverByCluster / serverByAddress map Envoy's names for an upstream to a configured app server name. */
   readonly serverByCluster: ReadonlyMap<string, string>;
   readonly serverByAddress: ReadonlyMap<string, string>;
@@ -37,31 +41,32 @@ export interface Writer {
   write(msg: object): void;
 }
 
-interface WireRequest {
+/** WireProcessingRequest is an envoy.service.ext_proc.v3.ProcessingRequest as decoded by proto-loader. */
+export interface WireProcessingRequest {
   request_headers?: { headers?: { headers?: WireHeader[] } };
   response_headers?: { headers?: { headers?: WireHeader[] } };
   request_body?: unknown;
   response_body?: unknown;
   request_trailers?: unknown;
   response_trailers?: unknown;
-  attributes?: Record<string, never>;
+  attributes?: WireMap<WireStruct>;
   observability_mode?: boolean;
 }
 
 /** ProcessStream handles the messages of one ext_proc stream. */
 export class ProcessStream {
   state: StreamState = 'awaiting_headers';
-  private flow: { id: string; user: UserId; appServer: string | null } | null = null;
+  private flow: { id: string; requestId: string; user: UserId; appServer: string | null } | null = null;
 
   constructor(private readonly ctx: StreamContext, private readonly out: Writer) {}
 
   /** onMessage handles one ProcessingRequest. */
-  onMessage(req: WireRequest): void {
+  onMessage(req: WireProcessingRequest): void {
     const observe = req.observability_mode === true;
     if (req.request_headers) return this.onRequestHeaders(req, observe);
     if (req.response_headers) {
       this.onResponseHeaders(req);
-      if (!observe && this.state !== 'closed') this.out.write({ response_headers: { response: {} } });
+      if (!observe) this.out.write({ response_headers: { response: {} } });
       return;
     }
     if (observe) return;
@@ -71,35 +76,31 @@ export class ProcessStream {
     else if (req.response_trailers) this.out.write({ response_trailers: {} });
   }
 
-  /** onEnd closes the flow: `completed` when Envoy ended the stream, `stream_error` when it broke. */
-  onEnd(broken: boolean): void {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
-    if (this.flow) this.ctx.flows.flowEnded(this.flow.id, this.flow.user, this.ctx.clock.now(), broken ? 'stream_error' : 'completed');
+  /** onEnd: the stream is over. A flow that had no response yet ends here with reason stream_error. */
+  onEnd(): void {
+    if (this.state !== 'granting' && this.state !== 'forwarded') return;
+    this.state = 'broken';
+    const f = this.flow!;
+    if (this.ctx.open.take(f.requestId, f.user)) this.ctx.flows.flowEnded(f.id, f.user, this.ctx.clock.now(), 'stream_error');
   }
 
-  /** tracking says whether this stream currently holds an open flow. */
-  get tracking(): boolean {
-    return this.flow !== null && this.state !== 'closed';
-  }
-
-  private onRequestHeaders(req: WireRequest, observe: boolean): void {
+  private onRequestHeaders(req: WireProcessingRequest, observe: boolean): void {
     if (this.state !== 'awaiting_headers') {
       this.ctx.log.warn({ state: this.state }, 'ext_proc: request headers twice on one stream: ignored');
       return;
     }
-    const id = identityFromHeaders(req.request_headers?.headers?.headers, this.ctx.identityHeader);
+    const headers = req.request_headers?.headers?.headers;
+    const id = identityFromHeaders(headers, this.ctx.identityHeader);
     if (!id.ok) {
       this.state = 'rejected';
       const e = id.errors[0]!;
       this.ctx.log.info({ code: e.code }, `request rejected: ${formatErrors(id.errors)}`);
       if (!observe) {
-        const body = JSON.stringify({ error: e.code, message: e.message });
         this.out.write({
           immediate_response: {
             status: { code: 'BadRequest' },
             headers: { set_headers: [{ header: { key: 'content-type', raw_value: Buffer.from('application/json') } }] },
-            body: Buffer.from(body),
+            body: Buffer.from(JSON.stringify({ error: e.code, message: e.message })),
             details: `presencelb_${e.code.toLowerCase()}`,
           },
         });
@@ -107,22 +108,31 @@ export class ProcessStream {
       return;
     }
     const cluster = stringAttribute(req.attributes, 'xds.cluster_name');
-    const appServer = cluster ? (this.ctx.serverByCluster.get(cluster) ?? null) : null;
-    this.flow = { id: this.ctx.newFlowId(), user: id.value, appServer };
+    const requestIds = headerValues(headers, 'x-request-id');
+    const requestId = requestIds.length === 1 && requestIds[0]!.length <= 128 ? requestIds[0]! : `local:${randomUUID()}`;
+    const flow = { id: randomUUID(), requestId, user: id.value, appServer: cluster ? (this.ctx.serverByCluster.get(cluster) ?? null) : null };
+    const startedAt = this.ctx.clock.now();
+    if (!this.ctx.open.open(requestId, { flowId: flow.id, user: flow.user, startedAt })) {
+      this.ctx.log.warn({ user: flow.user }, 'ext_proc: request id already open; this flow will end at restart or shutdown');
+      flow.requestId = `local:${randomUUID()}`;
+      this.ctx.open.open(flow.requestId, { flowId: flow.id, user: flow.user, startedAt });
+    }
+    this.flow = flow;
     this.state = 'granting';
-    this.ctx.flows.flowStarted({ ...this.flow, startedAt: this.ctx.clock.now() }, () => {
+    this.ctx.flows.flowStarted({ id: flow.id, user: flow.user, appServer: flow.appServer, startedAt }, () => {
       if (this.state !== 'granting') return;
       this.state = 'forwarded';
       if (!observe) this.out.write({ request_headers: { response: { status: 'CONTINUE' } } });
     });
   }
 
-  private onResponseHeaders(req: WireRequest): void {
-    if (!this.flow) return;
+  private onResponseHeaders(req: WireProcessingRequest): void {
+    if (!this.flow || (this.state !== 'forwarded' && this.state !== 'granting')) return;
+    this.state = 'handed_over';
     const address = stringAttribute(req.attributes, 'upstream.address');
     const cluster = stringAttribute(req.attributes, 'xds.cluster_name');
     const server = (address && this.ctx.serverByAddress.get(address)) || (cluster && this.ctx.serverByCluster.get(cluster)) || null;
-    if (address && !server) this.ctx.log.warn({ code: 'UNKNOWN_APP_SERVER', address }, 'upstream is not a configured application server');
+    if (address && !this.ctx.serverByAddress.has(address)) this.ctx.log.warn({ code: 'UNKNOWN_APP_SERVER', address }, 'upstream is not a configured application server');
     if (server && server !== this.flow.appServer) {
       this.flow.appServer = server;
       this.ctx.flows.flowUpstream(this.flow.id, this.flow.user, server);

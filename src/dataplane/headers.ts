@@ -1,6 +1,8 @@
 /**
- * Reading what Envoy's ext_proc filter sends: header values (Envoy sends raw_value bytes; older versions the
- * value string) and the CEL attributes it was configured to attach (request_attributes, response_attributes).
+ * Reading what Envoy sends on the data path: header values (Envoy sends raw_value bytes; older versions the value
+ * string), protobuf map fields (decoded from the descriptor image either as an object or as a list of
+ * {key, value} entries), and the CEL attributes the ext_proc filter attaches (request_attributes,
+ * response_attributes).
  */
 
 /** WireHeader is an envoy.config.core.v3.HeaderValue as decoded by proto-loader. */
@@ -20,16 +22,26 @@ export function headerValues(headers: readonly WireHeader[] | undefined, name: s
   return out;
 }
 
+/** WireMap is a protobuf map field in either decoded shape. */
+export type WireMap<V> = Record<string, V> | ReadonlyArray<{ key?: string; value?: V }> | undefined;
+
+/** mapGet reads one key of a protobuf map field, whichever shape it was decoded to. */
+export function mapGet<V>(m: WireMap<V>, key: string): V | undefined {
+  if (!m) return undefined;
+  if (Array.isArray(m)) return (m as ReadonlyArray<{ key?: string; value?: V }>).find((e) => e.key === key)?.value;
+  return (m as Record<string, V>)[key];
+}
+
 /** WireStruct is a google.protobuf.Struct as decoded by proto-loader (oneofs: true). */
-interface WireStruct {
-  fields?: Record<string, { string_value?: string; kind?: string; [k: string]: unknown }>;
+export interface WireStruct {
+  fields?: WireMap<{ string_value?: string }>;
 }
 
 /** EXT_PROC_ATTRIBUTES_KEY is the key under which Envoy's ext_proc filter puts its attributes. */
 export const EXT_PROC_ATTRIBUTES_KEY = 'envoy.filters.http.ext_proc';
 
 /** stringAttribute returns a string attribute (e.g. 'upstream.address') of a ProcessingRequest, or null. */
-export function stringAttribute(attributes: Record<string, WireStruct> | undefined, name: string): string | null {
-  const v = attributes?.[EXT_PROC_ATTRIBUTES_KEY]?.fields?.[name]?.string_value;
+export function stringAttribute(attributes: WireMap<WireStruct>, name: string): string | null {
+  const v = mapGet(mapGet(attributes, EXT_PROC_ATTRIBUTES_KEY)?.fields, name)?.string_value;
   return typeof v === 'string' && v.length > 0 ? v : null;
 }

@@ -42,7 +42,7 @@ export class XdsRoutePublisher implements RoutePublisher {
    * so the caller can log them and delete them from the store. Throws a PlbError (as pin) if the base itself
    * cannot make a snapshot.
    */
-  publishCurrent(): { version: string; dropped: readonly PinRecord[] } {
+  publishCurrent(): { version: string; snapshotVersion: string; dropped: readonly PinRecord[] } {
     const servers = new Set(this.#base.appServers.map((a) => a.name));
     const keep = new Map<string, PinRecord>();
     const dropped: PinRecord[] = [];
@@ -60,14 +60,14 @@ export class XdsRoutePublisher implements RoutePublisher {
    * server that is not configured, else the code of the first problem; the message lists every problem with its
    * field path. Expiry is the caller's business: a pin stays until unpin.
    */
-  async pin(pin: PinRecord): Promise<{ version: string }> {
+  async pin(pin: PinRecord): Promise<{ version: string; snapshotVersion: string }> {
     const next = new Map(this.#pins);
     next.set(pin.user, pin);
     return this.#apply(next);
   }
 
   /** unpin withdraws the user's route update, if any, and publishes. */
-  async unpin(user: UserId): Promise<{ version: string }> {
+  async unpin(user: UserId): Promise<{ version: string; snapshotVersion: string }> {
     const next = new Map(this.#pins);
     next.delete(user);
     return this.#apply(next);
@@ -78,7 +78,11 @@ export class XdsRoutePublisher implements RoutePublisher {
     return [...this.#pins.values()].sort((a, b) => (a.user < b.user ? -1 : a.user > b.user ? 1 : 0));
   }
 
-  #apply(pins: ReadonlyMap<string, PinRecord>): { version: string } {
+  /**
+   * #apply publishes the snapshot of `pins`. The version it returns is the route configuration's (RDS) version: the
+   * version_info Envoy ACKs and shows in its config_dump for the update; snapshotVersion names the whole snapshot.
+   */
+  #apply(pins: ReadonlyMap<string, PinRecord>): { version: string; snapshotVersion: string } {
     const built = Snapshot.build({ ...this.#base, pins: [...pins.values()] });
     if (!built.ok) {
       const code = built.errors.find((e) => e.code === 'SNAPSHOT_INCONSISTENT') ? 'SNAPSHOT_INCONSISTENT' : built.errors[0]!.code;
@@ -86,6 +90,6 @@ export class XdsRoutePublisher implements RoutePublisher {
     }
     this.#sink.publish(built.value);
     this.#pins = pins;
-    return { version: built.value.version };
+    return { version: built.value.typeVersion('RDS'), snapshotVersion: built.value.version };
   }
 }

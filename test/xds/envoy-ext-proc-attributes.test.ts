@@ -76,7 +76,7 @@ test('ext_proc sees the chosen cluster at request time, the upstream address at 
     t.deepEqual([...servers].sort(), ['app-a', 'app-b'], 'both servers were chosen at least once');
 
     // A pinned user: the pin's route and cluster.
-    await rig.ads.waitForAck((await pub.pin(pinOf(USER_A, 'app-b'))).version, { timeoutMs: 5000 });
+    await rig.ads.waitForAck((await pub.pin(pinOf(USER_A, "app-b"))).snapshotVersion, { timeoutMs: 5000 });
     const before = ext.seen.length;
     await (await fetch(`${rig.envoy.listenerUrl}/x`, { headers: { 'x-user-id': USER_A } })).text();
     await waitFor('ext_proc messages', () => ext.seen.length >= before + 2);

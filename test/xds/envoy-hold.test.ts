@@ -33,7 +33,7 @@ test('an Envoy that connects before the first snapshot gets nothing until publis
     t.is((await fetch(`${envoy.adminUrl}/ready`)).status, 503, 'Envoy is still initialising');
 
     const pub = new XdsRoutePublisher({ sink: ads, base: baseInput(apps) });
-    const { version } = pub.publishCurrent();
+    const { snapshotVersion: version } = pub.publishCurrent();
     await envoy.waitReady();
     t.is((await ads.waitForAck(version, { nodeId: 'envoy-early', timeoutMs: 5000 })).status, 'acked');
     t.deepEqual(await dynamicClusterNames(envoy), ['app-a', 'app-b']);

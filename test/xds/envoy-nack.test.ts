@@ -76,7 +76,7 @@ test.serial('Envoy NACKs the bad route configuration; presencelb records it, doe
 
 test.serial('the next good snapshot is accepted and takes effect', async (t) => {
   const { rig, pub } = t.context;
-  const { version } = await pub.pin(pinOf(USER_A, 'app-b'));
+  const { snapshotVersion: version } = await pub.pin(pinOf(USER_A, 'app-b'));
   const outcome = await rig.ads.waitForAck(version, { nodeId: 'envoy-nack', timeoutMs: 5000 });
   t.is(outcome.status, 'acked');
   t.deepEqual(await countServers(rig.envoy!.listenerUrl, 20, USER_A), { 'app-b': 20 });

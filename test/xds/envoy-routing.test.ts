@@ -56,7 +56,7 @@ test.serial('the default route spreads requests over both servers, ext_proc bein
 
 test.serial('a pin sends all of that user’s requests to the pinned server; others still spread', async (t) => {
   const { rig, pub } = t.context;
-  const { version } = await pub.pin(pinOf(USER_A, 'app-b'));
+  const { snapshotVersion: version } = await pub.pin(pinOf(USER_A, 'app-b'));
   t.is(version, rig.ads.current()!.version);
   const outcome = await rig.ads.waitForAck(version, { nodeId: 'envoy-1', timeoutMs: 5000 });
   t.like(outcome, { status: 'acked', version, nodes: [{ id: 'envoy-1', cluster: 'presencelb' }] });
@@ -79,7 +79,7 @@ test.serial('re-pinning moves the user; only the route configuration is pushed',
   const { rig, pub } = t.context;
   const before = rig.ads.current()!;
   const sendsBefore = rig.events.filter((e) => e.type === 'send').length;
-  const { version } = await pub.pin(pinOf(USER_A, 'app-a'));
+  const { snapshotVersion: version } = await pub.pin(pinOf(USER_A, 'app-a'));
   t.is((await rig.ads.waitForAck(version, { timeoutMs: 5000 })).status, 'acked');
   const pushed = rig.events.slice().filter((e) => e.type === 'send').slice(sendsBefore);
   t.deepEqual(pushed.map((e) => (e.type === 'send' ? e.kind : '')), ['RDS']);
@@ -89,7 +89,7 @@ test.serial('re-pinning moves the user; only the route configuration is pushed',
 
 test.serial('unpin withdraws the route and the user spreads again', async (t) => {
   const { rig, pub } = t.context;
-  const { version } = await pub.unpin(USER_A);
+  const { snapshotVersion: version } = await pub.unpin(USER_A);
   t.is((await rig.ads.waitForAck(version, { timeoutMs: 5000 })).status, 'acked');
   const routes = (await dynamicRouteConfig(rig.envoy!)).virtual_hosts[0].routes;
   t.deepEqual(routes.map((r: any) => r.name), ['default']);

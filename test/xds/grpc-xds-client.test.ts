@@ -78,7 +78,7 @@ test.serial('gRPC’s xDS client resolves the API listener and spreads RPCs by t
 
 test.serial('a pin routes that user’s RPCs to the pinned server', async (t) => {
   const { ads, pub, client } = t.context;
-  const { version } = await pub.pin(pinOf(USER_A, 'app-b'));
+  const { snapshotVersion: version } = await pub.pin(pinOf(USER_A, 'app-b'));
   t.is((await ads.waitForAck(version, { nodeId: 'grpc-client-1', timeoutMs: 5000 })).status, 'acked');
   t.deepEqual(await count(client, 20, USER_A), { 'app-b': 20 });
   const other = await count(client, 30, USER_B);

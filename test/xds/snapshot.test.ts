@@ -169,7 +169,7 @@ test('XdsRoutePublisher: publishCurrent drops restored pins it can no longer pub
     base,
     initialPins: [pin(U1, 'app-a'), pin(U2, 'app-gone')],
   });
-  const { version, dropped } = pub.publishCurrent();
+  const { snapshotVersion: version, dropped } = pub.publishCurrent();
   t.deepEqual(dropped.map((p) => p.user), [U2]);
   t.deepEqual(pub.pins().map((p) => p.user), [U1]);
   t.is(published.length, 1);

@@ -1,0 +1,106 @@
+/**
+ * Wiring: builds every adapter from the frozen Config and connects them to the lifecycle core through its ports.
+ * Start-up order matters for Envoy: the xDS server holds Envoy's requests until the state has been restored from
+ * the store and the first snapshot published, so no Envoy ever sees an empty or partial configuration.
+ */
+import type { Config } from './config/schema.ts';
+import { systemClock } from './clock.ts';
+import { Lifecycle } from './core/lifecycle.ts';
+import type { LifecycleEvent } from './core/lifecycle-events.ts';
+import type { Clock, Logger, PresenceNotification } from './core/ports.ts';
+import { DataplaneServer } from './dataplane/dataplane-server.ts';
+import { SipPresenceClient } from './presence/sip-presence-client.ts';
+import { openStore } from './store/index.ts';
+import { AdsServer } from './xds/ads-server.ts';
+import { XdsRoutePublisher } from './xds/route-publisher.ts';
+
+/** App is a running presencelb. */
+export interface App {
+  readonly lifecycle: Lifecycle;
+  readonly xds: AdsServer;
+  readonly dataplane: DataplaneServer;
+  readonly ports: { readonly xds: number; readonly extProc: number };
+  /** stop drains ext_proc streams, withdraws what presencelb holds at the presence server, closes the store. */
+  stop(): Promise<void>;
+}
+
+/** startApp starts presencelb; it rejects only when the store cannot be opened or a port cannot be bound. */
+export async function startApp(config: Config, log: Logger, clock: Clock = systemClock): Promise<App> {
+  const store = await openStore(config.store, log);
+  const xds = new AdsServer({ logger: log, clock });
+  const xdsPort = await xds.start(config.xds.listen);
+
+  let sink: (n: PresenceNotification) => void = () => {};
+  const presence = new SipPresenceClient({
+    wsUrl: config.presence.wsUrl,
+    domain: config.presence.domain,
+    registerExpiresSec: config.presence.registerExpiresSec,
+    publishExpiresSec: config.presence.publishExpiresSec,
+    subscribeExpiresSec: config.presence.subscribeExpiresSec,
+    sink: { onNotify: (n) => sink(n) },
+    clock,
+    log: log.child({ component: 'sip' }),
+  });
+  let routes: XdsRoutePublisher | null = null;
+  const lifecycle = new Lifecycle({
+    presence,
+    store,
+    routes: { pin: (p) => routes!.pin(p), unpin: (u) => routes!.unpin(u) },
+    clock,
+    log: log.child({ component: 'lifecycle' }),
+    appServers: config.applicationServers,
+    graceMs: config.lifecycle.graceMs,
+    reconnectWindowMs: config.lifecycle.reconnectWindowMs,
+    stepTimeoutMs: config.presence.stepTimeoutMs,
+  });
+  sink = (n) => lifecycle.onNotify(n);
+  lifecycle.observe((e) => logEvent(log, e));
+
+  try {
+    await presence.start();
+  } catch (e) {
+    log.error({ code: (e as { code?: string }).code ?? 'PRESENCE_UNAVAILABLE', err: (e as Error).message }, 'presence server unreachable at start-up: serving traffic, presence steps retried per user');
+  }
+  const pins = await lifecycle.restore();
+  routes = new XdsRoutePublisher({
+    sink: xds,
+    base: {
+      appServers: config.applicationServers,
+      routeConfigName: config.xds.routeConfigName,
+      virtualHostDomains: config.xds.virtualHostDomains,
+      identityHeader: config.identity.header,
+    },
+    initialPins: pins,
+  });
+  const first = routes.publishCurrent();
+  for (const pin of first.dropped) {
+    log.warn({ user: pin.user, appServer: pin.appServer }, 'route update names an application server no longer configured: dropped');
+    await store.deletePin(pin.user).catch(() => undefined);
+  }
+
+  const dataplane = new DataplaneServer({ identityHeader: config.identity.header, appServers: config.applicationServers, flows: lifecycle, clock, log: log.child({ component: 'ext_proc' }) });
+  const extProcPort = await dataplane.start(config.extProc.listen);
+  log.info({ xdsPort, extProcPort, snapshot: first.version, store: config.store.client }, 'presencelb ready');
+
+  return {
+    lifecycle,
+    xds,
+    dataplane,
+    ports: { xds: xdsPort, extProc: extProcPort },
+    async stop() {
+      await dataplane.stop(2000);
+      await lifecycle.idle();
+      await lifecycle.shutdown();
+      await presence.stop().catch((e) => log.warn({ err: String(e) }, 'presence client stop failed'));
+      await xds.stop();
+      await store.close();
+      log.info({}, 'presencelb stopped');
+    },
+  };
+}
+
+function logEvent(log: Logger, e: LifecycleEvent): void {
+  const line = { event: `claim.${e.step}`, user: e.user, ok: e.ok, ...(e.code ? { code: e.code } : {}), ...e.detail };
+  if (e.ok) log.info(line, `claim step ${e.step}`);
+  else log.warn(line, `claim step ${e.step} failed`);
+}

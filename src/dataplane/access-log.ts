@@ -1,0 +1,74 @@
+/**
+ * The end of every flow, from Envoy's gRPC access log service (envoy.service.accesslog.v3.AccessLogService,
+ * StreamAccessLogs): Envoy sends one HTTPAccessLogEntry when an HTTP stream completes, long-lived streams
+ * included, in batches (buffer_flush_interval in the bootstrap). Each entry closes the open flow of its request
+ * id (request.request_id) for the user named in its identity header; entries for requests presencelb did not
+ * track (rejected, untracked, or already ended) change nothing.
+ */
+import type { Logger } from '../core/ports.ts';
+import type { FlowEndReason } from '../core/ports.ts';
+import { parseUserId } from '../core/user-id.ts';
+import type { FlowSink } from './flow-sink.ts';
+import { mapGet, type WireMap } from './headers.ts';
+import type { OpenFlows } from './open-flows.ts';
+
+interface WireTime {
+  seconds?: string | number;
+  nanos?: number;
+}
+
+/** WireHttpLogEntry is the part of envoy.data.accesslog.v3.HTTPAccessLogEntry presencelb reads. */
+export interface WireHttpLogEntry {
+  common_properties?: {
+    start_time?: WireTime;
+    duration?: WireTime;
+    time_to_last_downstream_tx_byte?: WireTime;
+    response_flags?: Record<string, boolean | undefined>;
+    intermediate_log_entry?: boolean;
+  };
+  request?: { request_id?: string; request_headers?: WireMap<string> };
+}
+
+/** Response flags that mean the stream did not complete normally. */
+const BROKEN_FLAGS = [
+  'downstream_connection_termination',
+  'downstream_remote_reset',
+  'upstream_remote_reset',
+  'upstream_connection_termination',
+  'upstream_connection_failure',
+  'stream_idle_timeout',
+  'upstream_request_timeout',
+  'duration_timeout',
+  'upstream_max_stream_duration_reached',
+];
+
+/** AccessLogReceiver turns access log entries into flow ends. */
+export class AccessLogReceiver {
+  constructor(
+    private readonly o: { identityHeader: string; open: OpenFlows; flows: FlowSink; now: () => number; log: Logger },
+  ) {}
+
+  /** onEntry closes the flow an entry reports on, if presencelb is tracking it. Returns whether it did. */
+  onEntry(e: WireHttpLogEntry): boolean {
+    const cp = e.common_properties ?? {};
+    if (cp.intermediate_log_entry) return false;
+    const requestId = e.request?.request_id;
+    if (!requestId) return false;
+    const user = parseUserId(mapGet(e.request?.request_headers, this.o.identityHeader));
+    if (!user.ok) return false;
+    const flow = this.o.open.take(requestId, user.value);
+    if (!flow) return false;
+    const start = ms(cp.start_time);
+    const dur = ms(cp.duration) ?? ms(cp.time_to_last_downstream_tx_byte);
+    const endedAt = start !== null && dur !== null ? Math.max(start + dur, flow.startedAt) : this.o.now();
+    const broken = BROKEN_FLAGS.some((f) => cp.response_flags?.[f] === true);
+    const reason: FlowEndReason = broken ? 'stream_error' : 'completed';
+    this.o.flows.flowEnded(flow.flowId, flow.user, endedAt, reason);
+    return true;
+  }
+}
+
+function ms(t: WireTime | undefined): number | null {
+  if (!t || (t.seconds === undefined && t.nanos === undefined)) return null;
+  return Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6);
+}

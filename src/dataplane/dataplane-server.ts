@@ -1,0 +1,134 @@
+/**
+ * The data-path gRPC server Envoy calls on every request (grpc-js adapter). It serves two Envoy services on one
+ * port: ext_proc (envoy.service.ext_proc.v3.ExternalProcessor: flow starts, identity, upstream) and the access log
+ * service (envoy.service.accesslog.v3.AccessLogService: flow ends). Both share the table of open flows.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { AppServer, Clock, Logger } from '../core/ports.ts';
+import { serviceDefinition } from '../protos/envoy.ts';
+import { AccessLogReceiver, type WireHttpLogEntry } from './access-log.ts';
+import type { FlowSink } from './flow-sink.ts';
+import { ProcessStream, type StreamContext, type WireProcessingRequest } from './ext-proc-stream.ts';
+import { OpenFlows } from './open-flows.ts';
+
+/** DataplaneOptions configure the server; fixed at construction. */
+export interface DataplaneOptions {
+  readonly identityHeader: string;
+  readonly appServers: readonly AppServer[];
+  readonly flows: FlowSink;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** maxMessageBytes bounds one message (headers only, or a batch of access log entries): 4 MiB by default. */
+  readonly maxMessageBytes?: number;
+}
+
+interface WireAlsMessage {
+  http_logs?: { log_entry?: WireHttpLogEntry[] };
+}
+
+/** DataplaneServer serves ext_proc and the access log service. */
+export class DataplaneServer {
+  private readonly server: grpc.Server;
+  private readonly streams = new Set<ProcessStream>();
+  private readonly open = new OpenFlows();
+  private readonly ctx: StreamContext;
+  private readonly accessLog: AccessLogReceiver;
+
+  constructor(private readonly o: DataplaneOptions) {
+    this.ctx = {
+      identityHeader: o.identityHeader,
+      flows: o.flows,
+      open: this.open,
+      clock: o.clock,
+      log: o.log,
+      serverByCluster: new Map(o.appServers.map((s) => [s.name, s.name])),
+      serverByAddress: new Map(o.appServers.map((s) => [`${s.host}:${s.port}`, s.name])),
+    };
+    this.accessLog = new AccessLogReceiver({ identityHeader: o.identityHeader, open: this.open, flows: o.flows, now: () => o.clock.now(), log: o.log });
+    const max = o.maxMessageBytes ?? 4 * 1024 * 1024;
+    this.server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max });
+    this.server.addService(serviceDefinition('envoy.service.ext_proc.v3.ExternalProcessor'), {
+      Process: (call: grpc.ServerDuplexStream<WireProcessingRequest, object>) => this.process(call),
+    });
+    this.server.addService(serviceDefinition('envoy.service.accesslog.v3.AccessLogService'), {
+      StreamAccessLogs: (call: grpc.ServerReadableStream<WireAlsMessage, object>, cb: grpc.sendUnaryData<object>) => this.accessLogs(call, cb),
+    });
+  }
+
+  /** start binds listen (host:port; port 0 picks one) and resolves with the bound port. */
+  start(listen: string): Promise<number> {
+    return new Promise((resolve, reject) =>
+      this.server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+    );
+  }
+
+  /** openStreams is the number of ext_proc streams Envoy holds open now. */
+  get openStreams(): number {
+    return this.streams.size;
+  }
+
+  /** openFlows is the number of tracked flows that have started and not ended. */
+  get openFlows(): number {
+    return this.open.size;
+  }
+
+  /**
+   * stop stops accepting streams, waits up to graceMs for open ones, then ends the rest. Flows still open are left
+   * open in the store: the lifecycle closes them (reason shutdown) as it stops.
+   */
+  async stop(graceMs = 2000): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      t.unref();
+      this.server.tryShutdown(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    this.streams.clear();
+    this.open.drain();
+  }
+
+  private process(call: grpc.ServerDuplexStream<WireProcessingRequest, object>): void {
+    const stream = new ProcessStream(this.ctx, {
+      write: (m) => {
+        if (!call.writableEnded && !call.destroyed) call.write(m);
+      },
+    });
+    this.streams.add(stream);
+    const finish = () => {
+      if (this.streams.delete(stream)) stream.onEnd();
+    };
+    call.on('data', (req) => {
+      try {
+        stream.onMessage(req);
+      } catch (e) {
+        this.o.log.error({ err: String(e) }, 'ext_proc: message handling failed');
+      }
+    });
+    call.on('end', () => {
+      finish();
+      call.end();
+    });
+    call.on('error', finish);
+    call.on('cancelled', finish);
+    call.on('close', finish);
+  }
+
+  private accessLogs(call: grpc.ServerReadableStream<WireAlsMessage, object>, cb: grpc.sendUnaryData<object>): void {
+    call.on('data', (m: WireAlsMessage) => {
+      for (const e of m.http_logs?.log_entry ?? []) {
+        try {
+          this.accessLog.onEntry(e);
+        } catch (err) {
+          this.o.log.error({ err: String(err) }, 'access log: entry handling failed');
+        }
+      }
+    });
+    call.on('end', () => cb(null, {}));
+    call.on('error', () => undefined);
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * OpenFlows is the data path's table of flows that have started and not yet ended, keyed by the request id
+ * Envoy gives every HTTP stream (x-request-id). ext_proc opens an entry at request headers; the access log
+ * (access-log.ts) closes it when Envoy reports the stream complete; ext_proc closes it itself when its stream
+ * broke before the response. An entry is closed only for the user that opened it, so a client that reuses another
+ * request's id cannot end someone else's flow.
+ */
+import type { UserId } from '../core/user-id.ts';
+
+/** OpenFlow is one flow awaiting its end. */
+export interface OpenFlow {
+  readonly flowId: string;
+  readonly user: UserId;
+  readonly startedAt: number;
+}
+
+/** OpenFlows maps request ids to open flows. */
+export class OpenFlows {
+  private readonly byRequest = new Map<string, OpenFlow>();
+
+  /** open records a flow; a request id already open is refused (returns false). */
+  open(requestId: string, flow: OpenFlow): boolean {
+    if (this.byRequest.has(requestId)) return false;
+    this.byRequest.set(requestId, flow);
+    return true;
+  }
+
+  /** take removes and returns the flow of requestId if it belongs to user (any user when user is null). */
+  take(requestId: string, user: UserId | null): OpenFlow | null {
+    const f = this.byRequest.get(requestId);
+    if (!f || (user !== null && f.user !== user)) return null;
+    this.byRequest.delete(requestId);
+    return f;
+  }
+
+  /** drain removes and returns every open flow (shutdown). */
+  drain(): OpenFlow[] {
+    const all = [...this.byRequest.values()];
+    this.byRequest.clear();
+    return all;
+  }
+
+  get size(): number {
+    return this.byRequest.size;
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * The whole system on 127.0.0.1 for one test file: real Kamailio, two application servers, presencelb (the
+ * `presencelb serve` command in a child process, SQLite store) and real Envoy from envoy/envoy.yaml.
+ */
+import knex, { type Knex } from 'knex';
+import { startAppServers, type AppServerHandle } from '../harness/app-server.ts';
+import { startEnvoy, type EnvoyHandle } from '../harness/envoy.ts';
+import { startKamailio, type Kamailio } from '../harness/kamailio.ts';
+import { freePorts } from '../harness/ports.ts';
+import { startPresencelb, type Presencelb } from '../harness/presencelb.ts';
+import { startSipDevice, type SipDevice } from '../harness/sip-device.ts';
+
+export const DOMAIN = 'presencelb.test';
+
+/** Stack is a running system. */
+export interface Stack {
+  readonly kamailio: Kamailio | null;
+  readonly apps: AppServerHandle[];
+  readonly plb: Presencelb;
+  readonly envoy: EnvoyHandle;
+  readonly db: Knex;
+  /** get sends a request through Envoy; headers default to the identity header for user (if given). */
+  get(path: string, user?: string, headers?: Record<string, string>): Promise<{ status: number; body: any; text: string }>;
+  /** device starts a SIP UA registered as the user's own device. */
+  device(user: string): Promise<SipDevice>;
+  /** rowsAbout counts, per table, the rows that mention user. */
+  rowsAbout(user: string): Promise<Record<string, number>>;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  readonly graceMs?: number;
+  readonly reconnectWindowMs?: number;
+  /** presenceDown: presencelb is pointed at a port where no presence server listens (that port is returned). */
+  readonly presenceDown?: boolean;
+}
+
+/** startStack starts every part and waits until Envoy has its configuration from presencelb. */
+export async function startStack(o: StackOptions = {}): Promise<Stack & { presencePort: number }> {
+  const [xdsPort, extProcPort, downPort] = await freePorts(3);
+  const kamailio = o.presenceDown ? null : await startKamailio();
+  const apps = await startAppServers(['app-a', 'app-b']);
+  const wsUrl = kamailio ? kamailio.wsUrl : `ws://127.0.0.1:${downPort}`;
+  const plb = await startPresencelb({
+    xds: { listen: `127.0.0.1:${xdsPort}` },
+    extProc: { listen: `127.0.0.1:${extProcPort}` },
+    presence: { wsUrl, domain: DOMAIN, stepTimeoutMs: 2000 },
+    lifecycle: { graceMs: o.graceMs ?? 1000, reconnectWindowMs: o.reconnectWindowMs ?? 60000 },
+    applicationServers: apps.map((a) => ({ name: a.name, host: a.host, port: a.port })),
+  });
+  const envoy = await startEnvoy({ xdsPort: xdsPort!, extProcPort: extProcPort! });
+  await envoy.waitReady(20000);
+  const db = knex({ client: 'sqlite3', connection: { filename: plb.dbFile }, useNullAsDefault: true, pool: { min: 1, max: 1 } });
+  const devices: SipDevice[] = [];
+  return {
+    kamailio,
+    apps,
+    plb,
+    envoy,
+    db,
+    presencePort: kamailio ? kamailio.port : downPort!,
+    async get(path, user, headers = {}) {
+      const h: Record<string, string> = { ...(user ? { 'x-user-id': user } : {}), ...headers };
+      const r = await fetch(`${envoy.listenerUrl}${path}`, { headers: h, signal: AbortSignal.timeout(15000) });
+      const text = await r.text();
+      let body: any = null;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        /* not JSON */
+      }
+      return { status: r.status, body, text };
+    },
+    async device(user) {
+      if (!kamailio) throw new Error('no presence server in this stack');
+      const d = await startSipDevice({ wsUrl: kamailio.wsUrl, domain: DOMAIN, user });
+      devices.push(d);
+      return d;
+    },
+    async rowsAbout(user) {
+      const out: Record<string, number> = {};
+      const tables = (await db.raw(`select name from sqlite_master where type='table' and name not like 'knex_%' and name not like 'sqlite_%'`)) as Array<{ name: string }>;
+      for (const { name } of tables) {
+        const cols = (await db.raw(`pragma table_info(${name})`)) as Array<{ name: string }>;
+        if (!cols.some((c) => c.name === 'user_id')) continue;
+        const [row] = await db(name).where('user_id', user).count({ n: '*' });
+        out[name] = Number(row!.n);
+      }
+      return out;
+    },
+    async stop() {
+      for (const d of devices) await d.stop().catch(() => undefined);
+      await envoy.stop();
+      await plb.stop();
+      await db.destroy();
+      await Promise.all(apps.map((a) => a.close()));
+      await kamailio?.stop();
+    },
+  };
+}
