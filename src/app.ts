@@ -37,7 +37,7 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
     registerExpiresSec: config.presence.registerExpiresSec,
     publishExpiresSec: config.presence.publishExpiresSec,
     subscribeExpiresSec: config.presence.subscribeExpiresSec,
-    sink: { onNotify: (n) => sink(n) },
+    sink: { onNotify: (n) => sink(n), onSubscriptionLost: (u, why) => lifecycle.onSubscriptionLost(u, why) },
     clock,
     log: log.child({ component: 'sip' }),
   });
@@ -52,6 +52,8 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
     graceMs: config.lifecycle.graceMs,
     reconnectWindowMs: config.lifecycle.reconnectWindowMs,
     stepTimeoutMs: config.presence.stepTimeoutMs,
+    // A presence server refreshes each subscription with a NOTIFY within its expiry; a minute of slack on top.
+    staleNotifyMs: (config.presence.subscribeExpiresSec + 60) * 1000,
   });
   sink = (n) => lifecycle.onNotify(n);
   lifecycle.observe((e) => logEvent(log, e));
@@ -80,6 +82,11 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
 
   const dataplane = new DataplaneServer({ identityHeader: config.identity.header, appServers: config.applicationServers, flows: lifecycle, clock, log: log.child({ component: 'ext_proc' }) });
   const extProcPort = await dataplane.start(config.extProc.listen);
+  const sweeper = setInterval(() => {
+    const n = lifecycle.sweep();
+    if (n > 0) log.warn({ users: n }, 'sweep: subscriptions silent for too long, decided without a NOTIFY');
+  }, 30000);
+  sweeper.unref();
   log.info({ xdsPort, extProcPort, snapshot: first.version, store: config.store.client }, 'presencelb ready');
 
   return {
@@ -88,6 +95,7 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
     dataplane,
     ports: { xds: xdsPort, extProc: extProcPort },
     async stop() {
+      clearInterval(sweeper);
       await dataplane.stop(2000);
       await lifecycle.idle();
       await lifecycle.shutdown();

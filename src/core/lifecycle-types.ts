@@ -17,6 +17,8 @@ export interface LifecycleOptions {
   readonly reconnectWindowMs: number;
   /** stepTimeoutMs: the longest a first request waits for the register and notify steps. */
   readonly stepTimeoutMs: number;
+  /** staleNotifyMs: a subscription silent for longer than this is treated as lost by sweep(). */
+  readonly staleNotifyMs: number;
 }
 
 /** Session is the lifecycle's in-memory view of one tracked user; mutated only inside that user's queue. */
@@ -32,5 +34,9 @@ export interface Session {
   retryDelayMs: number;
   /** cancelPinTimer cancels the end of the reconnect window while a route update is in force. */
   cancelPinTimer: (() => void) | null;
+  /** pinCreatedAt: when the route update in force was made (the reconnect window's start), else null. */
+  pinCreatedAt: number | null;
+  /** lastNotifyAt: when the subscription last showed life (subscribed, or a NOTIFY arrived). */
+  lastNotifyAt: number;
   createdAt: number;
 }

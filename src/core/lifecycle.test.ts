@@ -15,7 +15,7 @@ function setup() {
   const store = new MemoryStore(calls);
   const routes = new FakeRoutes(calls);
   const log = new MemoryLogger();
-  const lc = new Lifecycle({ presence, store, routes, clock, log, appServers: servers, graceMs: 5000, reconnectWindowMs: 60000, stepTimeoutMs: 400 });
+  const lc = new Lifecycle({ presence, store, routes, clock, log, appServers: servers, graceMs: 5000, reconnectWindowMs: 60000, stepTimeoutMs: 400, staleNotifyMs: 700000 });
   const steps: string[] = [];
   lc.observe((e) => steps.push(`${e.step}${e.ok ? '' : '!'}`));
   const grant = (name: string) => () => calls.push(`grant(${name})`);
@@ -54,7 +54,7 @@ test('presence change while a flow is open: reconnect MESSAGE and route update, 
   t.false(routes.pinned.has(U));
   t.false(store.pins.has(U));
   t.is(lc.session(U)?.state, 'tracking');
-  t.deepEqual(steps.slice(4), ['receive_notification', 'receive_notification', 'identify', 'reconnect_message', 'route_update', 'route_withdrawn']);
+  t.deepEqual(steps.slice(4), ['receive_notification', 'receive_notification', 'identify', 'reconnect_message', 'route_update', 'reconnect_outcome', 'route_withdrawn']);
 });
 
 test('presence change of an idle user: unsubscribe, unpublish, unregister, purge; next flow starts over', async (t) => {
@@ -134,7 +134,108 @@ test('restore: open flows closed, users re-registered, a pin still in force keep
   t.is(store.flows.get('f0')?.endReason, 'presencelb_restart');
   t.true(calls.includes('presence.subscribe'));
   t.is(lc.session(U)?.state, 'reconnecting');
+  lc.flowStarted({ id: 'f1', user: U, appServer: 'app-a', startedAt: clock.now() }, () => {});
   clock.advance(1000);
   await lc.idle();
+  t.is(lc.session(U)?.state, 'tracking', 'flows resumed within the window: reconnected');
+});
+
+test('reconnect window over, flows not resumed, presence says gone: the teardown branch runs', async (t) => {
+  const { lc, calls, grant, notify, ownT, clock, steps, store } = setup();
+  lc.flowStarted({ id: 'f1', user: U, appServer: 'app-a', startedAt: clock.now() }, grant('f1'));
+  await lc.idle();
+  clock.advance(100);
+  notify([ownT]);
+  notify([ownT, { id: 'dev', basic: 'closed', note: null }]);
+  await lc.idle();
+  lc.flowEnded('f1', U, clock.now(), 'completed');
+  clock.advance(60000);
+  await lc.idle();
+  t.true(steps.includes('reconnect_outcome!'), steps.join(','));
+  t.deepEqual(calls.slice(-5), ['routes.unpin', 'presence.unsubscribe', 'presence.unpublish', 'presence.unregister', 'store.purgeUser']);
+  t.is(lc.session(U), undefined);
+  t.is(store.users.size, 0);
+});
+
+test('reconnect window over, flows not resumed, presence available: route withdrawn, user still tracked', async (t) => {
+  const { lc, calls, grant, notify, ownT, clock } = setup();
+  lc.flowStarted({ id: 'f1', user: U, appServer: 'app-a', startedAt: clock.now() }, grant('f1'));
+  await lc.idle();
+  notify([ownT]);
+  notify([ownT, { id: 'dev', basic: 'open', note: 'back' }]);
+  await lc.idle();
+  lc.flowEnded('f1', U, clock.now(), 'completed');
+  clock.advance(60000);
+  await lc.idle();
+  t.is(calls.at(-1), 'routes.unpin');
   t.is(lc.session(U)?.state, 'tracking');
+});
+
+const terminations: Array<[string, boolean]> = [
+  ['rejected', true], ['noresource', true], ['invariant', true],
+  ['deactivated', false], ['timeout', false], ['probation', false], ['giveup', false],
+];
+for (const [reason, tearsDown] of terminations) {
+  test(`NOTIFY terminated;reason=${reason} ${tearsDown ? 'tears the user down, even while active' : 'is left to the adapter’s re-subscribe'}`, async (t) => {
+    const { lc, calls, grant, notify, ownT, clock } = setup();
+    lc.flowStarted({ id: 'f1', user: U, appServer: 'app-a', startedAt: clock.now() }, grant('f1'));
+    await lc.idle();
+    notify([ownT, { id: 'dev', basic: 'open', note: null }]);
+    await lc.idle();
+    notify(null, { subscription: { state: 'terminated', reason, expires: null, retryAfter: 5 } });
+    await lc.idle();
+    t.is(calls.includes('store.purgeUser'), tearsDown);
+    t.is(lc.session(U)?.state, tearsDown ? undefined : 'tracking');
+    if (!tearsDown) {
+      // After the adapter re-subscribed, its first NOTIFY is compared with what was seen before the termination.
+      notify([ownT, { id: 'dev', basic: 'open', note: null }]);
+      await lc.idle();
+      t.false(calls.includes('presence.sendReconnect(app-a)'), 'unchanged presence: no decision');
+    }
+  });
+}
+
+test('a lost subscription is decided at once with the stored flows; an active user is re-subscribed', async (t) => {
+  const { lc, calls, grant, notify, ownT, clock } = setup();
+  lc.flowStarted({ id: 'f1', user: U, appServer: 'app-b', startedAt: clock.now() }, grant('f1'));
+  await lc.idle();
+  notify([ownT]);
+  await lc.idle();
+  lc.onSubscriptionLost(U, 'refresh failed');
+  await lc.idle();
+  t.deepEqual(calls.slice(-3), ['presence.sendReconnect(app-b)', 'routes.pin(app-b)', 'presence.subscribe']);
+});
+
+test('sweep decides for silent subscriptions, but never while the presence server is unreachable', async (t) => {
+  const { lc, calls, grant, notify, ownT, clock, presence } = setup();
+  lc.flowStarted({ id: 'f1', user: U, appServer: 'app-a', startedAt: clock.now() }, grant('f1'));
+  await lc.idle();
+  notify([ownT]);
+  lc.flowEnded('f1', U, clock.now(), 'completed');
+  await lc.idle();
+  clock.advance(700001);
+  presence.connected = false;
+  t.is(lc.sweep(), 0);
+  await lc.idle();
+  t.false(calls.includes('store.purgeUser'), 'an outage purges nobody');
+  presence.connected = true;
+  t.is(lc.sweep(), 1);
+  await lc.idle();
+  t.true(calls.includes('store.purgeUser'), 'an idle user with a dead subscription is released');
+  t.is(lc.sweep(), 0);
+});
+
+test('flapping presence (closed, open, closed) never purges an active user', async (t) => {
+  const { lc, calls, grant, notify, ownT, clock } = setup();
+  lc.flowStarted({ id: 'f1', user: U, appServer: 'app-a', startedAt: clock.now() }, grant('f1'));
+  await lc.idle();
+  notify([ownT]);
+  for (const basic of ['closed', 'open', 'closed'] as const) {
+    clock.advance(300);
+    notify([ownT, { id: 'dev', basic, note: null }]);
+  }
+  await lc.idle();
+  t.false(calls.includes('store.purgeUser'));
+  t.is(calls.filter((c) => c === 'presence.sendReconnect(app-a)').length, 3);
+  t.is(lc.session(U)?.state, 'reconnecting');
 });

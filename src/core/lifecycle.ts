@@ -16,8 +16,8 @@ import { KeyedQueue } from './keyed-queue.ts';
 import type { ClaimStep, LifecycleObserver } from './lifecycle-events.ts';
 import type { LifecycleOptions, Session } from './lifecycle-types.ts';
 import type { AppServer, FlowEndReason, PinRecord, PresenceNotification, PresenceSink } from './ports.ts';
-import { classifyNotify } from './presence-change.ts';
-import { transition } from './session.ts';
+import { classifyNotify, othersFromFingerprint, presenceSaysGone, terminationPolicy } from './presence-change.ts';
+import { transition, type SessionState } from './session.ts';
 import type { UserId } from './user-id.ts';
 
 /** FlowStart is what the data path knows when a request's headers arrive. */
@@ -111,6 +111,34 @@ export class Lifecycle implements PresenceSink {
   }
 
   /**
+   * onSubscriptionLost: NOTIFYs for the user will not come any more, so the claim's decision is taken now, with the
+   * best information held (the stored flows at this instant), and the log says so.
+   */
+  onSubscriptionLost(user: UserId, reason: string): void {
+    if (!this.sessions.has(user)) return;
+    void this.queue.run(user, () => this.decideWithoutNotify(user, `subscription lost: ${reason}`));
+  }
+
+  /**
+   * sweep applies the claim's decision to every tracked user whose subscription has been silent for longer than
+   * staleNotifyMs (a presence server refreshes each subscription with a NOTIFY well within that). It does nothing
+   * while the presence server is unreachable: an outage purges nobody. Returns how many users it swept.
+   */
+  sweep(): number {
+    if (!this.o.presence.connected) return 0;
+    const now = this.o.clock.now();
+    let n = 0;
+    for (const s of this.sessions.values()) {
+      if ((s.state === 'tracking' || s.state === 'reconnecting') && now - s.lastNotifyAt > this.o.staleNotifyMs) {
+        n++;
+        s.lastNotifyAt = now;
+        void this.queue.run(s.user, () => this.decideWithoutNotify(s.user, `no NOTIFY for more than ${this.o.staleNotifyMs} ms`));
+      }
+    }
+    return n;
+  }
+
+  /**
    * restore rebuilds sessions after a restart: flows left open are closed (reason presencelb_restart), every stored
    * user is registered, published and subscribed again, and route updates still in force get their remaining
    * window. It returns the pins still in force, for the first xDS snapshot.
@@ -133,6 +161,7 @@ export class Lifecycle implements PresenceSink {
         await this.setUp(s, () => {});
         if (pin && s.state === 'tracking') {
           s.state = transition(s.state, 'reconnecting');
+          s.pinCreatedAt = pin.createdAt;
           s.cancelPinTimer = this.o.clock.setTimer(pin.expiresAt - this.o.clock.now(), () => this.windowOver(u.user));
         }
       });
@@ -167,7 +196,8 @@ export class Lifecycle implements PresenceSink {
   }
 
   private newSession(user: UserId, appServer: string | null): Session {
-    const s: Session = { user, state: 'registering', fingerprint: null, appServer, retryAt: 0, retryDelayMs: RETRY_MIN_MS, cancelPinTimer: null, createdAt: this.o.clock.now() };
+    const now = this.o.clock.now();
+    const s: Session = { user, state: 'registering', fingerprint: null, appServer, retryAt: 0, retryDelayMs: RETRY_MIN_MS, cancelPinTimer: null, pinCreatedAt: null, lastNotifyAt: now, createdAt: now };
     this.sessions.set(user, s);
     return s;
   }
@@ -187,6 +217,7 @@ export class Lifecycle implements PresenceSink {
     s.fingerprint = null;
     if (!(await this.step('subscribe', user, () => this.o.presence.subscribe(user)))) return this.degrade(user, s, grant);
     s.state = transition(s.state, 'tracking');
+    s.lastNotifyAt = this.o.clock.now();
     s.retryDelayMs = RETRY_MIN_MS;
     await this.persist(user, s);
   }
@@ -203,15 +234,23 @@ export class Lifecycle implements PresenceSink {
   private async handleNotify(n: PresenceNotification): Promise<void> {
     const s = this.sessions.get(n.user);
     if (!s) return;
+    s.lastNotifyAt = this.o.clock.now();
     const c = classifyNotify(s.fingerprint, n);
     this.emit('receive_notification', n.user, c.kind !== 'invalid', {
       kind: c.kind,
       sentAt: n.sentAt,
       receivedAt: n.receivedAt,
       subscription: n.subscription.state,
+      ...(n.subscription.reason ? { reason: n.subscription.reason } : {}),
       ...(n.bodyError ? { bodyError: n.bodyError } : {}),
     }, c.kind === 'invalid' ? 'PIDF_INVALID' : undefined);
     if (c.kind === 'invalid' || c.kind === 'unchanged') return;
+    if (c.kind === 'terminated') {
+      // The fingerprint is kept: the NOTIFY after a re-subscribe is compared with the presence seen before.
+      if (terminationPolicy(n.subscription.reason) === 'adapter_retries') return;
+      if (s.state !== 'tracking' && s.state !== 'reconnecting') return;
+      return this.act(s, notifyInstant(n), { branch: 'teardown', reason: `subscription terminated (${n.subscription.reason}): the presentity is gone` });
+    }
     s.fingerprint = c.fingerprint;
     if (c.kind === 'baseline') return this.persist(n.user, s, c.fingerprint);
     if (s.state !== 'tracking' && s.state !== 'reconnecting') {
@@ -219,27 +258,44 @@ export class Lifecycle implements PresenceSink {
       return;
     }
     await this.persist(n.user, s, c.fingerprint);
+    await this.act(s, notifyInstant(n));
+  }
+
+  /** decideWithoutNotify takes the claim's decision now, for a user whose NOTIFYs stopped; a reconnect re-subscribes. */
+  private async decideWithoutNotify(user: UserId, why: string): Promise<void> {
+    const s = this.sessions.get(user);
+    if (!s || (s.state !== 'tracking' && s.state !== 'reconnecting')) return;
+    this.o.log.warn({ user, why }, 'deciding without a NOTIFY, with the best information held (stored flows at this instant)');
+    await this.act(s, this.o.clock.now());
+    if (this.sessions.get(user) === s && (s.state as SessionState) !== 'gone') await this.resubscribe(user, s);
+  }
+
+  /**
+   * act is the claim's identifying step and what follows it: decide from the stored flows at instant `at` (unless a
+   * decision is imposed), record it, then reconnect or tear down.
+   */
+  private async act(s: Session, at: number, imposed?: Decision): Promise<void> {
+    const user = s.user;
     s.state = transition(s.state, 'deciding');
-    const at = notifyInstant(n);
-    const flows = await this.o.store.flowsOverlapping(n.user, at - this.o.graceMs).catch((e) => {
-      this.o.log.error({ user: n.user, code: 'STORE_FAILED', err: String(e) }, 'cannot read flows: decision postponed');
-      return null;
-    });
-    if (flows === null) {
-      s.state = transition(s.state, 'tracking');
-      return;
+    let d = imposed;
+    if (!d) {
+      const flows = await this.o.store.flowsOverlapping(user, at - this.o.graceMs).catch((e) => {
+        this.o.log.error({ user, code: 'STORE_FAILED', err: String(e) }, 'cannot read flows: decision postponed');
+        return null;
+      });
+      if (flows === null) {
+        s.state = transition(s.state, s.cancelPinTimer ? 'reconnecting' : 'tracking');
+        return;
+      }
+      d = decide(flows, at, this.o.graceMs);
     }
-    const d = decide(flows, at, this.o.graceMs);
-    this.emit('identify', n.user, true, { branch: d.branch, reason: d.reason, notifySentAt: at });
-    await this.store('recordDecision', n.user, () =>
-      this.o.store.recordDecision({ user: n.user, decidedAt: this.o.clock.now(), notifySentAt: at, branch: d.branch, appServer: d.branch === 'reconnect' ? d.appServer : null, reason: d.reason }),
+    this.emit('identify', user, true, { branch: d.branch, reason: d.reason, notifySentAt: at });
+    const decision = d;
+    await this.store('recordDecision', user, () =>
+      this.o.store.recordDecision({ user, decidedAt: this.o.clock.now(), notifySentAt: at, branch: decision.branch, appServer: decision.branch === 'reconnect' ? decision.appServer : null, reason: decision.reason }),
     );
-    if (d.branch === 'reconnect') {
-      await this.reconnect(n.user, s, d);
-      if (c.kind === 'terminated') await this.resubscribe(n.user, s);
-    } else {
-      await this.tearDown(n.user, s);
-    }
+    if (d.branch === 'reconnect') await this.reconnect(user, s, d);
+    else await this.tearDown(user, s);
   }
 
   private async reconnect(user: UserId, s: Session, d: Extract<Decision, { branch: 'reconnect' }>): Promise<void> {
@@ -253,6 +309,7 @@ export class Lifecycle implements PresenceSink {
     await this.step('reconnect_message', user, () => this.o.presence.sendReconnect(user, server), { appServer: server.name });
     const now = this.o.clock.now();
     const pin: PinRecord = { user, appServer: server.name, createdAt: now, expiresAt: now + this.o.reconnectWindowMs };
+    s.pinCreatedAt = now;
     await this.store('savePin', user, () => this.o.store.savePin(pin));
     await this.step('route_update', user, async () => {
       const { version } = await this.o.routes.pin(pin);
@@ -262,12 +319,25 @@ export class Lifecycle implements PresenceSink {
     s.cancelPinTimer = this.o.clock.setTimer(this.o.reconnectWindowMs, () => this.windowOver(user));
   }
 
+  /**
+   * windowOver ends a reconnect window with an outcome: `reconnected` when the user's flows resumed (a flow started
+   * during the window, or one is still open); otherwise, if presence still says the user is gone, the claim's
+   * teardown branch runs; if not, the route update is withdrawn and the user stays tracked.
+   */
   private windowOver(user: UserId): void {
     void this.queue.run(user, async () => {
       const s = this.sessions.get(user);
       if (!s || s.state !== 'reconnecting') return;
       s.cancelPinTimer = null;
+      const since = s.pinCreatedAt ?? this.o.clock.now();
+      const flows = await this.o.store.flowsOverlapping(user, since).catch(() => null);
+      const resumed = flows !== null && flows.some((f) => f.startedAt >= since || f.endedAt === null);
+      const gone = presenceSaysGone(othersFromFingerprint(s.fingerprint));
+      const outcome = resumed ? 'reconnected' : gone ? 'not_resumed_presence_gone' : 'not_resumed_presence_available';
+      this.emit('reconnect_outcome', user, resumed, { outcome, windowMs: this.o.reconnectWindowMs });
+      if (!resumed && gone && flows !== null) return this.tearDown(user, s);
       await this.unpin(user);
+      s.pinCreatedAt = null;
       s.state = transition(s.state, 'tracking');
       await this.persist(user, s);
     });
@@ -279,7 +349,6 @@ export class Lifecycle implements PresenceSink {
   }
 
   private async resubscribe(user: UserId, s: Session): Promise<void> {
-    s.fingerprint = null;
     await this.step('subscribe', user, () => this.o.presence.subscribe(user), { again: true });
   }
 

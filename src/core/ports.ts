@@ -80,6 +80,11 @@ export interface PresenceNotification {
 /** PresenceSink receives what the presence server sends on its own initiative. */
 export interface PresenceSink {
   onNotify(n: PresenceNotification): void;
+  /**
+   * onSubscriptionLost: the adapter could not keep or restore the user's subscription (refresh failed and retries
+   * were exhausted, or a termination it retried did not recover). NOTIFYs for the user will not arrive any more.
+   */
+  onSubscriptionLost?(user: UserId, reason: string): void;
 }
 
 /**
@@ -88,6 +93,8 @@ export interface PresenceSink {
  * state (registration binding, publication ETag, subscription dialog) is kept by the adapter, keyed by user.
  */
 export interface PresenceClient {
+  /** connected says whether the connection to the presence server is up now; no user is purged for an outage. */
+  readonly connected: boolean;
   /** register creates presencelb's registration binding for this user (an AOR that carries the user's UUID). */
   register(user: UserId): Promise<void>;
   /** publish puts presencelb's own tuple (id ownTupleId) into the user's presence document, naming appServer. */

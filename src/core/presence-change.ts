@@ -38,3 +38,37 @@ export function classifyNotify(previous: string | null, n: PresenceNotification)
   if (previous === null) return { kind: 'baseline', fingerprint, others };
   return { kind: fingerprint === previous ? 'unchanged' : 'changed', fingerprint, others };
 }
+
+/** TerminationPolicy is what a terminated subscription means for the user's lifecycle. */
+export type TerminationPolicy = 'presentity_gone' | 'adapter_retries';
+
+/**
+ * terminationPolicy reads a Subscription-State termination reason (RFC 6665 section 4.1.3, RFC 3265 reasons):
+ * `rejected`, `noresource` and `invariant` mean the presentity is gone and lead to the claim's teardown;
+ * `deactivated`, `timeout` (re-subscribe at once), `probation`, `giveup` (re-subscribe after retry-after) and a
+ * missing or unknown reason are retried by the presence adapter, which reports a subscription it could not
+ * restore through PresenceSink.onSubscriptionLost.
+ */
+export function terminationPolicy(reason: string | null): TerminationPolicy {
+  return reason === 'rejected' || reason === 'noresource' || reason === 'invariant' ? 'presentity_gone' : 'adapter_retries';
+}
+
+/**
+ * presenceSaysGone interprets the other parties' tuples (presencelb's own excluded): the user is gone when no tuple
+ * has basic status `open` — every device closed, or no device publishing at all. A tuple without a basic status
+ * does not count as open.
+ */
+export function presenceSaysGone(others: readonly PresenceTuple[]): boolean {
+  return !others.some((t) => t.basic === 'open');
+}
+
+/** othersFromFingerprint recovers the tuples a fingerprint was made from (null or unparsable: no tuples). */
+export function othersFromFingerprint(fingerprint: string | null): PresenceTuple[] {
+  if (!fingerprint) return [];
+  try {
+    const v = JSON.parse(fingerprint) as unknown;
+    return Array.isArray(v) ? (v as PresenceTuple[]) : [];
+  } catch {
+    return [];
+  }
+}

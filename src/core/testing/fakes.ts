@@ -31,6 +31,7 @@ export class ManualClock implements Clock {
 
 /** FakePresence records calls; failing[method] makes that method reject; hold[method] makes it wait for release(). */
 export class FakePresence implements PresenceClient {
+  connected = true;
   failing = new Set<string>();
   private held = new Map<string, Array<() => void>>();
   holding = new Set<string>();
