@@ -11,9 +11,10 @@
  * failure degrades that user (logged, retried on a later flow) and never stops traffic or loses stored rows.
  */
 import { decide, notifyInstant, type Decision } from './decision.ts';
-import { isPlbError, type ErrorCode } from './errors.ts';
+import type { ErrorCode } from './errors.ts';
 import { KeyedQueue } from './keyed-queue.ts';
-import type { ClaimStep, LifecycleObserver } from './lifecycle-events.ts';
+import type { LifecycleObserver } from './lifecycle-events.ts';
+import { StepRunner } from './step-runner.ts';
 import type { LifecycleOptions, Session } from './lifecycle-types.ts';
 import type { AppServer, FlowEndReason, PinRecord, PresenceNotification, PresenceSink } from './ports.ts';
 import { classifyNotify, othersFromFingerprint, presenceSaysGone, terminationPolicy } from './presence-change.ts';
@@ -36,15 +37,16 @@ export class Lifecycle implements PresenceSink {
   private readonly sessions = new Map<UserId, Session>();
   private readonly queue = new KeyedQueue<UserId>();
   private readonly servers: ReadonlyMap<string, AppServer>;
-  private readonly observers: LifecycleObserver[] = [];
+  private readonly fx: StepRunner;
 
   constructor(private readonly o: LifecycleOptions) {
     this.servers = new Map(o.appServers.map((s) => [s.name, s]));
+    this.fx = new StepRunner(o.store, o.clock, o.log);
   }
 
   /** observe adds an observer of every claim step. */
   observe(fn: LifecycleObserver): void {
-    this.observers.push(fn);
+    this.fx.observe(fn);
   }
 
   /** session returns a copy of a user's live session, or undefined. */
@@ -79,7 +81,7 @@ export class Lifecycle implements PresenceSink {
       });
     }
     void this.queue.run(flow.user, async () => {
-      await this.store('insertFlow', flow.user, () => this.o.store.insertFlow({ ...flow, endedAt: null, endReason: null }));
+      await this.fx.store('insertFlow', flow.user, () => this.o.store.insertFlow({ ...flow, endedAt: null, endReason: null }));
       const cur = this.sessions.get(flow.user);
       if (setup || !cur) await this.setUp(cur ?? this.newSession(flow.user, flow.appServer), grantOnce);
       grantOnce();
@@ -90,7 +92,7 @@ export class Lifecycle implements PresenceSink {
   /** flowUpstream records which application server Envoy sent a flow to. */
   flowUpstream(flowId: string, user: UserId, appServer: string): void {
     void this.queue.run(user, async () => {
-      await this.store('setFlowAppServer', user, () => this.o.store.setFlowAppServer(flowId, appServer));
+      await this.fx.store('setFlowAppServer', user, () => this.o.store.setFlowAppServer(flowId, appServer));
       const s = this.sessions.get(user);
       if (s) s.appServer = appServer;
     });
@@ -98,7 +100,7 @@ export class Lifecycle implements PresenceSink {
 
   /** flowEnded records the end of a flow. */
   flowEnded(flowId: string, user: UserId, endedAt: number, reason: FlowEndReason): void {
-    void this.queue.run(user, () => this.store('endFlow', user, () => this.o.store.endFlow(flowId, endedAt, reason)));
+    void this.queue.run(user, () => this.fx.store('endFlow', user, () => this.o.store.endFlow(flowId, endedAt, reason)));
   }
 
   /** onNotify takes a NOTIFY from the presence adapter; it is handled in the user's queue. */
@@ -151,7 +153,7 @@ export class Lifecycle implements PresenceSink {
     const live: PinRecord[] = [];
     for (const pin of pins) {
       if (pin.expiresAt > now) live.push(pin);
-      else await this.store('deletePin', pin.user, () => this.o.store.deletePin(pin.user));
+      else await this.fx.store('deletePin', pin.user, () => this.o.store.deletePin(pin.user));
     }
     for (const u of users) {
       const s = this.newSession(u.user, u.appServer);
@@ -206,20 +208,20 @@ export class Lifecycle implements PresenceSink {
   private async setUp(s: Session, grant: () => void): Promise<void> {
     const user = s.user;
     if (s.state === 'degraded') s.state = transition(s.state, 'registering');
-    await this.persist(user, s);
-    if (!(await this.step('register', user, () => this.o.presence.register(user)))) return this.degrade(user, s, grant);
+    await this.fx.persist(user, s);
+    if (!(await this.fx.step('register', user, () => this.o.presence.register(user)))) return this.degrade(user, s, grant);
     s.state = transition(s.state, 'publishing');
     const server = s.appServer ? (this.servers.get(s.appServer) ?? null) : null;
-    if (!(await this.step('notify', user, () => this.o.presence.publish(user, server), { appServer: s.appServer }))) return this.degrade(user, s, grant);
+    if (!(await this.fx.step('notify', user, () => this.o.presence.publish(user, server), { appServer: s.appServer }))) return this.degrade(user, s, grant);
     grant();
-    this.emit('provide_access', user, true, { appServer: s.appServer });
+    this.fx.emit('provide_access', user, true, { appServer: s.appServer });
     s.state = transition(s.state, 'subscribing');
     s.fingerprint = null;
-    if (!(await this.step('subscribe', user, () => this.o.presence.subscribe(user)))) return this.degrade(user, s, grant);
+    if (!(await this.fx.step('subscribe', user, () => this.o.presence.subscribe(user)))) return this.degrade(user, s, grant);
     s.state = transition(s.state, 'tracking');
     s.lastNotifyAt = this.o.clock.now();
     s.retryDelayMs = RETRY_MIN_MS;
-    await this.persist(user, s);
+    await this.fx.persist(user, s);
   }
 
   private async degrade(user: UserId, s: Session, grant: () => void): Promise<void> {
@@ -228,7 +230,7 @@ export class Lifecycle implements PresenceSink {
     s.retryAt = this.o.clock.now() + s.retryDelayMs;
     this.o.log.warn({ user, retryInMs: s.retryDelayMs }, 'presence steps failed: user degraded, retried on a later flow');
     s.retryDelayMs = Math.min(s.retryDelayMs * 2, RETRY_MAX_MS);
-    await this.persist(user, s);
+    await this.fx.persist(user, s);
   }
 
   private async handleNotify(n: PresenceNotification): Promise<void> {
@@ -236,7 +238,7 @@ export class Lifecycle implements PresenceSink {
     if (!s) return;
     s.lastNotifyAt = this.o.clock.now();
     const c = classifyNotify(s.fingerprint, n);
-    this.emit('receive_notification', n.user, c.kind !== 'invalid', {
+    this.fx.emit('receive_notification', n.user, c.kind !== 'invalid', {
       kind: c.kind,
       sentAt: n.sentAt,
       receivedAt: n.receivedAt,
@@ -252,12 +254,12 @@ export class Lifecycle implements PresenceSink {
       return this.act(s, notifyInstant(n), { branch: 'teardown', reason: `subscription terminated (${n.subscription.reason}): the presentity is gone` });
     }
     s.fingerprint = c.fingerprint;
-    if (c.kind === 'baseline') return this.persist(n.user, s, c.fingerprint);
+    if (c.kind === 'baseline') return this.fx.persist(n.user, s, c.fingerprint);
     if (s.state !== 'tracking' && s.state !== 'reconnecting') {
       this.o.log.info({ user: n.user, state: s.state }, 'presence change while not tracking: no decision');
       return;
     }
-    await this.persist(n.user, s, c.fingerprint);
+    await this.fx.persist(n.user, s, c.fingerprint);
     await this.act(s, notifyInstant(n));
   }
 
@@ -289,9 +291,9 @@ export class Lifecycle implements PresenceSink {
       }
       d = decide(flows, at, this.o.graceMs);
     }
-    this.emit('identify', user, true, { branch: d.branch, reason: d.reason, notifySentAt: at });
+    this.fx.emit('identify', user, true, { branch: d.branch, reason: d.reason, notifySentAt: at });
     const decision = d;
-    await this.store('recordDecision', user, () =>
+    await this.fx.store('recordDecision', user, () =>
       this.o.store.recordDecision({ user, decidedAt: this.o.clock.now(), notifySentAt: at, branch: decision.branch, appServer: decision.branch === 'reconnect' ? decision.appServer : null, reason: decision.reason }),
     );
     if (d.branch === 'reconnect') await this.reconnect(user, s, d);
@@ -306,12 +308,12 @@ export class Lifecycle implements PresenceSink {
       s.state = transition(s.state, 'tracking');
       return;
     }
-    await this.step('reconnect_message', user, () => this.o.presence.sendReconnect(user, server), { appServer: server.name });
+    await this.fx.step('reconnect_message', user, () => this.o.presence.sendReconnect(user, server), { appServer: server.name });
     const now = this.o.clock.now();
     const pin: PinRecord = { user, appServer: server.name, createdAt: now, expiresAt: now + this.o.reconnectWindowMs };
     s.pinCreatedAt = now;
-    await this.store('savePin', user, () => this.o.store.savePin(pin));
-    await this.step('route_update', user, async () => {
+    await this.fx.store('savePin', user, () => this.o.store.savePin(pin));
+    await this.fx.step('route_update', user, async () => {
       const { version } = await this.o.routes.pin(pin);
       return { version, appServer: server.name, expiresAt: pin.expiresAt };
     });
@@ -334,22 +336,22 @@ export class Lifecycle implements PresenceSink {
       const resumed = flows !== null && flows.some((f) => f.startedAt >= since || f.endedAt === null);
       const gone = presenceSaysGone(othersFromFingerprint(s.fingerprint));
       const outcome = resumed ? 'reconnected' : gone ? 'not_resumed_presence_gone' : 'not_resumed_presence_available';
-      this.emit('reconnect_outcome', user, resumed, { outcome, windowMs: this.o.reconnectWindowMs });
+      this.fx.emit('reconnect_outcome', user, resumed, { outcome, windowMs: this.o.reconnectWindowMs });
       if (!resumed && gone && flows !== null) return this.tearDown(user, s);
       await this.unpin(user);
       s.pinCreatedAt = null;
       s.state = transition(s.state, 'tracking');
-      await this.persist(user, s);
+      await this.fx.persist(user, s);
     });
   }
 
   private async unpin(user: UserId): Promise<void> {
-    await this.step('route_withdrawn', user, async () => ({ version: (await this.o.routes.unpin(user)).version }));
-    await this.store('deletePin', user, () => this.o.store.deletePin(user));
+    await this.fx.step('route_withdrawn', user, async () => ({ version: (await this.o.routes.unpin(user)).version }));
+    await this.fx.store('deletePin', user, () => this.o.store.deletePin(user));
   }
 
   private async resubscribe(user: UserId, s: Session): Promise<void> {
-    await this.step('subscribe', user, () => this.o.presence.subscribe(user), { again: true });
+    await this.fx.step('subscribe', user, () => this.o.presence.subscribe(user), { again: true });
   }
 
   /** tearDown: unsubscribe, withdraw the publication, unregister, then purge every row about the user. */
@@ -360,48 +362,15 @@ export class Lifecycle implements PresenceSink {
     s.cancelPinTimer = null;
     if (wasPinned) await this.unpin(user);
     await this.withdrawPresence(user);
-    await this.step('purge', user, async () => ({ rows: await this.o.store.purgeUser(user) }));
+    await this.fx.step('purge', user, async () => ({ rows: await this.o.store.purgeUser(user) }));
     s.state = transition(s.state, 'gone');
     this.sessions.delete(user);
   }
 
   private async withdrawPresence(user: UserId): Promise<void> {
-    await this.step('unsubscribe', user, () => this.o.presence.unsubscribe(user));
-    await this.step('unpublish', user, () => this.o.presence.unpublish(user));
-    await this.step('unregister', user, () => this.o.presence.unregister(user));
-  }
-
-  /** step runs one claim step, emits its event, and reports success; failures are logged, never thrown. */
-  private async step(step: ClaimStep, user: UserId, fn: () => Promise<unknown>, detail?: Record<string, unknown>): Promise<boolean> {
-    try {
-      const out = await fn();
-      this.emit(step, user, true, { ...detail, ...(out && typeof out === 'object' ? (out as Record<string, unknown>) : {}) });
-      return true;
-    } catch (e) {
-      const code = isPlbError(e) ? e.code : undefined;
-      this.emit(step, user, false, { ...detail, error: e instanceof Error ? e.message : String(e) }, code);
-      return false;
-    }
-  }
-
-  private async store(op: string, user: UserId, fn: () => Promise<unknown>): Promise<void> {
-    try {
-      await fn();
-    } catch (e) {
-      this.o.log.error({ user, op, code: 'STORE_FAILED', err: e instanceof Error ? e.message : String(e) }, 'store write failed');
-    }
-  }
-
-  private persist(user: UserId, s: Session, presence?: string | null): Promise<void> {
-    if (s.state === 'gone') return Promise.resolve();
-    return this.store('upsertUser', user, () =>
-      this.o.store.upsertUser({ user, state: s.state as Exclude<typeof s.state, 'gone'>, appServer: s.appServer, createdAt: s.createdAt, updatedAt: this.o.clock.now(), presence: presence ?? s.fingerprint }),
-    );
-  }
-
-  private emit(step: ClaimStep, user: UserId, ok: boolean, detail?: Record<string, unknown>, code?: ErrorCode): void {
-    const e = { step, user, at: this.o.clock.now(), ok, ...(code ? { code } : {}), ...(detail ? { detail } : {}) };
-    for (const fn of this.observers) fn(e);
+    await this.fx.step('unsubscribe', user, () => this.o.presence.unsubscribe(user));
+    await this.fx.step('unpublish', user, () => this.o.presence.unpublish(user));
+    await this.fx.step('unregister', user, () => this.o.presence.unregister(user));
   }
 
 }
