@@ -43,10 +43,12 @@ cat <<TXT
 
 presencelb is running. Everything logs to run/ (presencelb.log is JSON lines; each claim step is "claim.<step>").
 
-  Send a user's request through Envoy:
-    curl -s -H 'x-user-id: $uuid' http://127.0.0.1:10000/hello
+  A user is identified by a JWT (DEMO key, envoy/demo-jwt/); mint one for that user, valid for an hour:
+    TOKEN=\$(npx tsx scripts/demo-token.ts $uuid)
+  Send the user's request through Envoy:
+    curl -s -H "authorization: Bearer \$TOKEN" http://127.0.0.1:10000/hello
   A long-lived one (20 s of server-sent events), to be "in use" during a presence change:
-    curl -sN -H 'x-user-id: $uuid' 'http://127.0.0.1:10000/stream?seconds=20'
+    curl -sN -H "authorization: Bearer \$TOKEN" 'http://127.0.0.1:10000/stream?seconds=20'
   Change that user's presence from their own SIP device (receives presencelb's reconnect MESSAGE, if any):
     npx tsx scripts/sip-device.ts --user $uuid --status closed
   Watch the claim's steps:          tail -f run/presencelb.log | grep claim

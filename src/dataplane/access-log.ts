@@ -2,14 +2,16 @@
  * The end of every flow, from Envoy's gRPC access log service (envoy.service.accesslog.v3.AccessLogService,
  * StreamAccessLogs): Envoy sends one HTTPAccessLogEntry when an HTTP stream completes, long-lived streams
  * included, in batches (buffer_flush_interval in the bootstrap). Each entry closes the open flow of its request
- * id (request.request_id) for the user named in its identity header; entries for requests presencelb did not
- * track (rejected, untracked, or already ended) change nothing.
+ * id (request.request_id) for the user it names, read from the same source as ext_proc reads it (the verified JWT
+ * payload in the entry's dynamic metadata, or the identity header); entries for requests presencelb did not track
+ * (rejected, untracked, or already ended) change nothing.
  */
 import type { Logger } from '../core/ports.ts';
 import type { FlowEndReason } from '../core/ports.ts';
 import { parseUserId } from '../core/user-id.ts';
 import type { FlowSink } from './flow-sink.ts';
-import { mapGet, type WireMap } from './headers.ts';
+import { mapGet, type WireMap, type WireMetadata } from './headers.ts';
+import { identityFromJwtMetadata, type IdentitySettings } from './identity.ts';
 import type { OpenFlows } from './open-flows.ts';
 
 interface WireTime {
@@ -25,6 +27,8 @@ export interface WireHttpLogEntry {
     time_to_last_downstream_tx_byte?: WireTime;
     response_flags?: Record<string, boolean | undefined>;
     intermediate_log_entry?: boolean;
+    /** metadata is the stream's dynamic metadata (Envoy logs every namespace). */
+    metadata?: WireMetadata;
   };
   request?: { request_id?: string; request_headers?: WireMap<string> };
 }
@@ -45,7 +49,7 @@ const BROKEN_FLAGS = [
 /** AccessLogReceiver turns access log entries into flow ends. */
 export class AccessLogReceiver {
   constructor(
-    private readonly o: { identityHeader: string; open: OpenFlows; flows: FlowSink; now: () => number; log: Logger },
+    private readonly o: { identity: IdentitySettings; open: OpenFlows; flows: FlowSink; now: () => number; log: Logger },
   ) {}
 
   /** onEntry closes the flow an entry reports on, if presencelb is tracking it. Returns whether it did. */
@@ -54,7 +58,11 @@ export class AccessLogReceiver {
     if (cp.intermediate_log_entry) return false;
     const requestId = e.request?.request_id;
     if (!requestId) return false;
-    const user = parseUserId(mapGet(e.request?.request_headers, this.o.identityHeader));
+    const id = this.o.identity;
+    const user =
+      id.source === 'jwt'
+        ? identityFromJwtMetadata(cp.metadata, id.jwtMetadataNamespace, id.jwtPayloadKey)
+        : parseUserId(mapGet(e.request?.request_headers, id.header));
     if (!user.ok) return false;
     const flow = this.o.open.take(requestId, user.value);
     if (!flow) return false;

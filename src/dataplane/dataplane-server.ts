@@ -2,6 +2,11 @@
  * The data-path gRPC server Envoy calls on every request (grpc-js adapter). It serves two Envoy services on one
  * port: ext_proc (envoy.service.ext_proc.v3.ExternalProcessor: flow starts, identity, upstream) and the access log
  * service (envoy.service.accesslog.v3.AccessLogService: flow ends). Both share the table of open flows.
+ *
+ * Its load is visible in the log: whenever it changed, at most every STATS_LOG_INTERVAL_MS, one debug line
+ * `{dataplane: {openStreams, openFlows, streamsTotal, flowsTotal}}` (message 'dataplane counts'). Open counts
+ * return to what they were once Envoy's streams are over; the totals only grow, so a reader can tell a fresh
+ * line from an old one. Tests of the child process read these lines to prove nothing leaks.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { AppServer, Clock, Logger } from '../core/ports.ts';
@@ -9,11 +14,15 @@ import { serviceDefinition } from '../protos/envoy.ts';
 import { AccessLogReceiver, type WireHttpLogEntry } from './access-log.ts';
 import type { FlowSink } from './flow-sink.ts';
 import { ProcessStream, type StreamContext, type WireProcessingRequest } from './ext-proc-stream.ts';
+import type { IdentitySettings } from './identity.ts';
 import { OpenFlows } from './open-flows.ts';
+
+/** STATS_LOG_INTERVAL_MS is the shortest time between two 'dataplane counts' log lines. */
+export const STATS_LOG_INTERVAL_MS = 250;
 
 /** DataplaneOptions configure the server; fixed at construction. */
 export interface DataplaneOptions {
-  readonly identityHeader: string;
+  readonly identity: IdentitySettings;
   readonly appServers: readonly AppServer[];
   readonly flows: FlowSink;
   readonly clock: Clock;
@@ -33,18 +42,32 @@ export class DataplaneServer {
   private readonly open = new OpenFlows();
   private readonly ctx: StreamContext;
   private readonly accessLog: AccessLogReceiver;
+  private readonly totals = { streams: 0, flows: 0 };
+  private statsTimer: NodeJS.Timeout | null = null;
+  private lastStats = '';
 
   constructor(private readonly o: DataplaneOptions) {
     this.ctx = {
-      identityHeader: o.identityHeader,
-      flows: o.flows,
+      identity: o.identity,
+      flows: {
+        flowStarted: (flow, grant) => {
+          this.totals.flows++;
+          this.changed();
+          o.flows.flowStarted(flow, grant);
+        },
+        flowUpstream: (id, user, server) => o.flows.flowUpstream(id, user, server),
+        flowEnded: (id, user, at, reason) => {
+          this.changed();
+          o.flows.flowEnded(id, user, at, reason);
+        },
+      },
       open: this.open,
       clock: o.clock,
       log: o.log,
       serverByCluster: new Map(o.appServers.map((s) => [s.name, s.name])),
       serverByAddress: new Map(o.appServers.map((s) => [`${s.host}:${s.port}`, s.name])),
     };
-    this.accessLog = new AccessLogReceiver({ identityHeader: o.identityHeader, open: this.open, flows: o.flows, now: () => o.clock.now(), log: o.log });
+    this.accessLog = new AccessLogReceiver({ identity: o.identity, open: this.open, flows: this.ctx.flows, now: () => o.clock.now(), log: o.log });
     const max = o.maxMessageBytes ?? 4 * 1024 * 1024;
     this.server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max });
     this.server.addService(serviceDefinition('envoy.service.ext_proc.v3.ExternalProcessor'), {
@@ -90,6 +113,22 @@ export class DataplaneServer {
     });
     this.streams.clear();
     this.open.drain();
+    if (this.statsTimer) clearTimeout(this.statsTimer);
+    this.statsTimer = null;
+  }
+
+  /** changed schedules one 'dataplane counts' line (trailing edge: at most one per STATS_LOG_INTERVAL_MS). */
+  private changed(): void {
+    if (this.statsTimer) return;
+    this.statsTimer = setTimeout(() => {
+      this.statsTimer = null;
+      const dataplane = { openStreams: this.streams.size, openFlows: this.open.size, streamsTotal: this.totals.streams, flowsTotal: this.totals.flows };
+      const line = JSON.stringify(dataplane);
+      if (line === this.lastStats) return;
+      this.lastStats = line;
+      this.o.log.debug({ dataplane }, 'dataplane counts');
+    }, STATS_LOG_INTERVAL_MS);
+    this.statsTimer.unref();
   }
 
   private process(call: grpc.ServerDuplexStream<WireProcessingRequest, object>): void {
@@ -99,8 +138,13 @@ export class DataplaneServer {
       },
     });
     this.streams.add(stream);
+    this.totals.streams++;
+    this.changed();
     const finish = () => {
-      if (this.streams.delete(stream)) stream.onEnd();
+      if (this.streams.delete(stream)) {
+        stream.onEnd();
+        this.changed();
+      }
     };
     call.on('data', (req) => {
       try {

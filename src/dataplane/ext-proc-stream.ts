@@ -3,30 +3,36 @@
  *
  *   awaiting_headers ──valid identity──▶ granting ──grant──▶ forwarded ──response headers──▶ handed_over
  *          │                                 │                   │
- *          └──no/bad identity──▶ rejected    └───────────────────┴──stream broke──▶ broken (flow ends: stream_error)
+ *          └──no/bad identity──▶ rejected    └───────────────────┴──stream ended first──▶ detached
  *
- * A flow starts at the request headers of a request with a valid identity. Envoy resets the ext_proc stream right
- * after the response-headers exchange (seen with Envoy 1.40), long before a long-lived HTTP stream completes, so
- * the end of a flow that got a response is left to the access log (access-log.ts); only a stream that breaks
- * before the response ends its flow here. The application server comes from Envoy: `xds.cluster_name` at request
- * headers (the route's chosen cluster), confirmed by `upstream.address` at response headers. Every message Envoy
- * sends is answered, so Envoy never waits for message_timeout.
+ * A flow starts at the request headers of a request with a valid identity (identity.ts: the verified JWT's subject
+ * from the forwarded dynamic metadata, or the trusted header, per config). Its end always comes from the access
+ * log (access-log.ts): Envoy writes an entry for every HTTP stream when it completes or is reset, and a reset's
+ * response flags (a client that went away, an upstream that failed) make the end reason stream_error. The ext_proc
+ * stream is no witness of that end, so its end never ends a flow (seen with Envoy 1.40): Envoy resets it right
+ * after the response-headers exchange, long before a long-lived HTTP stream completes; it closes it when presencelb
+ * answers later than message_timeout, and the request goes on (failure_mode_allow); in observability mode it keeps
+ * it up to deferred_close_timeout after the request. The application server comes from Envoy: `xds.cluster_name`
+ * at request headers (the route's chosen cluster), confirmed by `upstream.address` at response headers. Every
+ * message Envoy sends is answered (unless in observability mode, where answers are ignored), the request headers
+ * of a user's first flow once the claim's first steps are done (the lifecycle bounds that by
+ * presence.stepTimeoutMs).
  */
 import { randomUUID } from 'node:crypto';
 import { formatErrors } from '../core/result.ts';
 import type { Clock, Logger } from '../core/ports.ts';
 import type { UserId } from '../core/user-id.ts';
 import type { FlowSink } from './flow-sink.ts';
-import { headerValues, stringAttribute, type WireHeader, type WireMap, type WireStruct } from './headers.ts';
-import { identityFromHeaders } from './identity.ts';
+import { headerValues, stringAttribute, type WireHeader, type WireMap, type WireMetadata, type WireStruct } from './headers.ts';
+import { identityOf, type IdentitySettings } from './identity.ts';
 import type { OpenFlows } from './open-flows.ts';
 
 /** StreamState is where one ext_proc stream is in its life. */
-export type StreamState = 'awaiting_headers' | 'granting' | 'forwarded' | 'handed_over' | 'rejected' | 'broken';
+export type StreamState = 'awaiting_headers' | 'granting' | 'forwarded' | 'handed_over' | 'rejected' | 'detached';
 
 /** StreamContext is what every stream shares: settings and collaborators fixed at server start. */
 export interface StreamContext {
-  readonly identityHeader: string;
+  readonly identity: IdentitySettings;
   readonly flows: FlowSink;
   readonly open: OpenFlows;
   readonly clock: Clock;
@@ -50,6 +56,8 @@ export interface WireProcessingRequest {
   request_trailers?: unknown;
   response_trailers?: unknown;
   attributes?: WireMap<WireStruct>;
+  /** metadata_context is the dynamic metadata of the namespaces the filter's metadata_options forward. */
+  metadata_context?: WireMetadata;
   observability_mode?: boolean;
 }
 
@@ -76,12 +84,12 @@ export class ProcessStream {
     else if (req.response_trailers) this.out.write({ response_trailers: {} });
   }
 
-  /** onEnd: the stream is over. A flow that had no response yet ends here with reason stream_error. */
+  /**
+   * onEnd: the stream is over. A flow still waiting for its grant or its response stays open: the HTTP stream may
+   * well go on (see the module comment), and the access log ends the flow either way.
+   */
   onEnd(): void {
-    if (this.state !== 'granting' && this.state !== 'forwarded') return;
-    this.state = 'broken';
-    const f = this.flow!;
-    if (this.ctx.open.take(f.requestId, f.user)) this.ctx.flows.flowEnded(f.id, f.user, this.ctx.clock.now(), 'stream_error');
+    if (this.state === 'granting' || this.state === 'forwarded') this.state = 'detached';
   }
 
   private onRequestHeaders(req: WireProcessingRequest, observe: boolean): void {
@@ -90,16 +98,17 @@ export class ProcessStream {
       return;
     }
     const headers = req.request_headers?.headers?.headers;
-    const id = identityFromHeaders(headers, this.ctx.identityHeader);
+    const id = identityOf(this.ctx.identity, { headers, metadata: req.metadata_context });
     if (!id.ok) {
       this.state = 'rejected';
       const e = id.errors[0]!;
       this.ctx.log.info({ code: e.code }, `request rejected: ${formatErrors(id.errors)}`);
       if (!observe) {
+        // No headers: the bootstrap's mutation_rules (disallow_all) would refuse them, and Envoy labels the body of
+        // any local reply text/plain itself.
         this.out.write({
           immediate_response: {
             status: { code: 'BadRequest' },
-            headers: { set_headers: [{ header: { key: 'content-type', raw_value: Buffer.from('application/json') } }] },
             body: Buffer.from(JSON.stringify({ error: e.code, message: e.message })),
             details: `presencelb_${e.code.toLowerCase()}`,
           },

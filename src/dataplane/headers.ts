@@ -1,8 +1,8 @@
 /**
  * Reading what Envoy sends on the data path: header values (Envoy sends raw_value bytes; older versions the value
  * string), protobuf map fields (decoded from the descriptor image either as an object or as a list of
- * {key, value} entries), and the CEL attributes the ext_proc filter attaches (request_attributes,
- * response_attributes).
+ * {key, value} entries), google.protobuf.Struct values (the CEL attributes the ext_proc filter attaches,
+ * request_attributes and response_attributes, and dynamic metadata such as a verified JWT payload).
  */
 
 /** WireHeader is an envoy.config.core.v3.HeaderValue as decoded by proto-loader. */
@@ -32,9 +32,21 @@ export function mapGet<V>(m: WireMap<V>, key: string): V | undefined {
   return (m as Record<string, V>)[key];
 }
 
-/** WireStruct is a google.protobuf.Struct as decoded by proto-loader (oneofs: true). */
+/** WireValue is a google.protobuf.Value as decoded by proto-loader (oneofs: true: `kind` names the set field). */
+export interface WireValue {
+  kind?: string;
+  string_value?: string;
+  struct_value?: WireStruct;
+}
+
+/** WireStruct is a google.protobuf.Struct as decoded by proto-loader. */
 export interface WireStruct {
-  fields?: WireMap<{ string_value?: string }>;
+  fields?: WireMap<WireValue>;
+}
+
+/** WireMetadata is an envoy.config.core.v3.Metadata (dynamic metadata) as decoded by proto-loader. */
+export interface WireMetadata {
+  filter_metadata?: WireMap<WireStruct>;
 }
 
 /** EXT_PROC_ATTRIBUTES_KEY is the key under which Envoy's ext_proc filter puts its attributes. */

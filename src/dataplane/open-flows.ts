@@ -1,9 +1,10 @@
 /**
  * OpenFlows is the data path's table of flows that have started and not yet ended, keyed by the request id
  * Envoy gives every HTTP stream (x-request-id). ext_proc opens an entry at request headers; the access log
- * (access-log.ts) closes it when Envoy reports the stream complete; ext_proc closes it itself when its stream
- * broke before the response. An entry is closed only for the user that opened it, so a client that reuses another
- * request's id cannot end someone else's flow.
+ * (access-log.ts) closes it when Envoy reports the stream complete or reset. An entry is closed only for the user
+ * that opened it, so a client that reuses another request's id cannot end someone else's flow. An entry whose
+ * access log entry never comes (Envoy dropped it: its access_logs.grpc_access_log.logs_dropped stat) stays until
+ * presencelb stops; the flow is then closed in the store (reason shutdown or, after a crash, presencelb_restart).
  */
 import type { UserId } from '../core/user-id.ts';
 

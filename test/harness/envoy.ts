@@ -12,8 +12,16 @@ import { freePorts, waitFor } from './ports.ts';
 
 /** REPO_ROOT is the repository's root directory. */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-/** DEFAULT_BOOTSTRAP is the bootstrap shipped with presencelb. */
+/** DEFAULT_BOOTSTRAP is the bootstrap shipped with presencelb: identity from a verified JWT (identity.source jwt). */
 export const DEFAULT_BOOTSTRAP = path.join(REPO_ROOT, 'envoy/envoy.yaml');
+/**
+ * TRUSTED_HEADER_BOOTSTRAP takes the identity header as sent by a trusted gateway on 127.0.0.1 and removes it from
+ * every other source (identity.source header). startEnvoy uses it unless told otherwise: tests that steer requests
+ * by the identity header act as that gateway.
+ */
+export const TRUSTED_HEADER_BOOTSTRAP = path.join(REPO_ROOT, 'envoy/envoy-trusted-header.yaml');
+/** OBSERVABILITY_BOOTSTRAP is DEFAULT_BOOTSTRAP with ext_proc in observability mode (off the critical path). */
+export const OBSERVABILITY_BOOTSTRAP = path.join(REPO_ROOT, 'envoy/envoy-observability.yaml');
 
 let binary: string | undefined;
 
@@ -30,6 +38,8 @@ export interface BootstrapPorts {
   readonly xdsPort: number;
   readonly extProcPort: number;
   readonly nodeId?: string;
+  /** jwks replaces the JWKS of every jwt_authn provider (local_jwks.inline_string), e.g. a test's own key. */
+  readonly jwks?: string;
 }
 
 type Obj = Record<string, any>;
@@ -41,10 +51,20 @@ function socketAddressOfCluster(doc: Obj, name: string): Obj {
   return sa;
 }
 
+/** jwtProvidersOf returns every jwt_authn provider of a listener's HTTP connection managers (all filter chains). */
+function jwtProvidersOf(listener: Obj): Obj[] {
+  const chains = [...(listener.filter_chains ?? []), ...(listener.default_filter_chain ? [listener.default_filter_chain] : [])];
+  return chains
+    .flatMap((c: Obj) => c.filters ?? [])
+    .flatMap((f: Obj) => f.typed_config?.http_filters ?? [])
+    .filter((f: Obj) => f.name === 'envoy.filters.http.jwt_authn')
+    .flatMap((f: Obj) => Object.values(f.typed_config?.providers ?? {}) as Obj[]);
+}
+
 /**
  * renderBootstrap reads a bootstrap YAML, replaces the admin port, the app_listener port, the presencelb_xds and
- * presencelb_ext_proc endpoint ports (and node.id when given), writes the result to a new temp file and returns
- * its path. It throws if one of those places is missing.
+ * presencelb_ext_proc endpoint ports (and node.id, and the jwt_authn JWKS, when given), writes the result to a new
+ * temp file and returns its path. It throws if one of those places is missing.
  */
 export function renderBootstrap(srcFile: string, ports: BootstrapPorts): string {
   const doc = YAML.parse(fs.readFileSync(srcFile, 'utf8')) as Obj;
@@ -57,6 +77,11 @@ export function renderBootstrap(srcFile: string, ports: BootstrapPorts): string 
   socketAddressOfCluster(doc, 'presencelb_xds').port_value = ports.xdsPort;
   socketAddressOfCluster(doc, 'presencelb_ext_proc').port_value = ports.extProcPort;
   if (ports.nodeId) doc.node = { ...doc.node, id: ports.nodeId };
+  if (ports.jwks !== undefined) {
+    const providers = jwtProvidersOf(listener);
+    if (providers.length === 0) throw new Error('bootstrap has no jwt_authn provider for the given jwks');
+    for (const p of providers) p.local_jwks = { inline_string: ports.jwks };
+  }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plb-envoy-'));
   const out = path.join(dir, 'envoy.yaml');
   fs.writeFileSync(out, YAML.stringify(doc));
@@ -81,7 +106,10 @@ export interface StartEnvoyOptions {
   readonly adminPort?: number;
   readonly listenerPort?: number;
   readonly nodeId?: string;
+  /** bootstrap is the file to render: TRUSTED_HEADER_BOOTSTRAP unless given. */
   readonly bootstrap?: string;
+  /** jwks replaces the bootstrap's jwt_authn JWKS (see BootstrapPorts.jwks). */
+  readonly jwks?: string;
   readonly logLevel?: string;
 }
 
@@ -89,7 +117,7 @@ export interface StartEnvoyOptions {
 export interface EnvoyHandle {
   readonly adminUrl: string;
   readonly listenerUrl: string;
-  readonly ports: Required<Omit<BootstrapPorts, 'nodeId'>>;
+  readonly ports: Required<Omit<BootstrapPorts, 'nodeId' | 'jwks'>>;
   readonly nodeId: string;
   /** configDump fetches /config_dump with an optional query (e.g. 'resource=dynamic_route_configs'), parsed. */
   configDump(query?: string): Promise<any>;
@@ -115,7 +143,7 @@ export async function startEnvoy(opts: StartEnvoyOptions): Promise<EnvoyHandle> 
   const [a, l, x] = await freePorts(3);
   const ports = { adminPort: opts.adminPort ?? a!, listenerPort: opts.listenerPort ?? l!, xdsPort: opts.xdsPort, extProcPort: opts.extProcPort ?? x! };
   const nodeId = opts.nodeId ?? 'envoy-1';
-  const file = renderBootstrap(opts.bootstrap ?? DEFAULT_BOOTSTRAP, { ...ports, nodeId });
+  const file = renderBootstrap(opts.bootstrap ?? TRUSTED_HEADER_BOOTSTRAP, { ...ports, nodeId, ...(opts.jwks !== undefined ? { jwks: opts.jwks } : {}) });
   const logFile = path.join(path.dirname(file), 'envoy.log');
   const outFile = path.join(path.dirname(file), 'stdout.log');
   const out = fs.openSync(outFile, 'a');

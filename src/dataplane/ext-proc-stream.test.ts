@@ -1,0 +1,91 @@
+import test from 'ava';
+import type { FlowEndReason } from '../core/ports.ts';
+import type { FlowStart } from '../core/lifecycle.ts';
+import { ManualClock, MemoryLogger } from '../core/testing/fakes.ts';
+import { ProcessStream, type WireProcessingRequest } from './ext-proc-stream.ts';
+import type { IdentitySettings } from './identity.ts';
+import { OpenFlows } from './open-flows.ts';
+
+const U = '0b6f3a52-6a3e-4d36-9f3c-6c1d2b3a4f50';
+const HEADER: IdentitySettings = { source: 'header', header: 'x-user-id', jwtMetadataNamespace: 'envoy.filters.http.jwt_authn', jwtPayloadKey: 'jwt_payload' };
+
+function rig(opts: { grantNow?: boolean } = {}) {
+  const written: object[] = [];
+  const started: FlowStart[] = [];
+  const ended: { id: string; reason: FlowEndReason }[] = [];
+  const grants: (() => void)[] = [];
+  const open = new OpenFlows();
+  const stream = new ProcessStream(
+    {
+      identity: HEADER,
+      open,
+      clock: new ManualClock(),
+      log: new MemoryLogger(),
+      serverByCluster: new Map([['app-a', 'app-a']]),
+      serverByAddress: new Map([['127.0.0.1:8081', 'app-a']]),
+      flows: {
+        flowStarted: (f, grant) => {
+          started.push(f);
+          if (opts.grantNow !== false) grant();
+          else grants.push(grant);
+        },
+        flowUpstream: () => undefined,
+        flowEnded: (id, _u, _at, reason) => ended.push({ id, reason }),
+      },
+    },
+    { write: (m) => written.push(m) },
+  );
+  return { stream, written, started, ended, grants, open };
+}
+
+const requestHeaders = (observe = false): WireProcessingRequest => ({
+  request_headers: { headers: { headers: [{ key: 'x-user-id', raw_value: Buffer.from(U) }, { key: 'x-request-id', raw_value: Buffer.from('r1') }] } },
+  ...(observe ? { observability_mode: true } : {}),
+});
+
+test('a valid request: flow started, CONTINUE once granted, response headers answered; the stream end ends nothing', (t) => {
+  const r = rig();
+  r.stream.onMessage(requestHeaders());
+  t.is(r.started.length, 1);
+  t.deepEqual(r.written, [{ request_headers: { response: { status: 'CONTINUE' } } }]);
+  r.stream.onMessage({ response_headers: { headers: { headers: [] } } });
+  t.is(r.stream.state, 'handed_over');
+  r.stream.onEnd();
+  t.deepEqual(r.ended, [], 'the access log ends the flow');
+  t.is(r.open.size, 1);
+});
+
+test('the stream ends before the grant (message_timeout, client gone): the flow stays open for the access log', (t) => {
+  const r = rig({ grantNow: false });
+  r.stream.onMessage(requestHeaders());
+  r.stream.onEnd();
+  t.is(r.stream.state, 'detached');
+  t.deepEqual(r.ended, []);
+  t.is(r.open.size, 1);
+  r.grants[0]!();
+  t.deepEqual(r.written, [], 'a late grant writes nothing');
+});
+
+test('observability mode: the flow is recorded, nothing is ever written back', (t) => {
+  const r = rig();
+  r.stream.onMessage(requestHeaders(true));
+  r.stream.onMessage({ response_headers: { headers: { headers: [] } }, observability_mode: true });
+  t.is(r.started.length, 1);
+  t.deepEqual(r.written, []);
+  const bad = rig();
+  bad.stream.onMessage({ request_headers: { headers: { headers: [] } }, observability_mode: true });
+  t.is(bad.stream.state, 'rejected');
+  t.deepEqual(bad.written, [], 'no immediate response either');
+  t.is(bad.started.length, 0);
+});
+
+test('an invalid identity: a 400 immediate response without headers, no flow', (t) => {
+  const r = rig();
+  r.stream.onMessage({ request_headers: { headers: { headers: [{ key: 'x-user-id', raw_value: Buffer.from('alice') }] } } });
+  t.is(r.stream.state, 'rejected');
+  t.is(r.started.length, 0);
+  const [m] = r.written as { immediate_response: { status: unknown; headers?: unknown; body: Buffer } }[];
+  t.deepEqual(m!.immediate_response.status, { code: 'BadRequest' });
+  t.is(m!.immediate_response.headers, undefined);
+  t.is(JSON.parse(m!.immediate_response.body.toString()).error, 'IDENTITY_MALFORMED');
+});

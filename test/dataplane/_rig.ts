@@ -1,0 +1,212 @@
+/**
+ * A data-path rig for one test file: two demo application servers (scripts/demo-app-server.mjs: delayed answers,
+ * server-sent event streams), a real Kamailio (optionally behind a proxy that can hold back its answers),
+ * presencelb as a child process with the identity source under test, and a real Envoy running one of the shipped
+ * bootstraps, rendered with the rig's ports and, for JWT bootstraps, the JWKS of a key pair generated here.
+ *
+ * Leak checks read presencelb's 'dataplane counts' debug lines (src/dataplane/dataplane-server.ts).
+ */
+import knex, { type Knex } from 'knex';
+import net from 'node:net';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { mintToken, newSigningKey, type SigningKey, type TokenOptions } from '../../scripts/demo-token.ts';
+import { DEFAULT_BOOTSTRAP, REPO_ROOT, startEnvoy, TRUSTED_HEADER_BOOTSTRAP, type EnvoyHandle } from '../harness/envoy.ts';
+import { startKamailio, type Kamailio } from '../harness/kamailio.ts';
+import { freePorts, waitFor } from '../harness/ports.ts';
+import { startPresencelb, type LogLine, type Presencelb } from '../harness/presencelb.ts';
+import { startSipDevice, type SipDevice } from '../harness/sip-device.ts';
+import { STATS_LOG_INTERVAL_MS } from '../../src/dataplane/dataplane-server.ts';
+import { startDelayProxy, type DelayProxy } from './_delay-proxy.ts';
+
+/** DemoAppServer is what scripts/demo-app-server.mjs (plain JavaScript) starts. */
+interface DemoAppServer {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+const { startDemoAppServer } = (await import(pathToFileURL(path.join(REPO_ROOT, 'scripts/demo-app-server.mjs')).href)) as {
+  startDemoAppServer(o: { name: string; log?: (line: string) => void }): Promise<DemoAppServer>;
+};
+
+/** DOMAIN is the SIP domain of the rig's users. */
+export const DOMAIN = 'presencelb.test';
+
+/** DataplaneCounts is one 'dataplane counts' log line of presencelb. */
+export interface DataplaneCounts {
+  readonly openStreams: number;
+  readonly openFlows: number;
+  readonly streamsTotal: number;
+  readonly flowsTotal: number;
+}
+
+/** Answer is an HTTP answer through Envoy. */
+export interface Answer {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly text: string;
+  readonly body: any;
+}
+
+/** RigOptions choose the identity source (and its bootstrap) and presence timing. */
+export interface RigOptions {
+  readonly identity: 'jwt' | 'header';
+  /** bootstrap defaults to envoy/envoy.yaml for jwt, envoy/envoy-trusted-header.yaml for header. */
+  readonly bootstrap?: string;
+  /** presence.stepTimeoutMs for presencelb (default 2000). */
+  readonly stepTimeoutMs?: number;
+}
+
+/** Rig is a running data path. */
+export interface Rig {
+  readonly plb: Presencelb;
+  readonly envoy: EnvoyHandle;
+  readonly kamailio: Kamailio;
+  /** presenceProxy sits between presencelb and Kamailio; its delay holds back Kamailio's answers. */
+  readonly presenceProxy: DelayProxy;
+  readonly db: Knex;
+  readonly key: SigningKey;
+  readonly listenerPort: number;
+  /** token mints a JWT with the rig's key (sub and the rest as in TokenOptions). */
+  token(o: TokenOptions): string;
+  /** get sends GET path through Envoy with headers; as names a user to send a valid token for (jwt) or the header. */
+  get(path: string, o?: { as?: string; headers?: Record<string, string> }): Promise<Answer>;
+  /** flowsOf returns the stored flows of a user, oldest first. */
+  flowsOf(user: string): Promise<any[]>;
+  /** rowCounts counts the rows of the users and flows tables. */
+  rowCounts(): Promise<{ users: number; flows: number }>;
+  /** device starts a SIP UA registered as the user's own device (straight to Kamailio, not through the proxy). */
+  device(user: string): Promise<SipDevice>;
+  /** counts returns the latest 'dataplane counts' line, or null before the first. */
+  counts(): DataplaneCounts | null;
+  /** mark returns the number of ext_proc streams presencelb has seen so far (0 before the first). */
+  mark(): number;
+  /**
+   * settled waits until presencelb has seen more streams than at `mark` and reports no open ext_proc stream and no
+   * open flow, and still does STATS_LOG_INTERVAL_MS later (a line is logged at most that long after a change).
+   */
+  settled(mark: number, timeoutMs?: number): Promise<DataplaneCounts>;
+  stop(): Promise<void>;
+}
+
+/** startRig starts every part and waits until Envoy has its configuration from presencelb. */
+export async function startRig(o: RigOptions): Promise<Rig> {
+  const [xdsPort, extProcPort] = await freePorts(2);
+  const key = newSigningKey();
+  const kamailio = await startKamailio();
+  const presenceProxy = await startDelayProxy(kamailio.port);
+  const apps = await Promise.all(['app-a', 'app-b'].map((name) => startDemoAppServer({ name, log: () => undefined })));
+  const plb = await startPresencelb({
+    identity: { source: o.identity, header: 'x-user-id' },
+    xds: { listen: `127.0.0.1:${xdsPort}` },
+    extProc: { listen: `127.0.0.1:${extProcPort}` },
+    presence: { wsUrl: `ws://127.0.0.1:${presenceProxy.port}`, domain: DOMAIN, stepTimeoutMs: o.stepTimeoutMs ?? 2000 },
+    lifecycle: { graceMs: 1000, reconnectWindowMs: 60000 },
+    applicationServers: apps.map((a) => ({ name: a.name, host: a.host, port: a.port })),
+  });
+  const bootstrap = o.bootstrap ?? (o.identity === 'jwt' ? DEFAULT_BOOTSTRAP : TRUSTED_HEADER_BOOTSTRAP);
+  const envoy = await startEnvoy({ xdsPort: xdsPort!, extProcPort: extProcPort!, bootstrap, ...(o.identity === 'jwt' ? { jwks: key.jwks } : {}) });
+  await envoy.waitReady(20000);
+  const db = knex({ client: 'sqlite3', connection: { filename: plb.dbFile }, useNullAsDefault: true, pool: { min: 1, max: 1 } });
+  const counts = (): DataplaneCounts | null => {
+    for (let i = plb.lines.length - 1; i >= 0; i--) {
+      const d = (plb.lines[i] as LogLine & { dataplane?: DataplaneCounts }).dataplane;
+      if (d) return d;
+    }
+    return null;
+  };
+  const token = (t: TokenOptions) => mintToken(key, t);
+  const devices: SipDevice[] = [];
+  const count = async (table: string) => Number((await db(table).count({ n: '*' }))[0]!.n);
+  return {
+    plb,
+    envoy,
+    kamailio,
+    presenceProxy,
+    db,
+    key,
+    listenerPort: envoy.ports.listenerPort,
+    token,
+    async get(path, g = {}) {
+      const h: Record<string, string> = {};
+      if (g.as) {
+        if (o.identity === 'jwt') h.authorization = `Bearer ${token({ sub: g.as })}`;
+        else h['x-user-id'] = g.as;
+      }
+      Object.assign(h, g.headers);
+      const r = await fetch(`${envoy.listenerUrl}${path}`, { headers: h, signal: AbortSignal.timeout(15000) });
+      const text = await r.text();
+      let body: any = null;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        /* not JSON */
+      }
+      return { status: r.status, headers: r.headers, text, body };
+    },
+    flowsOf: (user) => db('flows').where('user_id', user).orderBy('started_at'),
+    rowCounts: async () => ({ users: await count('users'), flows: await count('flows') }),
+    async device(user) {
+      const d = await startSipDevice({ wsUrl: kamailio.wsUrl, domain: DOMAIN, user });
+      devices.push(d);
+      return d;
+    },
+    counts,
+    mark: () => counts()?.streamsTotal ?? 0,
+    async settled(mark, timeoutMs = 10000) {
+      const idle = () => {
+        const c = counts();
+        return c && c.streamsTotal > mark && c.openStreams === 0 && c.openFlows === 0 ? c : null;
+      };
+      const what = () => `presencelb to report no open stream or flow after stream ${mark} (last: ${JSON.stringify(counts())})`;
+      for (;;) {
+        await waitFor(what(), idle, timeoutMs);
+        await new Promise((r) => setTimeout(r, STATS_LOG_INTERVAL_MS + 150));
+        const c = idle();
+        if (c) return c;
+      }
+    },
+    async stop() {
+      for (const d of devices) await d.stop().catch(() => undefined);
+      await envoy.stop();
+      await plb.stop();
+      await db.destroy();
+      await Promise.all(apps.map((a) => a.close()));
+      await presenceProxy.close();
+      await kamailio.stop();
+    },
+  };
+}
+
+/** RawAnswer is what came back on a raw connection: the status line's code (0 if none) and everything read. */
+export interface RawAnswer {
+  readonly status: number;
+  readonly raw: string;
+  readonly body: string;
+}
+
+/**
+ * rawRequest sends one HTTP/1.1 request written byte for byte (fetch would merge duplicate headers and refuse
+ * CR/LF in values) and reads until the server closes. localAddress picks the source address (127.0.0.2: an
+ * untrusted source for envoy-trusted-header.yaml).
+ */
+export function rawRequest(port: number, head: string, o: { localAddress?: string } = {}): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1', ...(o.localAddress ? { localAddress: o.localAddress } : {}) });
+    const chunks: Buffer[] = [];
+    s.setTimeout(10000, () => s.destroy(new Error('raw request timed out')));
+    s.on('data', (d) => chunks.push(d));
+    s.on('error', reject);
+    s.on('close', () => {
+      const raw = Buffer.concat(chunks).toString('latin1');
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(raw);
+      resolve({ status: m ? Number(m[1]) : 0, raw, body: raw.slice(raw.indexOf('\r\n\r\n') + 4) });
+    });
+    s.write(head);
+  });
+}
+
+/** requestHead builds a GET request head with the given extra header lines and Connection: close. */
+export const requestHead = (path: string, lines: readonly string[]): string =>
+  ['GET ' + path + ' HTTP/1.1', 'host: app', 'connection: close', ...lines, '', ''].join('\r\n');

@@ -1,0 +1,112 @@
+/**
+ * The three shipped Envoy bootstraps, without running them: each passes `envoy --mode validate`; envoy/envoy.yaml
+ * verifies JWTs in the order that keeps clients from naming themselves, and agrees with presencelb's config
+ * defaults; its inline JWKS is the demo key's; the two variants differ from it only where their header says.
+ */
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { DEMO_JWT_DIR, demoSigningKey } from '../../scripts/demo-token.ts';
+import { configSchema } from '../../src/config/schema.ts';
+import { DEFAULT_BOOTSTRAP, OBSERVABILITY_BOOTSTRAP, renderBootstrap, TRUSTED_HEADER_BOOTSTRAP, validateBootstrap } from '../harness/envoy.ts';
+
+type Obj = Record<string, any>;
+const parse = (f: string): Obj => YAML.parse(fs.readFileSync(f, 'utf8')) as Obj;
+const listenerOf = (b: Obj): Obj => b.static_resources.listeners.find((l: Obj) => l.name === 'app_listener');
+const hcmOf = (chain: Obj): Obj => chain.filters.find((f: Obj) => f.name === 'envoy.filters.network.http_connection_manager').typed_config;
+const filterOf = (hcm: Obj, name: string): Obj => hcm.http_filters.find((f: Obj) => f.name === name);
+const defaults = configSchema.parse({});
+
+for (const [name, file] of [
+  ['envoy/envoy.yaml', DEFAULT_BOOTSTRAP],
+  ['envoy/envoy-trusted-header.yaml', TRUSTED_HEADER_BOOTSTRAP],
+  ['envoy/envoy-observability.yaml', OBSERVABILITY_BOOTSTRAP],
+] as const) {
+  test(`${name} passes envoy --mode validate`, (t) => {
+    const r = validateBootstrap(file);
+    t.true(r.ok, r.output);
+  });
+}
+
+test('envoy/envoy.yaml: client identity header removed, then JWT verified, then ext_proc, then the router', (t) => {
+  const hcm = hcmOf(listenerOf(parse(DEFAULT_BOOTSTRAP)).filter_chains[0]);
+  t.deepEqual(hcm.http_filters.map((f: Obj) => f.name), ['envoy.filters.http.header_mutation', 'envoy.filters.http.jwt_authn', 'envoy.filters.http.ext_proc', 'envoy.filters.http.router']);
+  t.deepEqual(filterOf(hcm, 'envoy.filters.http.header_mutation').typed_config.mutations, { request_mutations: [{ remove: defaults.identity.header }] });
+
+  const jwt = filterOf(hcm, 'envoy.filters.http.jwt_authn').typed_config;
+  const providers = Object.entries(jwt.providers) as [string, Obj][];
+  t.is(providers.length, 1);
+  const [providerName, provider] = providers[0]!;
+  t.like(provider, { issuer: 'presencelb-demo', audiences: ['presencelb'], payload_in_metadata: defaults.identity.jwtPayloadKey, clear_route_cache: true });
+  t.deepEqual(provider.claim_to_headers, [{ header_name: defaults.identity.header, claim_name: 'sub' }], 'the pin routes match the header Envoy derives from sub');
+  t.falsy(provider.allow_missing ?? jwt.rules[0].requires.allow_missing, 'no request goes on without a token');
+  t.deepEqual(jwt.rules, [{ match: { prefix: '/' }, requires: { provider_name: providerName } }], 'every path needs a token');
+
+  const ext = filterOf(hcm, 'envoy.filters.http.ext_proc').typed_config;
+  t.like(ext, { failure_mode_allow: true, message_timeout: '0.5s', mutation_rules: { disallow_all: true } });
+  t.is(ext.observability_mode, undefined);
+  t.deepEqual(ext.metadata_options, { forwarding_namespaces: { untyped: [defaults.identity.jwtMetadataNamespace] } }, 'only the verified payload is forwarded');
+  t.is(defaults.identity.source, 'jwt', "presencelb's default identity source matches the shipped bootstrap");
+});
+
+test('the inline JWKS of envoy/envoy.yaml is the public half of the demo key in envoy/demo-jwt/', (t) => {
+  const hcm = hcmOf(listenerOf(parse(DEFAULT_BOOTSTRAP)).filter_chains[0]);
+  const provider = Object.values(filterOf(hcm, 'envoy.filters.http.jwt_authn').typed_config.providers)[0] as Obj;
+  const inline = JSON.parse(provider.local_jwks.inline_string);
+  t.deepEqual(inline, JSON.parse(fs.readFileSync(path.join(DEMO_JWT_DIR, 'jwks.json'), 'utf8')));
+  t.deepEqual(inline, JSON.parse(demoSigningKey().jwks), 'jwks.json verifies demo-private-key.pem');
+  t.regex(fs.readFileSync(path.join(DEMO_JWT_DIR, 'README.md'), 'utf8'), /DEMO ONLY/);
+});
+
+test('envoy/envoy-observability.yaml is envoy/envoy.yaml with ext_proc in observability mode and an RBAC check of the subject', (t) => {
+  const obs = parse(OBSERVABILITY_BOOTSTRAP);
+  const hcm = hcmOf(listenerOf(obs).filter_chains[0]);
+  t.deepEqual(hcm.http_filters.map((f: Obj) => f.name), ['envoy.filters.http.header_mutation', 'envoy.filters.http.jwt_authn', 'envoy.filters.http.rbac', 'envoy.filters.http.ext_proc', 'envoy.filters.http.router']);
+  const principal = filterOf(hcm, 'envoy.filters.http.rbac').typed_config.rules.policies['uuid-subject'].principals[0].sourced_metadata;
+  t.like(principal, { metadata_source: 'DYNAMIC', metadata_matcher: { filter: defaults.identity.jwtMetadataNamespace, path: [{ key: defaults.identity.jwtPayloadKey }, { key: 'sub' }] } });
+  const ext = filterOf(hcm, 'envoy.filters.http.ext_proc').typed_config;
+  t.like(ext, { observability_mode: true, deferred_close_timeout: '5s' });
+
+  // Undo exactly those differences: what is left is envoy/envoy.yaml.
+  hcm.http_filters = hcm.http_filters.filter((f: Obj) => f.name !== 'envoy.filters.http.rbac');
+  delete ext.observability_mode;
+  delete ext.deferred_close_timeout;
+  t.deepEqual(obs, parse(DEFAULT_BOOTSTRAP));
+});
+
+test('envoy/envoy-trusted-header.yaml keeps the header from the gateway, removes it from anyone else, and is otherwise envoy/envoy.yaml', (t) => {
+  const trusted = parse(TRUSTED_HEADER_BOOTSTRAP);
+  const listener = listenerOf(trusted);
+  t.is(listener.filter_chains.length, 1);
+  const gateway = listener.filter_chains[0];
+  t.deepEqual(gateway.filter_chain_match, { direct_source_prefix_ranges: [{ address_prefix: '127.0.0.1', prefix_len: 32 }] }, 'matched on the TCP peer, not on a header');
+  const fromGateway = hcmOf(gateway);
+  const fromOthers = hcmOf(listener.default_filter_chain);
+  t.deepEqual(fromGateway.http_filters.map((f: Obj) => f.name), ['envoy.filters.http.ext_proc', 'envoy.filters.http.router']);
+  t.deepEqual(fromOthers.http_filters.map((f: Obj) => f.name), ['envoy.filters.http.header_mutation', 'envoy.filters.http.ext_proc', 'envoy.filters.http.router']);
+  t.deepEqual(fromOthers.http_filters[0].typed_config.mutations, { request_mutations: [{ remove: defaults.identity.header }] });
+  t.deepEqual(fromOthers.http_filters.slice(1), fromGateway.http_filters);
+  t.deepEqual({ ...fromOthers, http_filters: undefined, stat_prefix: undefined }, { ...fromGateway, http_filters: undefined, stat_prefix: undefined });
+
+  // The gateway's chain is envoy/envoy.yaml's without JWT verification and metadata forwarding.
+  const reference = parse(DEFAULT_BOOTSTRAP);
+  const refHcm = hcmOf(listenerOf(reference).filter_chains[0]);
+  refHcm.http_filters = refHcm.http_filters.filter((f: Obj) => !['envoy.filters.http.header_mutation', 'envoy.filters.http.jwt_authn'].includes(f.name));
+  delete filterOf(refHcm, 'envoy.filters.http.ext_proc').typed_config.metadata_options;
+  t.deepEqual(fromGateway, refHcm);
+  delete listener.default_filter_chain;
+  delete gateway.filter_chain_match;
+  delete gateway.name;
+  t.deepEqual(trusted, reference);
+});
+
+test("renderBootstrap puts a test's JWKS into every jwt_authn provider, and refuses a JWKS for a bootstrap without one", (t) => {
+  const ports = { adminPort: 1, listenerPort: 2, xdsPort: 3, extProcPort: 4 };
+  for (const file of [DEFAULT_BOOTSTRAP, OBSERVABILITY_BOOTSTRAP]) {
+    const out = parse(renderBootstrap(file, { ...ports, jwks: '{"keys":[]}' }));
+    const provider = Object.values(filterOf(hcmOf(listenerOf(out).filter_chains[0]), 'envoy.filters.http.jwt_authn').typed_config.providers)[0] as Obj;
+    t.deepEqual(provider.local_jwks, { inline_string: '{"keys":[]}' });
+  }
+  t.throws(() => renderBootstrap(TRUSTED_HEADER_BOOTSTRAP, { ...ports, jwks: '{"keys":[]}' }), { message: /jwt_authn/ });
+});
