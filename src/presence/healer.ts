@@ -1,9 +1,14 @@
 /**
  * Healer re-establishes, on a retry schedule, presence state presencelb still holds but the presence server lost:
- * a registration or publication whose refresh failed, a subscription that ended without a NOTIFY telling the
- * core, and everything after the WebSocket came back. It only schedules; what "re-establish" means is the
- * owner's reestablish(), run under the owner's per-user serialization so it never races a withdrawal, and which
- * must do nothing if the item is no longer held by the time it runs.
+ * a registration or publication whose refresh failed, a subscription that ended without presencelb asking (lost
+ * silently, or terminated by the server with a reason that invites a new subscription), and everything after the
+ * connection came back. It only schedules; what "re-establish" means is the owner's reestablish(), run under the
+ * owner's per-user serialization so it never races a withdrawal, and which must do nothing if the item is no
+ * longer held by the time it runs.
+ *
+ * An attempt that fails while the connection is down ends the chain without counting as a try: the owner heals
+ * everything it holds once the connection is back, so an outage never exhausts a chain. A chain whose every
+ * attempt failed with the connection up is given up: onGaveUp tells the owner, which tells the core.
  */
 import type { Clock, Logger } from '../core/ports.ts';
 import type { UserId } from '../core/user-id.ts';
@@ -20,25 +25,45 @@ export interface HealerDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly serial: KeyedSerial;
+  /** delaysMs overrides HEAL_DELAYS_MS (tests); the first delay is added to heal()'s notBeforeMs. */
+  readonly delaysMs?: readonly number[];
+  /** connected says whether the connection to the presence server is up now. */
+  readonly connected: () => boolean;
   /** reestablish re-creates one held item; it rejects to ask for another attempt. */
   readonly reestablish: (kind: HeldKind, user: UserId) => Promise<void>;
+  /** onGaveUp is told when every attempt of a chain failed with the connection up; err is the last failure. */
+  readonly onGaveUp: (kind: HeldKind, user: UserId, err: unknown) => void;
 }
 
 /** Healer runs at most one retry chain per (kind, user) at a time. */
 export class Healer {
   private readonly d: HealerDeps;
+  private readonly delays: readonly number[];
   private readonly pending = new Map<string, () => void>();
   private closed = false;
 
   constructor(d: HealerDeps) {
     this.d = d;
+    this.delays = d.delaysMs && d.delaysMs.length > 0 ? d.delaysMs : HEAL_DELAYS_MS;
   }
 
-  /** heal starts a retry chain for one item unless one is already running. */
-  heal(kind: HeldKind, user: UserId): void {
+  /** heal starts a retry chain for one item unless one is already running; the first try waits notBeforeMs more. */
+  heal(kind: HeldKind, user: UserId, notBeforeMs = 0): void {
     const key = `${kind}:${user}`;
     if (this.closed || this.pending.has(key)) return;
-    this.attempt(kind, user, key, 0);
+    this.attempt(kind, user, key, 0, notBeforeMs);
+  }
+
+  /** healing says whether a retry chain for the item is scheduled or running. */
+  healing(kind: HeldKind, user: UserId): boolean {
+    return this.pending.has(`${kind}:${user}`);
+  }
+
+  /** cancel stops the item's retry chain, if any (an attempt already running completes). */
+  cancel(kind: HeldKind, user: UserId): void {
+    const key = `${kind}:${user}`;
+    this.pending.get(key)?.();
+    this.pending.delete(key);
   }
 
   /** close cancels every scheduled attempt; heal() does nothing afterwards. */
@@ -48,15 +73,23 @@ export class Healer {
     this.pending.clear();
   }
 
-  private attempt(kind: HeldKind, user: UserId, key: string, n: number): void {
-    const cancel = this.d.clock.setTimer(HEAL_DELAYS_MS[n] ?? 0, () => {
+  private attempt(kind: HeldKind, user: UserId, key: string, n: number, extraMs = 0): void {
+    let cancelled = false;
+    const cancelTimer = this.d.clock.setTimer((this.delays[n] ?? 0) + extraMs, () => {
       void this.d.serial.run(key, () => this.d.reestablish(kind, user)).then(
-        () => this.pending.delete(key),
+        () => {
+          if (!cancelled) this.pending.delete(key);
+        },
         (e: unknown) => {
+          if (cancelled || this.closed) return;
           this.pending.delete(key);
-          if (this.closed) return;
-          if (n + 1 >= HEAL_DELAYS_MS.length) {
+          if (!this.d.connected()) {
+            this.d.log.info({ user, kind, err: String(e) }, 'presence server unreachable: state is re-established once the connection is back');
+            return;
+          }
+          if (n + 1 >= this.delays.length) {
             this.d.log.error({ user, kind, err: String(e), attempts: n + 1 }, 'gave up re-establishing presence state');
+            this.d.onGaveUp(kind, user, e);
             return;
           }
           this.d.log.warn({ user, kind, err: String(e), attempt: n + 1 }, 're-establishing presence state failed; will retry');
@@ -64,6 +97,9 @@ export class Healer {
         },
       );
     });
-    this.pending.set(key, cancel);
+    this.pending.set(key, () => {
+      cancelled = true;
+      cancelTimer();
+    });
   }
 }

@@ -66,3 +66,28 @@ export function deliverNotify(user: UserId, req: NotifyRequest, receivedAt: numb
     log.error({ user, err: String(e) }, 'presence sink threw');
   }
 }
+
+/** RefusedNotify describes a NOTIFY presencelb's user agent refused, read from the response it sent. */
+export interface RefusedNotify {
+  readonly statusCode: 481 | 489;
+  readonly callId: string;
+  /** from is the NOTIFY's From header value: the notifier's presentity. */
+  readonly from: string;
+}
+
+const REFUSED = /^SIP\/2\.0 (481|489) /;
+
+/**
+ * refusedNotify reads an outgoing message and returns the NOTIFY it refuses when it is a 481 (no such
+ * subscription: an unknown dialog, or a NOTIFY outside any dialog) or 489 (an event package presencelb did not
+ * subscribe to) response to a NOTIFY, else null. Cheap for every other message: one prefix test.
+ */
+export function refusedNotify(message: string): RefusedNotify | null {
+  const m = REFUSED.exec(message);
+  if (!m) return null;
+  const end = message.indexOf('\r\n\r\n');
+  const head = end < 0 ? message : message.slice(0, end);
+  const header = (names: string) => new RegExp(`^(?:${names})[ \\t]*:[ \\t]*(.*?)[ \\t]*$`, 'im').exec(head)?.[1];
+  if (!/^\d+\s+NOTIFY$/i.test(header('cseq') ?? '')) return null;
+  return { statusCode: Number(m[1]) as 481 | 489, callId: header('call-id|i') ?? '', from: header('from|f') ?? '' };
+}

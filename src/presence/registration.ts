@@ -1,13 +1,14 @@
 /**
  * UserRegistration is presencelb's registration binding for one tracked user: the AOR sip:lb-<uuid>@<domain>
- * bound to the user agent's WebSocket contact, kept alive by SIP.js's Registerer (which re-registers before the
- * granted expiry). register() and unregister() resolve on a 2xx only; the binding object lives until dispose().
+ * bound to the user agent's contact on its connection, kept alive by SIP.js's Registerer (which re-registers as
+ * refresh-policy.ts says). register() and unregister() resolve on a 2xx only; the binding object lives until dispose().
  * When the binding is lost on its own (a refresh rejected or unanswered, the expiry passed) onLost is called, so
  * the owner can register again: SIP.js's Registerer then stays unregistered and stops refreshing.
  */
 import { Registerer, RegistererState, RequestPendingError, type UserAgent, type URI } from 'sip.js';
 import type { Clock } from '../core/ports.ts';
 import { PlbError } from '../core/errors.ts';
+import { refreshPercent } from './refresh-policy.ts';
 import { expectSuccess, finalResponse, type SipResponse } from './sip-outcome.ts';
 
 const PENDING_RETRY_MS = 100;
@@ -19,6 +20,8 @@ export interface UserRegistrationDeps {
   readonly expiresSec: number;
   readonly timeoutMs: number;
   readonly clock: Clock;
+  /** lost returns the signal of the connection a request is about to go out on (SipConnection.lost). */
+  readonly lost: () => AbortSignal;
   readonly onLost: () => void;
 }
 
@@ -34,6 +37,8 @@ export class UserRegistration {
     this.d = d;
     this.registerer = new Registerer(d.ua, {
       expires: d.expiresSec,
+      // SIP.js's default (99%) leaves a 600 s binding 6 s, and a 5 s one 50 ms: see refresh-policy.ts.
+      refreshFrequency: refreshPercent(d.expiresSec),
       logConfiguration: false,
       params: { toUri: d.aor, fromUri: d.aor },
     });
@@ -85,7 +90,7 @@ export class UserRegistration {
     const deadline = this.d.clock.now() + this.d.timeoutMs;
     for (;;) {
       try {
-        return await finalResponse(what, start, Math.max(1, deadline - this.d.clock.now()), this.d.clock);
+        return await finalResponse(what, start, Math.max(1, deadline - this.d.clock.now()), this.d.clock, this.d.lost());
       } catch (e) {
         const pending = e instanceof Error && e.cause instanceof RequestPendingError;
         if (!pending) throw e;

@@ -20,23 +20,29 @@ export interface SipStatus {
 /**
  * finalResponse calls send with a request delegate that SIP.js must be given, and resolves with the first final
  * (>= 200) response, whatever its class. It rejects with PRESENCE_TIMEOUT after timeoutMs, and with
- * PRESENCE_UNAVAILABLE if send throws or returns a rejected promise. Responses arriving later are ignored.
+ * PRESENCE_UNAVAILABLE if send throws or returns a rejected promise, or as soon as `lost` aborts (the connection
+ * the request went out on dropped, so its answer cannot come). Responses arriving later are ignored.
  */
 export function finalResponse(
   what: string,
   send: (delegate: Core.OutgoingRequestDelegate) => unknown,
   timeoutMs: number,
   clock: Clock,
+  lost?: AbortSignal,
 ): Promise<SipResponse> {
   return new Promise<SipResponse>((resolve, reject) => {
     let settled = false;
     const cancel = clock.setTimer(timeoutMs, () => settle(() => reject(new PlbError('PRESENCE_TIMEOUT', `${what}: no final response within ${timeoutMs} ms`))));
+    const onLost = () => settle(() => reject(new PlbError('PRESENCE_UNAVAILABLE', `${what}: connection lost before the answer came`, { cause: lost?.reason })));
     function settle(fn: () => void): void {
       if (settled) return;
       settled = true;
       cancel();
+      lost?.removeEventListener('abort', onLost);
       fn();
     }
+    if (lost?.aborted) return onLost();
+    lost?.addEventListener('abort', onLost, { once: true });
     const onFinal = (r: Core.IncomingResponse) => settle(() => resolve(r.message));
     const failed = (e: unknown) =>
       settle(() => reject(new PlbError('PRESENCE_UNAVAILABLE', `${what}: could not send: ${e instanceof Error ? e.message : String(e)}`, { cause: e })));

@@ -70,7 +70,10 @@ export interface KamailioBinding {
 /** Kamailio is a running presence server. */
 export interface Kamailio {
   readonly port: number;
+  /** wsUrl is SIP over WebSocket on the port, ws://127.0.0.1:PORT. */
   readonly wsUrl: string;
+  /** tcpUrl is SIP over TCP on the same port, tcp://127.0.0.1:PORT. */
+  readonly tcpUrl: string;
   readonly runDir: string;
   /** rpc calls a JSON-RPC method; resolves with its result, rejects with the JSON-RPC error message. */
   rpc(method: string, params?: unknown[]): Promise<any>;
@@ -148,6 +151,7 @@ export async function startKamailio(opts: KamailioCommandOptions & { port?: numb
   return {
     port,
     wsUrl: `ws://127.0.0.1:${port}`,
+    tcpUrl: `tcp://127.0.0.1:${port}`,
     runDir,
     rpc,
     async bindingsOf(aor) {

@@ -39,6 +39,8 @@ export interface SipDevice {
   readonly messages: readonly ReceivedMessage[];
   /** publish publishes (or modifies) the device's tuple; resolves with the status code, rejects unless 2xx. */
   publish(basic: 'open' | 'closed', note?: string): Promise<number>;
+  /** refreshPublication sends a body-less refresh (SIP-If-Match, no body: RFC 3903 section 4.3); rejects unless 2xx. */
+  refreshPublication(): Promise<number>;
   /** waitForMessage resolves with the first received MESSAGE matching pred (default: any). */
   waitForMessage(pred?: (m: ReceivedMessage) => boolean, timeoutMs?: number): Promise<ReceivedMessage>;
   /** stop unpublishes, unregisters and disconnects. */
@@ -98,6 +100,14 @@ export async function startSipDevice(o: SipDeviceOptions): Promise<SipDevice> {
       const r = await sendPublish([`Expires: ${expires}`, ...(etag ? [`SIP-If-Match: ${etag}`] : [])], doc);
       const code = r.statusCode ?? 0;
       if (code < 200 || code >= 300) throw new Error(`device PUBLISH: ${code} ${r.reasonPhrase}`);
+      etag = r.getHeader('sip-etag') ?? null;
+      return code;
+    },
+    async refreshPublication() {
+      if (!etag) throw new Error('device: nothing published to refresh');
+      const r = await sendPublish([`Expires: ${expires}`, `SIP-If-Match: ${etag}`]);
+      const code = r.statusCode ?? 0;
+      if (code < 200 || code >= 300) throw new Error(`device PUBLISH refresh: ${code} ${r.reasonPhrase}`);
       etag = r.getHeader('sip-etag') ?? null;
       return code;
     },

@@ -40,11 +40,15 @@ export function recordingLogger(entries: LogEntry[] = [], bindings: Record<strin
   };
 }
 
-/** RecordingSink keeps every notification and can wait for one. */
+/** RecordingSink keeps every notification and every lost subscription, and can wait for them. */
 export class RecordingSink implements PresenceSink {
   readonly received: PresenceNotification[] = [];
+  readonly lost: Array<{ readonly user: UserId; readonly reason: string }> = [];
   onNotify(n: PresenceNotification): void {
     this.received.push(n);
+  }
+  onSubscriptionLost(user: UserId, reason: string): void {
+    this.lost.push({ user, reason });
   }
   /** forUser lists the notifications for one user in arrival order. */
   forUser(user: UserId): PresenceNotification[] {
@@ -63,12 +67,12 @@ export function newUser(): UserId {
   return r.value;
 }
 
-/** makeClient builds a client for wsUrl with test defaults; the caller starts and stops it. */
-export function makeClient(wsUrl: string, over: Partial<SipPresenceClientOptions> = {}) {
+/** makeClient builds a client for url (ws, wss, tcp or tls) with test defaults; the caller starts and stops it. */
+export function makeClient(url: string, over: Partial<SipPresenceClientOptions> = {}) {
   const sink = new RecordingSink();
   const log = recordingLogger();
   const client = new SipPresenceClient({
-    wsUrl,
+    url,
     domain: DOMAIN,
     registerExpiresSec: 300,
     publishExpiresSec: 300,
