@@ -1,25 +1,74 @@
 /**
- * AdsServer is presencelb's Envoy management server: Aggregated Discovery Service, state of the world, over
- * grpc-js (envoy.service.discovery.v3.AggregatedDiscoveryService.StreamAggregatedResources). It serves CDS, EDS,
- * RDS and LDS from the current Snapshot; the per-stream protocol lives in AdsStream, the per-Envoy view in
- * EnvoyRegistry. Until the first snapshot is published, requests are held, so a restarted presencelb never sends
- * Envoy an empty configuration. The server imports the snapshot (the cache), never the reverse.
- *
- * Seams for later issues: DeltaAggregatedResources answers UNIMPLEMENTED; a CSDS service can be built on envoys()
- * and current().
+ * AdsServer is presencelb's Envoy management server, over grpc-js: the Aggregated Discovery Service in both
+ * variants (envoy.service.discovery.v3.AggregatedDiscoveryService: StreamAggregatedResources, state of the world,
+ * and DeltaAggregatedResources, incremental), and CSDS (envoy.service.status.v3.ClientStatusDiscoveryService) on
+ * the same port. It serves CDS, EDS, RDS and LDS from the current Snapshot; the per-stream protocol lives in
+ * AdsStream and DeltaStream (pure), the per-Envoy view in EnvoyRegistry, CSDS's answers in csds.ts. Until the first
+ * snapshot is published, requests are held, so a restarted presencelb never sends Envoy an empty configuration.
+ * The server imports the snapshot (the cache), never the reverse.
  */
-import { Server, ServerCredentials, status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
 import { serviceDefinition } from '../protos/envoy.ts';
 import type { Logger } from '../core/ports.ts';
 import type { Snapshot } from './snapshot.ts';
-import { AdsStream, type Outgoing, type RejectedByNode } from './ads-stream.ts';
+import type { XdsKind } from './resource-types/index.ts';
+import { AdsStream, type RequestOutcome } from './ads-stream.ts';
+import { DeltaStream } from './delta-stream.ts';
 import { EnvoyRegistry } from './envoy-registry.ts';
-import type { AckOutcome, AdsEvent, AdsServerOptions, DiscoveryRequest, DiscoveryResponse, EnvoyStatus, WaitForAckOptions } from './ads-types.ts';
-
-type AdsCall = ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>;
+import { CSDS_SERVICE, csdsHandlers } from './csds.ts';
+import type {
+  AckOutcome,
+  AdsEvent,
+  AdsServerOptions,
+  DeltaDiscoveryRequest,
+  DeltaDiscoveryResponse,
+  DiscoveryRequest,
+  DiscoveryResponse,
+  EnvoyStatus,
+  RejectedByNode,
+  WaitForAckOptions,
+  XdsStreamView,
+} from './ads-types.ts';
 
 /** ADS_SERVICE is the full name of the gRPC service AdsServer implements. */
 export const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
+
+/** ProtocolStream is what both per-stream protocol states offer the server: requests and snapshots in, responses out. */
+interface ProtocolStream<Req, Res> extends XdsStreamView {
+  onRequest(req: Req, snapshot: Snapshot | null, rejected: RejectedByNode): { outcome: RequestOutcome; responses: { kind: XdsKind; message: Res }[] };
+  onSnapshot(snapshot: Snapshot, rejected: RejectedByNode): { kind: XdsKind; message: Res }[];
+}
+
+/** Summary is what the server logs and reports of one response. */
+interface Summary {
+  readonly version: string;
+  readonly nonce: string;
+  readonly resources: number;
+  readonly removed: number;
+  readonly bytes: number;
+}
+
+const sotwSummary = (r: DiscoveryResponse): Summary => ({
+  version: r.version_info,
+  nonce: r.nonce,
+  resources: r.resources.length,
+  removed: 0,
+  bytes: r.resources.reduce((n, x) => n + x.value.length, 0),
+});
+
+const deltaSummary = (r: DeltaDiscoveryResponse): Summary => ({
+  version: r.system_version_info,
+  nonce: r.nonce,
+  resources: r.resources.length,
+  removed: r.removed_resources.length,
+  bytes: r.resources.reduce((n, x) => n + x.resource.value.length, 0),
+});
+
+/** Attached is one open stream as the server drives it. */
+interface Attached {
+  push(snapshot: Snapshot): void;
+  end(): void;
+}
 
 /** AdsServer serves snapshots to Envoys over ADS. One instance per listening address; start, publish, stop. */
 export class AdsServer {
@@ -28,7 +77,7 @@ export class AdsServer {
   readonly #onEvent: (e: AdsEvent) => void;
   readonly #controlPlaneId: string;
   readonly #registry: EnvoyRegistry;
-  readonly #calls = new Map<AdsStream, AdsCall>();
+  readonly #streams = new Map<XdsStreamView, Attached>();
   #server: Server | null = null;
   #snapshot: Snapshot | null = null;
   #nextStreamId = 1;
@@ -46,11 +95,14 @@ export class AdsServer {
   async start(listen: string): Promise<number> {
     if (this.#server) throw new Error('AdsServer already started');
     const server = new Server({ 'grpc.keepalive_time_ms': 30000, 'grpc.keepalive_permit_without_calls': 1 });
+    const streamOpts = { now: this.#now, controlPlaneId: this.#controlPlaneId };
     server.addService(serviceDefinition(ADS_SERVICE), {
-      StreamAggregatedResources: (call: AdsCall) => this.#open(call),
-      DeltaAggregatedResources: (call: AdsCall) =>
-        call.emit('error', { code: GrpcStatus.UNIMPLEMENTED, details: 'presencelb serves state-of-the-world ADS only' }),
+      StreamAggregatedResources: (call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) =>
+        this.#attach(call, new AdsStream(this.#nextStreamId++, streamOpts), sotwSummary),
+      DeltaAggregatedResources: (call: ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) =>
+        this.#attach(call, new DeltaStream(this.#nextStreamId++, streamOpts), deltaSummary),
     });
+    server.addService(serviceDefinition(CSDS_SERVICE), csdsHandlers(this));
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(listen, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );
@@ -60,18 +112,17 @@ export class AdsServer {
   }
 
   /**
-   * publish makes snapshot the current one and pushes what changed to every stream, clusters first and routes
-   * last. Publishing the current version again does nothing. It returns once every response has been handed to
-   * grpc-js (not waiting for ACKs; see waitForAck).
+   * publish makes snapshot the current one and pushes what changed to every stream, in make-before-break order
+   * (clusters and endpoints, then listeners and routes; over delta, stale clusters last). Publishing the current
+   * version again does nothing. It returns once every response has been handed to grpc-js (not waiting for ACKs;
+   * see waitForAck).
    */
   publish(snapshot: Snapshot): void {
     if (this.#snapshot?.version === snapshot.version) return;
     this.#snapshot = snapshot;
     this.#registry.published(snapshot);
     this.#log.info({ version: snapshot.version, types: snapshot.typeVersions() }, 'snapshot published');
-    for (const [stream, call] of this.#calls) {
-      this.#write(stream, call, stream.onSnapshot(snapshot, this.#rejected(stream)));
-    }
+    for (const stream of this.#streams.values()) stream.push(snapshot);
     this.#registry.settle();
   }
 
@@ -80,7 +131,7 @@ export class AdsServer {
     return this.#snapshot;
   }
 
-  /** envoys reports every Envoy seen since start: connection, per-type sent/acked versions and last NACK. */
+  /** envoys reports every Envoy seen since start: connection, protocol, per-type and per-resource sent/acked versions and NACKs. */
   envoys(): EnvoyStatus[] {
     return this.#registry.envoys();
   }
@@ -94,12 +145,12 @@ export class AdsServer {
     return this.#registry.waitForAck(version, opts);
   }
 
-  /** stop ends every stream (Envoy will reconnect elsewhere or later) and shuts the server down. */
+  /** stop ends every stream (Envoy keeps its configuration and reconnects later) and shuts the server down. */
   async stop(): Promise<void> {
     const server = this.#server;
     if (!server) return;
     this.#server = null;
-    for (const call of this.#calls.values()) call.end();
+    for (const stream of this.#streams.values()) stream.end();
     this.#registry.close();
     await new Promise<void>((resolve) => {
       const force = setTimeout(() => {
@@ -114,20 +165,45 @@ export class AdsServer {
     this.#log.info({}, 'xDS server stopped');
   }
 
-  #open(call: AdsCall): void {
-    const stream = new AdsStream(this.#nextStreamId++, { now: this.#now, controlPlaneId: this.#controlPlaneId });
-    const log = this.#log.child({ stream: stream.id, peer: call.getPeer() });
-    this.#calls.set(stream, call);
+  /** #attach drives one stream of either protocol: requests in, responses out, registry and hooks told of each. */
+  #attach<Req, Res>(call: ServerDuplexStream<Req, Res>, stream: ProtocolStream<Req, Res>, summary: (r: Res) => Summary): void {
+    const log = this.#log.child({ stream: stream.id, protocol: stream.protocol, peer: call.getPeer() });
+    const rejected: RejectedByNode = (kind, version, name) => this.#registry.isRejected(stream.node, kind, version, name);
+    const write = (responses: readonly { kind: XdsKind; message: Res }[]) => {
+      for (const { kind, message } of responses) {
+        try {
+          call.write(message);
+        } catch (e) {
+          log.warn({ err: (e as Error).message }, 'write to ADS stream failed');
+          return;
+        }
+        const s = summary(message);
+        log.debug({ kind, ...s }, 'sent');
+        this.#onEvent({ type: 'send', node: stream.node, protocol: stream.protocol, kind, version: s.version, resources: s.resources, removed: s.removed, bytes: s.bytes });
+      }
+    };
+    this.#streams.set(stream, { push: (snapshot) => write(stream.onSnapshot(snapshot, rejected)), end: () => call.end() });
     let closed = false;
     const close = (why: string) => {
       if (closed) return;
       closed = true;
-      this.#calls.delete(stream);
+      this.#streams.delete(stream);
       this.#registry.unbind(stream);
       log.info({ node: stream.node, why }, 'ADS stream closed');
-      this.#onEvent({ type: 'disconnect', node: stream.node, streamId: stream.id });
+      this.#onEvent({ type: 'disconnect', node: stream.node, streamId: stream.id, protocol: stream.protocol });
     };
-    call.on('data', (req: DiscoveryRequest) => this.#onRequest(stream, call, req, log));
+    call.on('data', (req: Req) => {
+      const hadNode = stream.node !== null;
+      const { outcome, responses } = stream.onRequest(req, this.#snapshot, rejected);
+      this.#registry.bind(stream);
+      if (!hadNode && stream.node) {
+        log.info({ node: stream.node }, 'Envoy connected');
+        this.#onEvent({ type: 'connect', node: stream.node, streamId: stream.id, protocol: stream.protocol });
+      }
+      this.#report(stream, outcome, log);
+      write(responses);
+      this.#registry.settle();
+    });
     call.on('end', () => {
       close('client ended');
       call.end();
@@ -137,23 +213,16 @@ export class AdsServer {
     call.on('close', () => close('closed'));
   }
 
-  #onRequest(stream: AdsStream, call: AdsCall, req: DiscoveryRequest, log: Logger): void {
-    const hadNode = stream.node !== null;
-    const { outcome, responses } = stream.onRequest(req, this.#snapshot, this.#rejected(stream));
-    this.#registry.bind(stream);
-    if (!hadNode && stream.node) {
-      log.info({ node: stream.node }, 'Envoy connected');
-      this.#onEvent({ type: 'connect', node: stream.node, streamId: stream.id });
-    }
+  #report(stream: XdsStreamView, outcome: RequestOutcome, log: Logger): void {
     switch (outcome.type) {
       case 'unknown_type':
         log.warn({ typeUrl: outcome.typeUrl }, 'request for a resource type presencelb does not serve; ignored');
         break;
       case 'stale':
-        log.debug({ kind: outcome.kind, nonce: outcome.nonce }, 'stale nonce; request ignored');
+        log.debug({ kind: outcome.kind, nonce: outcome.nonce }, 'stale nonce: no ACK or NACK taken from it');
         break;
       case 'subscribe':
-        log.debug({ kind: outcome.kind, names: req.resource_names ?? [], held: this.#snapshot === null }, 'subscription');
+        log.debug({ kind: outcome.kind, held: this.#snapshot === null }, 'subscription');
         break;
       case 'ack':
         log.debug({ kind: outcome.kind, version: outcome.version }, 'ACK');
@@ -165,24 +234,5 @@ export class AdsServer {
         this.#onEvent({ type: 'nack', node: stream.node, kind: outcome.kind, nack: outcome.nack });
         break;
     }
-    this.#write(stream, call, responses);
-    this.#registry.settle();
-  }
-
-  #write(stream: AdsStream, call: AdsCall, responses: readonly Outgoing[]): void {
-    for (const { kind, message: r } of responses) {
-      try {
-        call.write(r);
-      } catch (e) {
-        this.#log.warn({ stream: stream.id, err: (e as Error).message }, 'write to ADS stream failed');
-        return;
-      }
-      this.#log.debug({ stream: stream.id, kind, version: r.version_info, nonce: r.nonce, resources: r.resources.length }, 'sent');
-      this.#onEvent({ type: 'send', node: stream.node, kind, version: r.version_info, resources: r.resources.length });
-    }
-  }
-
-  #rejected(stream: AdsStream): RejectedByNode {
-    return (kind, version) => this.#registry.isRejected(stream.node, kind, version);
   }
 }

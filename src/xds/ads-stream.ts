@@ -17,9 +17,11 @@
  */
 import type { Snapshot, EncodedResource } from './snapshot.ts';
 import { RESOURCE_TYPES, resourceType, resourceTypeByUrl, type XdsKind } from './resource-types/index.ts';
-import type { DiscoveryRequest, DiscoveryResponse, NackRecord, NodeIdentity, TypeStatus } from './ads-types.ts';
+import type { DiscoveryRequest, DiscoveryResponse, NackRecord, NodeIdentity, RejectedByNode, ResourceStatus, TypeStatus, XdsStreamView } from './ads-types.ts';
 
-/** RequestOutcome says what one request meant. */
+export type { RejectedByNode } from './ads-types.ts';
+
+/** RequestOutcome says what one request meant ('stale': its nonce is not the one awaited; delta: not one in flight). */
 export type RequestOutcome =
   | { readonly type: 'subscribe'; readonly kind: XdsKind }
   | { readonly type: 'ack'; readonly kind: XdsKind; readonly version: string }
@@ -33,15 +35,15 @@ export interface Outgoing {
   readonly message: DiscoveryResponse;
 }
 
-/** RejectedByNode tells whether the stream's node has NACKed this version of a type before (on any stream). */
-export type RejectedByNode = (kind: XdsKind, version: string) => boolean;
-
 interface Sent {
   readonly version: string;
   readonly nonce: string;
   /** key identifies the response's content: version and resource names. */
   readonly key: string;
+  readonly names: readonly string[];
   readonly at: number;
+  /** answered turns true when Envoy ACKs or NACKs this response. */
+  answered: boolean;
 }
 
 interface Subscription {
@@ -50,7 +52,11 @@ interface Subscription {
   sent: Sent | null;
   ackedVersion: string | null;
   ackedAt: number | null;
+  /** ackedNames are the names of the response Envoy last ACKed (null: not known, e.g. a version reported on reconnect). */
+  ackedNames: ReadonlySet<string> | null;
   lastNack: NackRecord | null;
+  /** standing is the last NACK with the names it refused, until Envoy ACKs a later response. */
+  standing: { readonly nack: NackRecord; readonly names: readonly string[] } | null;
 }
 
 /** AdsStreamOptions are the stream's fixed inputs. */
@@ -60,8 +66,9 @@ export interface AdsStreamOptions {
 }
 
 /** AdsStream holds one stream's subscriptions and what it has been sent and has acknowledged. */
-export class AdsStream {
+export class AdsStream implements XdsStreamView {
   readonly id: number;
+  readonly protocol = 'sotw' as const;
   #node: NodeIdentity | null = null;
   #nonce = 0;
   readonly #subs = new Map<XdsKind, Subscription>();
@@ -91,17 +98,24 @@ export class AdsStream {
     const now = this.#opts.now();
     let outcome: RequestOutcome;
     if (!sub) {
-      sub = { wildcard: false, names: new Set(), sent: null, ackedVersion: req.version_info || null, ackedAt: null, lastNack: null };
+      sub = { wildcard: false, names: new Set(), sent: null, ackedVersion: req.version_info || null, ackedAt: null, ackedNames: null, lastNack: null, standing: null };
       this.#subs.set(kind, sub);
       outcome = { type: 'subscribe', kind };
     } else if (sub.sent && nonce === sub.sent.nonce && req.error_detail) {
       const nack: NackRecord = Object.freeze({ version: sub.sent.version, message: req.error_detail.message ?? '', code: req.error_detail.code ?? null, at: now });
       sub.lastNack = nack;
+      sub.standing = { nack, names: sub.sent.names };
+      sub.sent.answered = true;
       sub.ackedVersion = req.version_info || null;
       outcome = { type: 'nack', kind, nack };
     } else if (sub.sent && nonce === sub.sent.nonce) {
       sub.ackedVersion = req.version_info || null;
       sub.ackedAt = now;
+      if (!sub.sent.answered) {
+        sub.ackedNames = new Set(sub.sent.names);
+        sub.standing = null;
+      }
+      sub.sent.answered = true;
       outcome = { type: 'ack', kind, version: sub.ackedVersion ?? '' };
     } else {
       outcome = { type: 'subscribe', kind };
@@ -150,6 +164,8 @@ export class AdsStream {
           ackedVersion: s.ackedVersion,
           ackedAt: s.ackedAt,
           lastNack: s.lastNack,
+          protocol: this.protocol,
+          resources: Object.freeze(resourceStatus(s)),
         }),
       ];
     });
@@ -163,7 +179,7 @@ export class AdsStream {
     if (sub.sent?.key === key) return null;
     if (sub.sent === null && sub.ackedVersion !== null && rejected(kind, slice.version)) return null;
     const nonce = String(++this.#nonce);
-    sub.sent = { version: slice.version, nonce, key, at: this.#opts.now() };
+    sub.sent = { version: slice.version, nonce, key, names: chosen.map((r) => r.name), at: this.#opts.now(), answered: false };
     const typeUrl = resourceType(kind).typeUrl;
     const message: DiscoveryResponse = {
       version_info: slice.version,
@@ -174,4 +190,24 @@ export class AdsStream {
     };
     return { kind, message };
   }
+}
+
+/**
+ * resourceStatus lists the resources of one subscription: those of the last response, or the names asked for
+ * before any was sent. State of the world has one version per response, so each resource reports the type's.
+ */
+function resourceStatus(s: Subscription): ResourceStatus[] {
+  const names = new Set([...(s.sent?.names ?? []), ...s.names]);
+  const sent = s.sent;
+  return [...names].sort().map((name) => {
+    const inSent = sent !== null && sent.names.includes(name);
+    const holds = s.ackedVersion !== null && (s.ackedNames === null || s.ackedNames.has(name));
+    return Object.freeze({
+      name,
+      ackedVersion: holds ? s.ackedVersion : null,
+      ackedAt: holds ? s.ackedAt : null,
+      pendingVersion: inSent && !sent.answered ? sent.version : null,
+      nack: s.standing?.names.includes(name) ? s.standing.nack : null,
+    });
+  });
 }

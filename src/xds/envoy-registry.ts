@@ -1,28 +1,32 @@
 /**
  * EnvoyRegistry is the per-node view of the ADS server: which Envoys (keyed by node cluster and id; the node may
  * be named only on a stream's first request) are connected over which streams, what each has been sent, applied
- * and refused, and which published versions waitForAck can still be asked about. It keeps a node's record after
- * its streams close, so a NACK stays visible and is not offered again when the Envoy reconnects.
+ * and refused, and which published versions waitForAck can still be asked about. Streams of either protocol (state
+ * of the world, delta) are seen through XdsStreamView. It keeps a node's record after its streams close, so a NACK
+ * stays visible and is not offered again when the Envoy reconnects.
  */
 import type { Snapshot } from './snapshot.ts';
-import type { AdsStream } from './ads-stream.ts';
 import type { XdsKind } from './resource-types/index.ts';
-import type { AckOutcome, EnvoyStatus, NackRecord, NodeIdentity, TypeStatus, WaitForAckOptions } from './ads-types.ts';
+import type { AckOutcome, EnvoyStatus, NackRecord, NodeIdentity, TypeStatus, WaitForAckOptions, XdsProtocol, XdsStreamView } from './ads-types.ts';
 
 interface NodeRecord {
   readonly identity: NodeIdentity;
   /** streams in attachment order; the last one is the node's current view. */
-  readonly streams: AdsStream[];
+  readonly streams: XdsStreamView[];
   readonly firstSeenAt: number;
   lastSeenAt: number;
   /** lastStatus is the status of the node's most recently closed stream. */
   lastStatus: readonly TypeStatus[];
+  /** lastProtocol is the protocol of the node's most recently attached stream. */
+  lastProtocol: XdsProtocol | null;
   /** appliedSeq is the sequence number of the latest snapshot the node has applied in full (-1: none). */
   appliedSeq: number;
   /** appliedVersion is that snapshot's version. */
   appliedVersion: string | null;
   /** nacks holds every version the node refused, per type, with the latest refusal. */
   readonly nacks: Map<XdsKind, Map<string, NackRecord>>;
+  /** resourceNacks holds every resource version (`name\nversion`) the node refused over delta, per type. */
+  readonly resourceNacks: Map<XdsKind, Map<string, NackRecord>>;
 }
 
 interface Published {
@@ -41,6 +45,15 @@ interface Waiter {
 const nodeKey = (n: NodeIdentity): string => `${n.cluster}\n${n.id}`;
 const MAX_NACKS_PER_TYPE = 32;
 
+/** remember puts key → nack at the end of a per-type map, keeping the latest max entries. */
+function remember(maps: Map<XdsKind, Map<string, NackRecord>>, kind: XdsKind, key: string, nack: NackRecord, max: number): void {
+  let m = maps.get(kind);
+  if (!m) maps.set(kind, (m = new Map()));
+  m.delete(key);
+  m.set(key, nack);
+  if (m.size > max) m.delete(m.keys().next().value!);
+}
+
 /** EnvoyRegistry tracks nodes, streams and published versions; the ADS server calls it after every event. */
 export class EnvoyRegistry {
   readonly #nodes = new Map<string, NodeRecord>();
@@ -56,21 +69,24 @@ export class EnvoyRegistry {
   }
 
   /** bind attaches a stream to its node once the stream has named it, and marks the node as seen now. */
-  bind(stream: AdsStream): void {
+  bind(stream: XdsStreamView): void {
     const identity = stream.node;
     if (!identity) return;
     const key = nodeKey(identity);
     let rec = this.#nodes.get(key);
     if (!rec) {
-      rec = { identity, streams: [], firstSeenAt: this.#now(), lastSeenAt: this.#now(), lastStatus: [], appliedSeq: -1, appliedVersion: null, nacks: new Map() };
+      rec = { identity, streams: [], firstSeenAt: this.#now(), lastSeenAt: this.#now(), lastStatus: [], lastProtocol: null, appliedSeq: -1, appliedVersion: null, nacks: new Map(), resourceNacks: new Map() };
       this.#nodes.set(key, rec);
     }
-    if (!rec.streams.includes(stream)) rec.streams.push(stream);
+    if (!rec.streams.includes(stream)) {
+      rec.streams.push(stream);
+      rec.lastProtocol = stream.protocol;
+    }
     rec.lastSeenAt = this.#now();
   }
 
   /** unbind detaches a closed stream, keeping its last status on the node. */
-  unbind(stream: AdsStream): void {
+  unbind(stream: XdsStreamView): void {
     const rec = stream.node && this.#nodes.get(nodeKey(stream.node));
     if (!rec) return;
     const i = rec.streams.indexOf(stream);
@@ -80,20 +96,23 @@ export class EnvoyRegistry {
     this.settle();
   }
 
-  /** recordNack remembers that the node refused nack.version of kind. */
+  /** recordNack remembers that the node refused nack.version of kind, and (delta) each resource version it listed. */
   recordNack(node: NodeIdentity, kind: XdsKind, nack: NackRecord): void {
     const rec = this.#nodes.get(nodeKey(node));
     if (!rec) return;
-    let m = rec.nacks.get(kind);
-    if (!m) rec.nacks.set(kind, (m = new Map()));
-    m.delete(nack.version);
-    m.set(nack.version, nack);
-    if (m.size > MAX_NACKS_PER_TYPE) m.delete(m.keys().next().value!);
+    remember(rec.nacks, kind, nack.version, nack, MAX_NACKS_PER_TYPE);
+    for (const r of nack.resources ?? []) remember(rec.resourceNacks, kind, `${r.name}\n${r.version}`, nack, MAX_NACKS_PER_TYPE * 8);
+    for (const name of nack.removed ?? []) remember(rec.resourceNacks, kind, `${name}\n`, nack, MAX_NACKS_PER_TYPE * 8);
   }
 
-  /** isRejected tells whether node has refused this version of kind. */
-  isRejected(node: NodeIdentity | null, kind: XdsKind, version: string): boolean {
-    return node !== null && (this.#nodes.get(nodeKey(node))?.nacks.get(kind)?.has(version) ?? false);
+  /**
+   * isRejected tells whether node has refused this version of kind, or, given a name, this version of that resource
+   * ('' for its removal).
+   */
+  isRejected(node: NodeIdentity | null, kind: XdsKind, version: string, name?: string): boolean {
+    const rec = node === null ? undefined : this.#nodes.get(nodeKey(node));
+    if (!rec) return false;
+    return name === undefined ? (rec.nacks.get(kind)?.has(version) ?? false) : (rec.resourceNacks.get(kind)?.has(`${name}\n${version}`) ?? false);
   }
 
   /** published records a newly published snapshot as the current one. */
@@ -131,6 +150,7 @@ export class EnvoyRegistry {
         cluster: rec.identity.cluster,
         connected: rec.streams.length > 0,
         streams: rec.streams.length,
+        protocol: live?.protocol ?? rec.lastProtocol,
         firstSeenAt: rec.firstSeenAt,
         lastSeenAt: rec.lastSeenAt,
         appliedVersion: rec.appliedVersion,

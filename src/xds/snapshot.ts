@@ -1,9 +1,11 @@
 /**
  * Snapshot is the only thing the ADS server ever publishes (after go-control-plane's pkg/cache/v3/snapshot.go):
  * an immutable set of resources of every served type, each encoded once and shared by all streams, checked for
- * consistency before it can exist. Versions are derived from content: a type's version is a digest of its encoded
- * resources and the snapshot's version a digest of the type versions, so they change exactly when content changes
- * and are the same across presencelb restarts for the same state.
+ * consistency before it can exist. Versions are derived from content: a resource's version is a digest of its name
+ * and encoding, a type's version a digest of its resources' names and encodings, and the snapshot's version a
+ * digest of the type versions, so they change exactly when content changes and are the same across presencelb
+ * restarts for the same state. A type with one resource (RDS's route configuration) has that resource's version, so
+ * the version Envoy reports for it is the same over state-of-the-world and incremental (delta) xDS.
  */
 import { createHash } from 'node:crypto';
 import type { FieldError, Result } from '../core/result.ts';
@@ -12,10 +14,12 @@ import { RESOURCE_TYPES, type XdsKind, type XdsResourceType } from './resource-t
 import { resourcePath } from './resource-types/resource-type.ts';
 import type { SnapshotInput } from './snapshot-input.ts';
 
-/** EncodedResource is one resource as sent: its name and its serialised message (the value of its Any). */
+/** EncodedResource is one resource as sent: its name, its serialised message (the value of its Any) and its version. */
 export interface EncodedResource {
   readonly name: string;
   readonly value: Uint8Array;
+  /** version is the resource's own version (delta xDS Resource.version): a digest of name and value. */
+  readonly version: string;
 }
 
 /** TypeSlice is one type's part of a snapshot. */
@@ -116,7 +120,8 @@ export class Snapshot {
       for (const o of objects) {
         const name = type.nameOf(o);
         try {
-          encoded.set(name, Object.freeze({ name, value: type.encode(o) }));
+          const value = type.encode(o);
+          encoded.set(name, Object.freeze({ name, value, version: digest([name, value]) }));
         } catch (e) {
           errors.push({ code: 'CONFIG_INVALID', path: resourcePath(type.kind, name), message: `does not encode: ${(e as Error).message}` });
         }

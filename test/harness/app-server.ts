@@ -43,7 +43,9 @@ export async function startAppServer(name: string, port = 0, identityHeader = 'x
     res.writeHead(200, { 'content-type': 'application/json', 'x-app-server': name });
     res.end(body);
   });
-  server.keepAliveTimeout = 1000;
+  // Longer than any test: Envoy keeps idle upstream connections for an hour, and one the server closes while Envoy
+  // reuses it fails the request with 503 UC, more often on a busy machine. close() ends every connection anyway.
+  server.keepAliveTimeout = 120_000;
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   const bound = (server.address() as AddressInfo).port;
   return {

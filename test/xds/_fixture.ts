@@ -6,6 +6,8 @@ import { pino } from 'pino';
 import type { Logger, PinRecord } from '../../src/core/ports.ts';
 import type { UserId } from '../../src/core/user-id.ts';
 import { AdsServer } from '../../src/xds/ads-server.ts';
+import { Snapshot } from '../../src/xds/snapshot.ts';
+import type { RouteConfigurationResource } from '../../src/xds/resource-types/route.ts';
 import type { AdsEvent } from '../../src/xds/ads-types.ts';
 import type { SnapshotInput } from '../../src/xds/snapshot-input.ts';
 import { startAppServers, type AppServerHandle } from '../harness/app-server.ts';
@@ -41,8 +43,16 @@ export interface Rig {
   close(): Promise<void>;
 }
 
+/** RigOptions: whether to start Envoy (default yes), its node id, bootstrap (the harness's default) and JWKS. */
+export interface RigOptions {
+  readonly envoy?: boolean;
+  readonly nodeId?: string;
+  readonly bootstrap?: string;
+  readonly jwks?: string;
+}
+
 /** startRig starts two app servers (app-a, app-b) and an ADS server; it starts Envoy too unless envoy is false. */
-export async function startRig(opts: { envoy?: boolean; nodeId?: string } = {}): Promise<Rig> {
+export async function startRig(opts: RigOptions = {}): Promise<Rig> {
   const apps = await startAppServers(['app-a', 'app-b']);
   const events: AdsEvent[] = [];
   const ads = new AdsServer({ logger: testLogger(), onEvent: (e) => events.push(e) });
@@ -58,13 +68,15 @@ export async function startRig(opts: { envoy?: boolean; nodeId?: string } = {}):
       await Promise.all(apps.map((a) => a.close()));
     },
   };
-  if (opts.envoy !== false) rig.envoy = await startEnvoy({ xdsPort, nodeId: opts.nodeId });
+  if (opts.envoy !== false) {
+    rig.envoy = await startEnvoy({ xdsPort, ...(opts.nodeId ? { nodeId: opts.nodeId } : {}), ...(opts.bootstrap ? { bootstrap: opts.bootstrap } : {}), ...(opts.jwks ? { jwks: opts.jwks } : {}) });
+  }
   return rig;
 }
 
 /** request sends one GET through Envoy's listener as user (or anonymously) and returns the answering server. */
-export async function request(listenerUrl: string, user?: string, path = '/'): Promise<{ status: number; server: string | null }> {
-  const r = await fetch(`${listenerUrl}${path}`, { headers: user ? { 'x-user-id': user } : {}, signal: AbortSignal.timeout(5000) });
+export async function request(listenerUrl: string, user?: string, path = '/', headers: Record<string, string> = {}): Promise<{ status: number; server: string | null }> {
+  const r = await fetch(`${listenerUrl}${path}`, { headers: { ...(user ? { 'x-user-id': user } : {}), ...headers }, signal: AbortSignal.timeout(5000) });
   const text = await r.text();
   let server: string | null = null;
   try {
@@ -75,11 +87,11 @@ export async function request(listenerUrl: string, user?: string, path = '/'): P
   return { status: r.status, server };
 }
 
-/** countServers sends n requests as user and counts answers per server. */
-export async function countServers(listenerUrl: string, n: number, user?: string): Promise<Record<string, number>> {
+/** countServers sends n requests as user (with extra headers, e.g. a JWT) and counts answers per server. */
+export async function countServers(listenerUrl: string, n: number, user?: string, headers: Record<string, string> = {}): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (let i = 0; i < n; i++) {
-    const { status, server } = await request(listenerUrl, user);
+    const { status, server } = await request(listenerUrl, user, '/', headers);
     const k = status === 200 ? server ?? '?' : `status ${status}`;
     out[k] = (out[k] ?? 0) + 1;
   }
@@ -99,3 +111,27 @@ export async function dynamicClusterNames(envoy: EnvoyHandle): Promise<string[]>
 }
 
 export { freePort };
+
+/** sendsSince lists the responses sent after the first `from` events as `KIND +resources -removed`. */
+export function sendsSince(events: readonly AdsEvent[], from: number): string[] {
+  return events.slice(from).flatMap((e) => (e.type === 'send' ? [`${e.kind} +${e.resources} -${e.removed}`] : []));
+}
+
+/** dynamicRouteEntry returns Envoy's config-dump entry of the dynamic route configuration: version_info, route_config. */
+export async function dynamicRouteEntry(envoy: EnvoyHandle): Promise<{ version_info: string; route_config: any } | undefined> {
+  const dump = await envoy.configDump('resource=dynamic_route_configs');
+  return dump.configs?.[0];
+}
+
+/** withBadRegex derives a snapshot whose first route matches the identity header against an invalid RE2 regex. */
+export function withBadRegex(good: Snapshot): Snapshot {
+  const rc = structuredClone(good.resources('RDS')[0]) as RouteConfigurationResource & { virtual_hosts: { routes: any[] }[] };
+  rc.virtual_hosts[0]!.routes.unshift({
+    name: 'bad',
+    match: { prefix: '/', headers: [{ name: 'x-user-id', string_match: { safe_regex: { regex: '(unclosed' } } }] },
+    route: { cluster: 'app-b' },
+  });
+  const r = Snapshot.fromResources({ CDS: good.resources('CDS'), EDS: good.resources('EDS'), RDS: [rc] });
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.value;
+}

@@ -1,15 +1,17 @@
 /**
  * An independent ADS client (raw grpc-js, the service definition generated from Envoy's protos) consumes the
- * configuration: held until publish, wildcard CDS, named EDS/RDS, nonces and versions, only changed types pushed,
- * a NACK recorded and not answered, DeltaAggregatedResources unimplemented.
+ * configuration over both variants. State of the world: held until publish, wildcard CDS, named EDS/RDS, nonces
+ * and versions, only changed types pushed, a NACK recorded and not answered. Delta: explicit wildcard, per-resource
+ * versions, initial_resource_versions honoured, only changed resources pushed, a NACK not answered, unsubscribe,
+ * and a name that does not exist reported in removed_resources.
  */
 import anyTest, { type TestFn } from 'ava';
-import { credentials, status, type ClientDuplexStream } from '@grpc/grpc-js';
+import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import { messageType, serviceClient } from '../../src/protos/envoy.ts';
 import { ADS_SERVICE, AdsServer } from '../../src/xds/ads-server.ts';
 import { Snapshot } from '../../src/xds/snapshot.ts';
 import { typeUrlOfKind, type XdsKind } from '../../src/xds/resource-types/index.ts';
-import type { DiscoveryRequest } from '../../src/xds/ads-types.ts';
+import type { DeltaDiscoveryRequest, DiscoveryRequest } from '../../src/xds/ads-types.ts';
 import { baseInput, pinOf, testLogger, USER_A } from './_fixture.ts';
 
 interface Response {
@@ -140,8 +142,104 @@ test.serial('state of the world over a raw grpc-js client', async (t) => {
   t.like(ads.envoys().find((e) => e.nodeId === 'raw-1'), { connected: false, streams: 0 });
 });
 
-test.serial('DeltaAggregatedResources is not implemented yet', async (t) => {
-  const call = t.context.client.DeltaAggregatedResources();
-  const err = await new Promise<any>((resolve) => call.on('error', resolve));
-  t.is(err.code, status.UNIMPLEMENTED);
+interface DeltaResponse {
+  system_version_info: string;
+  type_url: string;
+  nonce: string;
+  resources: { name: string; version: string; resource: { type_url: string; value: Buffer } }[];
+  removed_resources: string[];
+}
+
+/** DeltaClient is a minimal delta ADS client: it writes requests and queues responses. */
+class DeltaClient {
+  readonly call: ClientDuplexStream<DeltaDiscoveryRequest, DeltaResponse>;
+  readonly #queue: DeltaResponse[] = [];
+  readonly #waiting: ((r: DeltaResponse) => void)[] = [];
+  constructor(client: any) {
+    this.call = client.DeltaAggregatedResources();
+    this.call.on('data', (r: DeltaResponse) => {
+      const w = this.#waiting.shift();
+      if (w) w(r);
+      else this.#queue.push(r);
+    });
+    this.call.on('error', () => {});
+  }
+  send(kind: XdsKind, fields: Partial<DeltaDiscoveryRequest> = {}): void {
+    this.call.write({ type_url: typeUrlOfKind(kind), ...fields });
+  }
+  next(timeoutMs = 2000): Promise<DeltaResponse> {
+    const q = this.#queue.shift();
+    if (q) return Promise.resolve(q);
+    return new Promise((resolve, reject) => {
+      const w = (r: DeltaResponse) => {
+        clearTimeout(t);
+        resolve(r);
+      };
+      const t = setTimeout(() => {
+        this.#waiting.splice(this.#waiting.indexOf(w), 1);
+        reject(new Error('no response'));
+      }, timeoutMs);
+      this.#waiting.push(w);
+    });
+  }
+  async silent(ms: number): Promise<boolean> {
+    return this.next(ms).then(
+      () => false,
+      () => true,
+    );
+  }
+}
+
+test.serial('incremental (delta) ADS over a raw grpc-js client', async (t) => {
+  const ads = new AdsServer({ logger: testLogger(), controlPlaneId: 'presencelb-delta' });
+  const port = await ads.start('127.0.0.1:0');
+  const client = new (serviceClient(ADS_SERVICE))(`127.0.0.1:${port}`, credentials.createInsecure());
+  try {
+    const s0 = build();
+    const c = new DeltaClient(client);
+    c.send('CDS', { node: { id: 'raw-delta', cluster: 'tests' }, resource_names_subscribe: ['*'] });
+    t.true(await c.silent(300), 'held before the first snapshot');
+    ads.publish(s0);
+    const cds = await c.next();
+    t.is(cds.system_version_info, s0.typeVersion('CDS'));
+    t.deepEqual(cds.resources.map((r) => [r.name, r.version, decode(r.resource).name]), ['app-a', 'app-b'].map((n) => [n, s0.slice('CDS').resources.get(n)!.version, n]));
+    t.deepEqual(cds.removed_resources ?? [], []);
+    c.send('CDS', { response_nonce: cds.nonce });
+
+    // The client already holds the routes at the current version: nothing is sent for them.
+    c.send('RDS', { resource_names_subscribe: ['presencelb-routes'], initial_resource_versions: [{ key: 'presencelb-routes', value: s0.typeVersion('RDS') }] });
+    c.send('EDS', { resource_names_subscribe: ['app-b'] });
+    const eds = await c.next();
+    t.deepEqual(eds.resources.map((r) => decode(r.resource).cluster_name), ['app-b']);
+    c.send('EDS', { response_nonce: eds.nonce });
+    t.true(await c.silent(200), 'ACKs get no answer, and RDS was held already');
+    t.like(await ads.waitForAck(s0.version, { nodeId: 'raw-delta', timeoutMs: 2000 }), { status: 'acked' });
+
+    // A pin changes one resource: the route configuration only.
+    const s1 = build([pinOf(USER_A, 'app-a')]);
+    ads.publish(s1);
+    const push = await c.next();
+    t.is(push.type_url, typeUrlOfKind('RDS'));
+    t.deepEqual(push.resources.map((r) => r.name), ['presencelb-routes']);
+    t.deepEqual(decode(push.resources[0]!.resource).virtual_hosts[0].routes.map((r: any) => r.name), [`pin:${USER_A}`, 'default']);
+    t.true(await c.silent(200), 'nothing else was pushed');
+    c.send('RDS', { response_nonce: push.nonce, error_detail: { code: 3, message: 'raw delta client says no' } });
+    t.like(await ads.waitForAck(s1.version, { nodeId: 'raw-delta', timeoutMs: 2000 }), { status: 'nacked', kind: 'RDS', nack: { message: 'raw delta client says no' } });
+    t.true(await c.silent(300), 'the NACKed version is not sent again');
+
+    // Unsubscribing is not answered; a name that does not exist is reported removed.
+    c.send('EDS', { resource_names_unsubscribe: ['app-b'] });
+    t.true(await c.silent(200));
+    c.send('EDS', { resource_names_subscribe: ['app-zz'] });
+    const gone = await c.next();
+    t.like(gone, { type_url: typeUrlOfKind('EDS'), removed_resources: ['app-zz'] });
+    t.deepEqual(gone.resources ?? [], []);
+    const me = ads.envoys().find((e) => e.nodeId === 'raw-delta')!;
+    t.like(me, { protocol: 'delta', connected: true });
+    t.deepEqual(me.types.find((x) => x.kind === 'EDS')!.subscribed, ['app-zz']);
+    c.call.end();
+  } finally {
+    client.close();
+    await ads.stop();
+  }
 });
