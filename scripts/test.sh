@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: installs what it needs (scripts/setup.sh), type-checks, lints the protos, then runs
+# Runs the whole test suite: installs what it needs (scripts/setup.sh), type-checks, lints the protos and checks
+# them for breaking changes against the released admin API (proto/admin.v1.binpb), then runs
 # every ava test (unit tests beside the code in src/, system tests with real Kamailio, Envoy, SQLite and
 # PostgreSQL in test/). Extra arguments go to ava (e.g. a file). Ends with one line "N passed, N failed".
 set -uo pipefail
@@ -8,6 +9,8 @@ bash scripts/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 
 mkdir -p .tmp
 if ! npx tsc -p tsconfig.json; then echo "type check failed"; echo "0 passed, 1 failed"; exit 1; fi
 if ! npx buf lint; then echo "buf lint failed"; echo "0 passed, 1 failed"; exit 1; fi
+# The admin API as released (proto/admin.v1.binpb, checked in, so this works offline on any clone) must not break.
+if ! npx buf breaking --against proto/admin.v1.binpb; then echo "buf breaking failed"; echo "0 passed, 1 failed"; exit 1; fi
 npx ava --tap "$@" | tee .tmp/ava.tap
 rc=${PIPESTATUS[0]}
 passed=$(grep -cE '^ok [0-9]+ ' .tmp/ava.tap || true)

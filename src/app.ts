@@ -10,7 +10,10 @@ import type { LifecycleEvent } from './core/lifecycle-events.ts';
 import type { Clock, Logger, PresenceNotification } from './core/ports.ts';
 import { DataplaneServer } from './dataplane/dataplane-server.ts';
 import { SipPresenceClient } from './presence/sip-presence-client.ts';
-import { openStore } from './store/index.ts';
+import { prepareOperator, startOperator } from './app-operator.ts';
+import { instrument } from './metrics/instrument.ts';
+import { freshReads, openStore } from './store/index.ts';
+import { WriteBehindStore } from './store/write-behind.ts';
 import { AdsServer } from './xds/ads-server.ts';
 import { XdsRoutePublisher } from './xds/route-publisher.ts';
 
@@ -19,20 +22,30 @@ export interface App {
   readonly lifecycle: Lifecycle;
   readonly xds: AdsServer;
   readonly dataplane: DataplaneServer;
-  readonly ports: { readonly xds: number; readonly extProc: number };
-  /** stop drains ext_proc streams, withdraws what presencelb holds at the presence server, closes the store. */
+  readonly ports: { readonly xds: number; readonly extProc: number; readonly admin: number; readonly metrics: number };
+  /**
+   * stop closes the admin API and the metrics endpoint, drains ext_proc streams, withdraws what presencelb holds at
+   * the presence server, closes the store.
+   */
   stop(): Promise<void>;
 }
 
-/** startApp starts presencelb; it rejects only when the store cannot be opened or a port cannot be bound. */
+/**
+ * startApp starts presencelb; it rejects only when the admin secrets cannot be read (CONFIG_INVALID, before anything
+ * starts), the store cannot be opened or a port cannot be bound.
+ */
 export async function startApp(config: Config, log: Logger, clock: Clock = systemClock): Promise<App> {
-  const store = await openStore(config.store, log);
-  const xds = new AdsServer({ logger: log, clock });
+  const operator = prepareOperator(config);
+  // Flow writes are batched off the request path; every other store operation waits for them (write-behind.ts).
+  const store = new WriteBehindStore(instrument(await openStore(config.store, log), operator.storeTimings), { log: log.child({ component: 'store' }) });
+  const xds = new AdsServer({ logger: log, clock, onEvent: operator.metrics.onAdsEvent });
   const xdsPort = await xds.start(config.xds.listen);
 
   let sink: (n: PresenceNotification) => void = () => {};
   const presence = new SipPresenceClient({
-    wsUrl: config.presence.wsUrl,
+    url: config.presence.url ?? config.presence.wsUrl,
+    ...(config.presence.caFile ? { caFile: config.presence.caFile } : {}),
+    ...(config.presence.auth ? { auth: config.presence.auth } : {}),
     domain: config.presence.domain,
     registerExpiresSec: config.presence.registerExpiresSec,
     publishExpiresSec: config.presence.publishExpiresSec,
@@ -43,7 +56,7 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
   });
   let routes: XdsRoutePublisher | null = null;
   const lifecycle = new Lifecycle({
-    presence,
+    presence: instrument(presence, operator.presenceFailures),
     store,
     routes: { pin: (p) => routes!.pin(p), unpin: (u) => routes!.unpin(u) },
     clock,
@@ -57,6 +70,7 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
   });
   sink = (n) => lifecycle.onNotify(n);
   lifecycle.observe((e) => logEvent(log, e));
+  lifecycle.observe(operator.metrics.onLifecycleEvent);
 
   try {
     await presence.start();
@@ -80,21 +94,23 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
     await store.deletePin(pin.user).catch(() => undefined);
   }
 
-  const dataplane = new DataplaneServer({ identityHeader: config.identity.header, appServers: config.applicationServers, flows: lifecycle, clock, log: log.child({ component: 'ext_proc' }) });
+  const dataplane = new DataplaneServer({ identity: config.identity, appServers: config.applicationServers, flows: lifecycle, clock, log: log.child({ component: 'ext_proc' }) });
   const extProcPort = await dataplane.start(config.extProc.listen);
   const sweeper = setInterval(() => {
     const n = lifecycle.sweep();
     if (n > 0) log.warn({ users: n }, 'sweep: subscriptions silent for too long, decided without a NOTIFY');
   }, 30000);
   sweeper.unref();
-  log.info({ xdsPort, extProcPort, snapshot: first.version, store: config.store.client }, 'presencelb ready');
+  const surface = await startOperator(operator, { lifecycle, reads: freshReads(store), presence, xds, dataplane }, config, clock, log);
+  log.info({ xdsPort, extProcPort, adminPort: surface.ports.admin, metricsPort: surface.ports.metrics, snapshot: first.version, store: config.store.client }, 'presencelb ready');
 
   return {
     lifecycle,
     xds,
     dataplane,
-    ports: { xds: xdsPort, extProc: extProcPort },
+    ports: { xds: xdsPort, extProc: extProcPort, ...surface.ports },
     async stop() {
+      await surface.stop();
       clearInterval(sweeper);
       await dataplane.stop(2000);
       await lifecycle.idle();

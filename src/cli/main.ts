@@ -1,10 +1,13 @@
 /**
- * The `presencelb` command line: `serve`, `migrate`, `config check`. Config is loaded and validated here, once,
+ * The `presencelb` command line: `serve`, `migrate`, `config check`, and the operator's commands over the admin API
+ * (admin-commands.ts: `users`, `routes`, `envoys`, `stats`, `events`). Config is loaded and validated here, once,
  * and passed down; a bad config exits with status 2 and one line per wrong field.
  */
 import { Command } from 'commander';
 import { loadConfig } from '../config/load.ts';
+import { registerAdminCommands } from './admin-commands.ts';
 import type { Config } from '../config/schema.ts';
+import { isPlbError } from '../core/errors.ts';
 import { formatErrors } from '../core/result.ts';
 import { createLogger } from '../log.ts';
 
@@ -29,7 +32,12 @@ program
     const config = configOrExit(opts.config);
     const log = createLogger(config.log.level);
     const { startApp } = await import('../app.ts');
-    const app = await startApp(config, log);
+    const app = await startApp(config, log).catch((e: unknown) => {
+      // A file the config names (admin token, TLS material) is unreadable or unusable: a config error, exit 2.
+      if (!isPlbError(e, 'CONFIG_INVALID')) throw e;
+      process.stderr.write(`presencelb: invalid configuration in ${opts.config}:\n${e.message}\n`);
+      process.exit(2);
+    });
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) return;
@@ -64,5 +72,7 @@ program
     const config = configOrExit(opts.config);
     process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
   });
+
+registerAdminCommands(program);
 
 await program.parseAsync(process.argv);

@@ -21,8 +21,17 @@ const appServer = z.strictObject({
 export const configSchema = z.strictObject({
   identity: z
     .strictObject({
-      /** header is the request header that carries the user's UUID. */
+      /**
+       * source says where a request's user comes from, and must match the Envoy bootstrap: 'jwt' (envoy/envoy.yaml)
+       * reads the `sub` of the JWT Envoy verified, from dynamic metadata; 'header' (envoy/envoy-trusted-header.yaml)
+       * reads the header below, set by a trusted gateway. See src/dataplane/identity.ts.
+       */
+      source: z.enum(['jwt', 'header']).default('jwt'),
+      /** header carries the user's UUID (source header); with source jwt Envoy sets it from `sub` for the pin routes. */
       header: z.string().regex(/^[a-z0-9-]+$/, 'a lower-case HTTP header name').default('x-user-id'),
+      /** jwtMetadataNamespace / jwtPayloadKey locate the verified payload: jwt_authn's filter name, payload_in_metadata. */
+      jwtMetadataNamespace: z.string().min(1).default('envoy.filters.http.jwt_authn'),
+      jwtPayloadKey: z.string().min(1).default('jwt_payload'),
     })
     .prefault({}),
   extProc: z.strictObject({ listen: hostPort.default('127.0.0.1:18001') }).prefault({}),
@@ -37,8 +46,14 @@ export const configSchema = z.strictObject({
     .prefault({}),
   presence: z
     .strictObject({
-      /** wsUrl is the presence server's SIP-over-WebSocket endpoint (RFC 7118). */
+      /** wsUrl is the presence server's SIP-over-WebSocket endpoint (RFC 7118); url, when set, replaces it. */
       wsUrl: z.string().regex(/^wss?:\/\/[^\s]+$/, 'a ws:// or wss:// URL').default('ws://127.0.0.1:5066'),
+      /** url is the presence server's endpoint; its scheme picks the transport: ws://, wss://, tcp://, tls://. */
+      url: z.string().regex(/^(wss?|tcp|tls):\/\/[^\s/]+(\/\S*)?$/, 'a ws://, wss://, tcp:// or tls:// URL').optional(),
+      /** caFile is a PEM file of the CA certificates trusted for wss:// and tls:// (default: Node's bundled CAs). */
+      caFile: z.string().min(1).optional(),
+      /** auth answers the presence server's digest challenges; the password is read once from passwordFile. */
+      auth: z.strictObject({ username: z.string().regex(/^[^\s"\\]+$/, 'a user name without spaces or quotes'), passwordFile: z.string().min(1) }).optional(),
       /** domain is the SIP domain of users' and presencelb's URIs. */
       domain: z.string().min(1).default('presencelb.local'),
       registerExpiresSec: z.number().int().min(60).max(86400).default(600),
@@ -73,6 +88,20 @@ export const configSchema = z.strictObject({
   log: z
     .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') })
     .prefault({}),
+  /** admin is the operator's gRPC API (src/admin/), with health checking and server reflection on the same port. */
+  admin: z
+    .strictObject({
+      listen: hostPort.default('127.0.0.1:18002'),
+      /** tokenFile holds the bearer token every call but health checks must carry; read once at start, never logged. */
+      tokenFile: z.string().min(1).optional(),
+      /** tls serves the API over TLS; with clientCaFile, clients must present a certificate it signed (mutual TLS). */
+      tls: z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1), clientCaFile: z.string().min(1).optional() }).optional(),
+      /** maxMessageBytes bounds a received message; a larger one is refused with RESOURCE_EXHAUSTED. */
+      maxMessageBytes: z.number().int().min(1024).max(4 * 1024 * 1024).default(64 * 1024),
+    })
+    .prefault({}),
+  /** metrics serves Prometheus metrics over HTTP at GET /metrics. */
+  metrics: z.strictObject({ listen: hostPort.default('127.0.0.1:9464') }).prefault({}),
 });
 
 /** Config is the validated, frozen configuration. */

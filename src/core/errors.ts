@@ -18,6 +18,9 @@ export const ErrorCodes = {
   XDS_NACK: 'Envoy rejected an xDS update',
   ILLEGAL_TRANSITION: 'State machine transition is not allowed',
   UNKNOWN_APP_SERVER: 'Upstream address does not belong to a configured application server',
+  ARGUMENT_INVALID: 'Admin API request argument is invalid',
+  USER_NOT_FOUND: 'User is not tracked by presencelb',
+  UNAUTHENTICATED: 'Admin API call carries no valid bearer token',
 } as const;
 
 /** ErrorCode is one key of the catalogue. */

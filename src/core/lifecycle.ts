@@ -6,6 +6,8 @@
  *                  yes: reconnect MESSAGE carrying the UUID + route update, withdrawn after the reconnect window
  *                  no:  unsubscribe → unpublish → unregister → purge
  *
+ * An operator can run either branch for one user now (purgeNow, reconnectNow), queued like any other event.
+ *
  * Invariants: one user's events are handled one at a time, in arrival order (KeyedQueue); a request is never held
  * longer than stepTimeoutMs by presence work (it is granted then, and the steps go on); a presence-server or store
  * failure degrades that user (logged, retried on a later flow) and never stops traffic or loses stored rows.
@@ -16,8 +18,9 @@ import { KeyedQueue } from './keyed-queue.ts';
 import type { LifecycleObserver } from './lifecycle-events.ts';
 import { StepRunner } from './step-runner.ts';
 import type { LifecycleOptions, Session } from './lifecycle-types.ts';
-import type { AppServer, FlowEndReason, PinRecord, PresenceNotification, PresenceSink } from './ports.ts';
+import type { AppServer, FlowEndReason, PinRecord, PresenceNotification, PresenceSink, PurgeCounts } from './ports.ts';
 import { classifyNotify, othersFromFingerprint, presenceSaysGone, terminationPolicy } from './presence-change.ts';
+import { fail, ok, type Result } from './result.ts';
 import { transition, type SessionState } from './session.ts';
 import type { UserId } from './user-id.ts';
 
@@ -44,9 +47,9 @@ export class Lifecycle implements PresenceSink {
     this.fx = new StepRunner(o.store, o.clock, o.log);
   }
 
-  /** observe adds an observer of every claim step. */
-  observe(fn: LifecycleObserver): void {
-    this.fx.observe(fn);
+  /** observe adds an observer of every claim step; the returned function removes it. */
+  observe(fn: LifecycleObserver): () => void {
+    return this.fx.observe(fn);
   }
 
   /** session returns a copy of a user's live session, or undefined. */
@@ -192,6 +195,45 @@ export class Lifecycle implements PresenceSink {
     await this.o.store.closeOpenFlows(this.o.clock.now(), 'shutdown');
   }
 
+  /**
+   * purgeNow runs the claim's teardown branch for a tracked user on an operator's request, in the user's queue
+   * (after what is queued already): an identify event saying so, then unsubscribe, unpublish, unregister, purge.
+   * It fails with USER_NOT_FOUND when the user is not tracked when its turn comes, and with STORE_FAILED when the
+   * purge failed (the presence state is withdrawn and the session gone either way, as in the claim's branch).
+   */
+  purgeNow(user: UserId): Promise<Result<PurgeCounts>> {
+    return this.queue.run(user, async (): Promise<Result<PurgeCounts>> => {
+      const s = this.sessions.get(user);
+      if (!s) return fail({ code: 'USER_NOT_FOUND', path: 'uuid', message: `user ${user} is not tracked` });
+      this.fx.emit('identify', user, true, { branch: 'teardown', reason: 'purge requested through the admin API', notifySentAt: this.o.clock.now() });
+      const counts = await this.tearDown(user, s);
+      return counts ? ok(counts) : fail({ code: 'STORE_FAILED', path: '', message: `purging the rows of ${user} failed (see the log)` });
+    });
+  }
+
+  /**
+   * reconnectNow runs the claim's reconnect branch for a tracked user on an operator's request, in the user's
+   * queue: a decision recorded, the reconnect MESSAGE and a route update to the server of the user's most recent
+   * flow, in force for reconnectWindowMs. It fails with USER_NOT_FOUND (not tracked), ILLEGAL_TRANSITION (neither
+   * tracking nor reconnecting, e.g. degraded), UNKNOWN_APP_SERVER (no configured server known for the user) or
+   * SNAPSHOT_INCONSISTENT (the route update could not be published); otherwise it resolves with the route update in
+   * force. A reconnect MESSAGE the presence server or device refuses does not fail it (as in the claim's branch).
+   */
+  reconnectNow(user: UserId): Promise<Result<PinRecord>> {
+    return this.queue.run(user, async (): Promise<Result<PinRecord>> => {
+      const s = this.sessions.get(user);
+      if (!s) return fail({ code: 'USER_NOT_FOUND', path: 'uuid', message: `user ${user} is not tracked` });
+      if (s.state !== 'tracking' && s.state !== 'reconnecting') {
+        return fail({ code: 'ILLEGAL_TRANSITION', path: 'uuid', message: `user ${user} is ${s.state}: only a tracking or reconnecting user can be reconnected` });
+      }
+      const appServer = s.appServer && this.servers.has(s.appServer) ? s.appServer : null;
+      if (!appServer) return fail({ code: 'UNKNOWN_APP_SERVER', path: 'uuid', message: `no configured application server is known for user ${user}` });
+      const done = await this.act(s, this.o.clock.now(), { branch: 'reconnect', appServer, flowId: '', reason: `reconnect to ${appServer} requested through the admin API` });
+      if (!done || s.pinCreatedAt === null) return fail({ code: 'SNAPSHOT_INCONSISTENT', path: '', message: `the route update for user ${user} was not published (see the log)` });
+      return ok({ user, appServer, createdAt: s.pinCreatedAt, expiresAt: s.pinCreatedAt + this.o.reconnectWindowMs });
+    });
+  }
+
   /** idle resolves when every queued event has been handled (for tests and shutdown). */
   idle(): Promise<void> {
     return this.queue.idle();
@@ -251,7 +293,8 @@ export class Lifecycle implements PresenceSink {
       // The fingerprint is kept: the NOTIFY after a re-subscribe is compared with the presence seen before.
       if (terminationPolicy(n.subscription.reason) === 'adapter_retries') return;
       if (s.state !== 'tracking' && s.state !== 'reconnecting') return;
-      return this.act(s, notifyInstant(n), { branch: 'teardown', reason: `subscription terminated (${n.subscription.reason}): the presentity is gone` });
+      await this.act(s, notifyInstant(n), { branch: 'teardown', reason: `subscription terminated (${n.subscription.reason}): the presentity is gone` });
+      return;
     }
     s.fingerprint = c.fingerprint;
     if (c.kind === 'baseline') return this.fx.persist(n.user, s, c.fingerprint);
@@ -274,9 +317,10 @@ export class Lifecycle implements PresenceSink {
 
   /**
    * act is the claim's identifying step and what follows it: decide from the stored flows at instant `at` (unless a
-   * decision is imposed), record it, then reconnect or tear down.
+   * decision is imposed), record it, then reconnect or tear down. It resolves true when the branch completed (the
+   * route update was published, or the user's rows were purged).
    */
-  private async act(s: Session, at: number, imposed?: Decision): Promise<void> {
+  private async act(s: Session, at: number, imposed?: Decision): Promise<boolean> {
     const user = s.user;
     s.state = transition(s.state, 'deciding');
     let d = imposed;
@@ -287,7 +331,7 @@ export class Lifecycle implements PresenceSink {
       });
       if (flows === null) {
         s.state = transition(s.state, s.cancelPinTimer ? 'reconnecting' : 'tracking');
-        return;
+        return false;
       }
       d = decide(flows, at, this.o.graceMs);
     }
@@ -296,29 +340,33 @@ export class Lifecycle implements PresenceSink {
     await this.fx.store('recordDecision', user, () =>
       this.o.store.recordDecision({ user, decidedAt: this.o.clock.now(), notifySentAt: at, branch: decision.branch, appServer: decision.branch === 'reconnect' ? decision.appServer : null, reason: decision.reason }),
     );
-    if (d.branch === 'reconnect') await this.reconnect(user, s, d);
-    else await this.tearDown(user, s);
+    if (d.branch === 'teardown') return (await this.tearDown(user, s)) !== null;
+    const published = await this.reconnect(user, s, d);
+    await this.fx.persist(user, s);
+    return published;
   }
 
-  private async reconnect(user: UserId, s: Session, d: Extract<Decision, { branch: 'reconnect' }>): Promise<void> {
+  /** reconnect takes the reconnect branch from deciding; it resolves true when the route update was published. */
+  private async reconnect(user: UserId, s: Session, d: Extract<Decision, { branch: 'reconnect' }>): Promise<boolean> {
     s.state = transition(s.state, 'reconnecting');
     const server = d.appServer ? this.servers.get(d.appServer) : undefined;
     if (!server) {
       this.o.log.warn({ user, appServer: d.appServer }, 'in use, but its application server is unknown: no reconnect message or route update');
       s.state = transition(s.state, 'tracking');
-      return;
+      return false;
     }
     await this.fx.step('reconnect_message', user, () => this.o.presence.sendReconnect(user, server), { appServer: server.name });
     const now = this.o.clock.now();
     const pin: PinRecord = { user, appServer: server.name, createdAt: now, expiresAt: now + this.o.reconnectWindowMs };
     s.pinCreatedAt = now;
     await this.fx.store('savePin', user, () => this.o.store.savePin(pin));
-    await this.fx.step('route_update', user, async () => {
+    const published = await this.fx.step('route_update', user, async () => {
       const { version } = await this.o.routes.pin(pin);
       return { version, appServer: server.name, expiresAt: pin.expiresAt };
     });
     s.cancelPinTimer?.();
     s.cancelPinTimer = this.o.clock.setTimer(this.o.reconnectWindowMs, () => this.windowOver(user));
+    return published;
   }
 
   /**
@@ -337,7 +385,10 @@ export class Lifecycle implements PresenceSink {
       const gone = presenceSaysGone(othersFromFingerprint(s.fingerprint));
       const outcome = resumed ? 'reconnected' : gone ? 'not_resumed_presence_gone' : 'not_resumed_presence_available';
       this.fx.emit('reconnect_outcome', user, resumed, { outcome, windowMs: this.o.reconnectWindowMs });
-      if (!resumed && gone && flows !== null) return this.tearDown(user, s);
+      if (!resumed && gone && flows !== null) {
+        await this.tearDown(user, s);
+        return;
+      }
       await this.unpin(user);
       s.pinCreatedAt = null;
       s.state = transition(s.state, 'tracking');
@@ -354,17 +405,22 @@ export class Lifecycle implements PresenceSink {
     await this.fx.step('subscribe', user, () => this.o.presence.subscribe(user), { again: true });
   }
 
-  /** tearDown: unsubscribe, withdraw the publication, unregister, then purge every row about the user. */
-  private async tearDown(user: UserId, s: Session): Promise<void> {
+  /**
+   * tearDown: unsubscribe, withdraw the publication, unregister, then purge every row about the user. It resolves
+   * with the rows purged per table, or null when the purge failed.
+   */
+  private async tearDown(user: UserId, s: Session): Promise<PurgeCounts | null> {
     const wasPinned = s.state === 'reconnecting' || s.cancelPinTimer !== null;
     s.state = transition(s.state, 'tearing_down');
     s.cancelPinTimer?.();
     s.cancelPinTimer = null;
     if (wasPinned) await this.unpin(user);
     await this.withdrawPresence(user);
-    await this.fx.step('purge', user, async () => ({ rows: await this.o.store.purgeUser(user) }));
+    let counts: PurgeCounts | null = null;
+    await this.fx.step('purge', user, async () => ({ rows: (counts = await this.o.store.purgeUser(user)) }));
     s.state = transition(s.state, 'gone');
     this.sessions.delete(user);
+    return counts;
   }
 
   private async withdrawPresence(user: UserId): Promise<void> {

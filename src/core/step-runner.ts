@@ -15,9 +15,13 @@ export class StepRunner {
 
   constructor(private readonly storePort: FlowStore, private readonly clock: Clock, private readonly log: Logger) {}
 
-  /** observe adds an observer of every claim step. */
-  observe(fn: LifecycleObserver): void {
+  /** observe adds an observer of every claim step; the returned function removes it. */
+  observe(fn: LifecycleObserver): () => void {
     this.observers.push(fn);
+    return () => {
+      const i = this.observers.indexOf(fn);
+      if (i >= 0) this.observers.splice(i, 1);
+    };
   }
 
   /** step runs one claim step, emits its event, and reports success; failures are logged, never thrown. */

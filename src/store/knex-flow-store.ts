@@ -16,6 +16,8 @@
 import type { Knex } from 'knex';
 import type { DecisionRecord, FlowEndReason, FlowRecord, FlowStore, Logger, PinRecord, PurgeCounts, UserRecord } from '../core/ports.ts';
 import type { UserId } from '../core/user-id.ts';
+import { checkFlowWrite, type FlowWrite, type FlowWriteSink } from './flow-writes.ts';
+import { getPin, lastDecision, listFlowsPage, listUsersPage, type FlowPageQuery, type UserPageQuery } from './queries.ts';
 import { guard, storeFailed } from './store-error.ts';
 import { Check } from './validate.ts';
 import {
@@ -34,7 +36,7 @@ import {
   type UserRow,
 } from './rows.ts';
 
-export class KnexFlowStore implements FlowStore {
+export class KnexFlowStore implements FlowStore, FlowWriteSink {
   private closed = false;
 
   /** The store takes ownership of db (close() destroys it); the schema must already be migrated. */
@@ -80,23 +82,44 @@ export class KnexFlowStore implements FlowStore {
   /** insertFlow records a new flow; a flow id already stored is refused and the stored row is left as it was. */
   insertFlow(flow: FlowRecord): Promise<void> {
     return this.run('insertFlow', async () => {
-      const c = new Check('insertFlow');
-      if (c.object('flow', flow)) {
-        c.id('flow.id', flow.id);
-        c.user('flow.user', flow.user);
-        c.optionalId('flow.appServer', flow.appServer).millis('flow.startedAt', flow.startedAt);
-        c.millis('flow.endedAt', flow.endedAt, true).endReason('flow.endReason', flow.endReason, true);
-        c.require((flow.endedAt === null) === (flow.endReason === null), 'flow.endReason', 'must be set exactly when endedAt is');
-      }
-      c.done();
+      checkFlowWrite({ kind: 'insert', flow });
       await this.db<FlowRow>('flows').insert(flowToRow(flow));
+    });
+  }
+
+  /**
+   * applyFlowWrites applies a batch in order in one transaction: runs of inserts become multi-row inserts (a flow
+   * id already stored is skipped, so a retried batch is harmless), updates keep the single-write semantics
+   * (first end wins, unknown ids change nothing). Every write is checked before any SQL runs.
+   */
+  applyFlowWrites(ops: readonly FlowWrite[]): Promise<void> {
+    return this.run('applyFlowWrites', async () => {
+      for (const op of ops) checkFlowWrite(op);
+      await this.db.transaction(async (trx) => {
+        let rows: FlowRow[] = [];
+        const insertRows = async () => {
+          // SQLite allows 999 bound variables per statement: 6 columns × 150 rows stays below.
+          for (let i = 0; i < rows.length; i += 150) await trx<FlowRow>('flows').insert(rows.slice(i, i + 150)).onConflict('id').ignore();
+          rows = [];
+        };
+        for (const op of ops) {
+          if (op.kind === 'insert') {
+            rows.push(flowToRow(op.flow));
+            continue;
+          }
+          await insertRows();
+          if (op.kind === 'upstream') await trx<FlowRow>('flows').where('id', op.flowId).update({ app_server: op.appServer });
+          else await trx<FlowRow>('flows').where('id', op.flowId).whereNull('ended_at').update({ ended_at: op.endedAt, end_reason: op.reason });
+        }
+        await insertRows();
+      });
     });
   }
 
   /** setFlowAppServer records which server served the flow; an unknown flow id changes nothing. */
   setFlowAppServer(flowId: string, appServer: string): Promise<void> {
     return this.run('setFlowAppServer', async () => {
-      new Check('setFlowAppServer').id('flowId', flowId).id('appServer', appServer).done();
+      checkFlowWrite({ kind: 'upstream', flowId, appServer });
       const n = await this.db<FlowRow>('flows').where('id', flowId).update({ app_server: appServer });
       if (n === 0) this.log.debug({ flowId }, 'setFlowAppServer: no such flow');
     });
@@ -105,7 +128,7 @@ export class KnexFlowStore implements FlowStore {
   /** endFlow closes an open flow; a flow already ended keeps its first end, an unknown flow id changes nothing. */
   endFlow(flowId: string, endedAt: number, reason: FlowEndReason): Promise<void> {
     return this.run('endFlow', async () => {
-      new Check('endFlow').id('flowId', flowId).millis('endedAt', endedAt).endReason('reason', reason).done();
+      checkFlowWrite({ kind: 'end', flowId, endedAt, reason });
       const n = await this.db<FlowRow>('flows').where('id', flowId).whereNull('ended_at').update({ ended_at: endedAt, end_reason: reason });
       if (n === 0) this.log.debug({ flowId }, 'endFlow: no open flow with this id');
     });
@@ -156,6 +179,26 @@ export class KnexFlowStore implements FlowStore {
       const rows = await this.db<DecisionRow>('decisions').where('user_id', user).orderBy('id');
       return rows.map(rowToDecision);
     });
+  }
+
+  /** listUsersPage returns one page of users, oldest first (see queries.ts; not part of the port). */
+  listUsersPage(q: UserPageQuery): Promise<UserRecord[]> {
+    return this.run('listUsersPage', () => listUsersPage(this.db, q));
+  }
+
+  /** listFlowsPage returns one page of the user's flows, newest first (see queries.ts; not part of the port). */
+  listFlowsPage(user: UserId, q: FlowPageQuery): Promise<FlowRecord[]> {
+    return this.run('listFlowsPage', () => listFlowsPage(this.db, user, q));
+  }
+
+  /** lastDecision returns the user's most recent decision, or null (not part of the port). */
+  lastDecision(user: UserId): Promise<DecisionRecord | null> {
+    return this.run('lastDecision', () => lastDecision(this.db, user));
+  }
+
+  /** getPin returns the user's stored route update, or null (not part of the port). */
+  getPin(user: UserId): Promise<PinRecord | null> {
+    return this.run('getPin', () => getPin(this.db, user));
   }
 
   /** savePin stores the user's pin, replacing the one in force if any. */

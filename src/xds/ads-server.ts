@@ -202,7 +202,7 @@ export class AdsServer {
       }
       this.#report(stream, outcome, log);
       write(responses);
-      this.#registry.settle();
+      this.#registry.settle(stream.node);
     });
     call.on('end', () => {
       close('client ended');

@@ -11,6 +11,7 @@ import type { UserId } from '../../src/core/user-id.ts';
 import { openStore, migrateLatest, createKnex, USER_TABLES, MIGRATIONS, type KnexFlowStore, type StoreConfig } from '../../src/store/index.ts';
 import { T0, decision, flow, pin, rejectsStoreFailed, rowsAbout, seedUser, testLogger, uid, user, type LogEntry } from './fixtures.ts';
 
+import { registerQuerySuite } from './queries-suite.ts';
 export { testLogger } from './fixtures.ts';
 
 /** StoreBackend is one database the suite runs against. */
@@ -332,8 +333,9 @@ const CASES: Case[] = [
   },
 ];
 
-/** registerStoreSuite registers every case for backend, each with a fresh database and store. */
+/** registerStoreSuite registers every case for backend (and the admin queries' cases), each with a fresh database and store. */
 export function registerStoreSuite(backend: StoreBackend): void {
+  registerQuerySuite(backend.name, () => backend.freshConfig());
   for (const c of CASES) {
     test(`${backend.name}: ${c.title}`, async (t) => {
       const cfg = await backend.freshConfig();

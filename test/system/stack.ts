@@ -1,10 +1,12 @@
 /**
  * The whole system on 127.0.0.1 for one test file: real Kamailio, two application servers, presencelb (the
- * `presencelb serve` command in a child process, SQLite store) and real Envoy from envoy/envoy.yaml.
+ * `presencelb serve` command in a child process, SQLite store) and real Envoy. Users are identified by the
+ * x-user-id header (identity.source header, envoy/envoy-trusted-header.yaml), the test acting as the trusted
+ * gateway on 127.0.0.1; test/dataplane/ runs the shipped JWT bootstrap (envoy/envoy.yaml) end to end.
  */
 import knex, { type Knex } from 'knex';
 import { startAppServers, type AppServerHandle } from '../harness/app-server.ts';
-import { startEnvoy, type EnvoyHandle } from '../harness/envoy.ts';
+import { startEnvoy, TRUSTED_HEADER_BOOTSTRAP, type EnvoyHandle } from '../harness/envoy.ts';
 import { startKamailio, type Kamailio } from '../harness/kamailio.ts';
 import { freePorts } from '../harness/ports.ts';
 import { startPresencelb, type Presencelb } from '../harness/presencelb.ts';
@@ -19,8 +21,13 @@ export interface Stack {
   readonly plb: Presencelb;
   readonly envoy: EnvoyHandle;
   readonly db: Knex;
+  /** adminAddr is the admin API's host:port; metricsUrl the /metrics endpoint's URL. */
+  readonly adminAddr: string;
+  readonly metricsUrl: string;
   /** get sends a request through Envoy; headers default to the identity header for user (if given). */
   get(path: string, user?: string, headers?: Record<string, string>): Promise<{ status: number; body: any; text: string }>;
+  /** restartPresencelb stops presencelb with signal (SIGKILL: a crash) and starts it again on the same config and database; plb is then the new process. */
+  restartPresencelb(signal?: NodeJS.Signals): Promise<Presencelb>;
   /** device starts a SIP UA registered as the user's own device. */
   device(user: string): Promise<SipDevice>;
   /** rowsAbout counts, per table, the rows that mention user. */
@@ -33,6 +40,10 @@ export interface StackOptions {
   readonly reconnectWindowMs?: number;
   /** presenceDown: presencelb is pointed at a port where no presence server listens (that port is returned). */
   readonly presenceDown?: boolean;
+  /** admin is presencelb's `admin` config section (listen defaults to a free port). */
+  readonly admin?: Record<string, unknown>;
+  /** envoyBootstrap is the bootstrap Envoy runs (default envoy/envoy-trusted-header.yaml; it must take the identity header). */
+  readonly envoyBootstrap?: string;
 }
 
 /** startStack starts every part and waits until Envoy has its configuration from presencelb. */
@@ -41,23 +52,33 @@ export async function startStack(o: StackOptions = {}): Promise<Stack & { presen
   const kamailio = o.presenceDown ? null : await startKamailio();
   const apps = await startAppServers(['app-a', 'app-b']);
   const wsUrl = kamailio ? kamailio.wsUrl : `ws://127.0.0.1:${downPort}`;
-  const plb = await startPresencelb({
+  let plb = await startPresencelb({
+    identity: { source: 'header', header: 'x-user-id' },
     xds: { listen: `127.0.0.1:${xdsPort}` },
     extProc: { listen: `127.0.0.1:${extProcPort}` },
     presence: { wsUrl, domain: DOMAIN, stepTimeoutMs: 2000 },
     lifecycle: { graceMs: o.graceMs ?? 1000, reconnectWindowMs: o.reconnectWindowMs ?? 60000 },
     applicationServers: apps.map((a) => ({ name: a.name, host: a.host, port: a.port })),
+    admin: { listen: '127.0.0.1:0', ...o.admin },
   });
-  const envoy = await startEnvoy({ xdsPort: xdsPort!, extProcPort: extProcPort! });
+  const envoy = await startEnvoy({ xdsPort: xdsPort!, extProcPort: extProcPort!, bootstrap: o.envoyBootstrap ?? TRUSTED_HEADER_BOOTSTRAP });
   await envoy.waitReady(20000);
   const db = knex({ client: 'sqlite3', connection: { filename: plb.dbFile }, useNullAsDefault: true, pool: { min: 1, max: 1 } });
   const devices: SipDevice[] = [];
   return {
     kamailio,
     apps,
-    plb,
+    get plb() {
+      return plb;
+    },
     envoy,
     db,
+    get adminAddr() {
+      return `127.0.0.1:${plb.adminPort}`;
+    },
+    get metricsUrl() {
+      return `http://127.0.0.1:${plb.metricsPort}/metrics`;
+    },
     presencePort: kamailio ? kamailio.port : downPort!,
     async get(path, user, headers = {}) {
       const h: Record<string, string> = { ...(user ? { 'x-user-id': user } : {}), ...headers };
@@ -70,6 +91,10 @@ export async function startStack(o: StackOptions = {}): Promise<Stack & { presen
         /* not JSON */
       }
       return { status: r.status, body, text };
+    },
+    async restartPresencelb(signal) {
+      plb = await plb.restart(signal);
+      return plb;
     },
     async device(user) {
       if (!kamailio) throw new Error('no presence server in this stack');

@@ -1,0 +1,43 @@
+/** Runs bench/clients/fixed-rate.ts in its own process (so its CPU is not the measured processes') and parses its report. */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const CLIENT = fileURLToPath(new URL('../clients/fixed-rate.ts', import.meta.url));
+
+/** FixedRateResult is the client's report (latencies in ms from each request's due time). */
+export interface FixedRateResult {
+  readonly sent: number;
+  readonly ok: number;
+  readonly non2xx: number;
+  readonly errors: number;
+  readonly unfinished: number;
+  readonly seconds: number;
+  readonly achievedRps: number;
+  readonly latencyMs: { readonly p50: number; readonly p90: number; readonly p99: number; readonly p999: number; readonly max: number | null };
+  readonly maxLagMs: number;
+  readonly cpuSec: number;
+}
+
+/** startFixedRate starts the client; `done` resolves with its report. */
+export function startFixedRate(o: { url: string; usersFile: string; rate: number; seconds: number; connections?: number }): { pid: number; done: Promise<FixedRateResult> } {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', CLIENT, '--url', o.url, '--users', o.usersFile, '--rate', String(o.rate), '--seconds', String(o.seconds), '--connections', String(o.connections ?? 256)],
+    { cwd: path.dirname(CLIENT), stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const done = new Promise<FixedRateResult>((resolve, reject) =>
+    child.once('exit', (code) => {
+      try {
+        resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as FixedRateResult);
+      } catch {
+        reject(new Error(`fixed-rate client exited ${code}: ${err.slice(-2000)}`));
+      }
+    }),
+  );
+  return { pid: child.pid!, done };
+}

@@ -1,0 +1,215 @@
+/**
+ * CPU profiles of a running Node process over a chosen window, through its inspector (the process was started
+ * with --inspect): the V8 sampling profiler that `node --cpu-prof` uses, started and stopped over the DevTools
+ * protocol so the profile covers only the measured phase. The profile is saved as a .cpuprofile (open it in
+ * Chrome DevTools) and summarized: self and inclusive time per function, and self time per code area.
+ */
+import fs from 'node:fs';
+import { WebSocket } from 'ws';
+import { REPO_ROOT } from '../../test/harness/envoy.ts';
+import { fmt, table } from './stats.ts';
+
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+  hitCount?: number;
+  children?: number[];
+}
+/** CpuProfile is the V8 profile format (Profiler.stop's result, a .cpuprofile file). */
+export interface CpuProfile {
+  nodes: ProfileNode[];
+  samples?: number[];
+  startTime: number;
+  endTime: number;
+}
+
+/** Inspector is one DevTools protocol session. */
+class Inspector {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+
+  private constructor(private readonly ws: WebSocket) {
+    ws.on('message', (d) => {
+      const m = JSON.parse(d.toString()) as { id?: number; result?: unknown; error?: { message: string } };
+      const p = m.id !== undefined ? this.pending.get(m.id) : undefined;
+      if (!p) return;
+      this.pending.delete(m.id!);
+      if (m.error) p.reject(new Error(m.error.message));
+      else p.resolve(m.result);
+    });
+  }
+
+  static connect(url: string): Promise<Inspector> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, { maxPayload: 1 << 30 });
+      ws.once('open', () => resolve(new Inspector(ws)));
+      ws.once('error', reject);
+    });
+  }
+
+  send(method: string, params: Record<string, unknown> = {}): Promise<any> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.ws.send(JSON.stringify({ id, method, params }));
+    });
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+/** profileWindow profiles the process behind inspectorUrl while fn runs; samples every intervalUs microseconds. */
+export async function profileWindow<T>(inspectorUrl: string, fn: () => Promise<T>, intervalUs = 500): Promise<{ result: T; profile: CpuProfile }> {
+  const ins = await Inspector.connect(inspectorUrl);
+  try {
+    await ins.send('Profiler.enable');
+    await ins.send('Profiler.setSamplingInterval', { interval: intervalUs });
+    await ins.send('Profiler.start');
+    const result = await fn();
+    const { profile } = (await ins.send('Profiler.stop')) as { profile: CpuProfile };
+    await ins.send('Profiler.disable');
+    return { result, profile };
+  } finally {
+    ins.close();
+  }
+}
+
+function shortUrl(url: string): string {
+  const u = url.replace(/^file:\/\//, '');
+  const nm = u.lastIndexOf('/node_modules/');
+  if (nm >= 0) return u.slice(nm + '/node_modules/'.length);
+  if (u.startsWith(REPO_ROOT)) return u.slice(REPO_ROOT.length);
+  return u;
+}
+
+/** areaOf buckets a frame: an npm package, a folder of src/, a Node built-in, or V8's pseudo-frames. */
+function areaOf(cf: CallFrame): string {
+  if (!cf.url) return cf.functionName.startsWith('(') ? cf.functionName : '(native)';
+  const u = cf.url.replace(/^file:\/\//, '');
+  const nm = u.lastIndexOf('/node_modules/');
+  if (nm >= 0) {
+    const parts = u.slice(nm + '/node_modules/'.length).split('/');
+    return `npm ${parts[0]!.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]}`;
+  }
+  if (u.startsWith('node:')) return `node ${u.slice(5).split('/')[0]}`;
+  if (u.startsWith(REPO_ROOT)) {
+    const rel = u.slice(REPO_ROOT.length).split('/');
+    return rel[0] === 'src' ? `src/${rel[1]}` : rel[0]!;
+  }
+  return 'other';
+}
+
+/** ProfileSummary is where the CPU time went: shares of the busy (non-idle) samples, by function and by area. */
+export interface ProfileSummary {
+  readonly samples: number;
+  readonly busyShare: number;
+  readonly wallMs: number;
+  readonly topSelf: readonly { fn: string; pct: number }[];
+  readonly topInclusive: readonly { fn: string; pct: number }[];
+  readonly areas: readonly { area: string; pct: number }[];
+}
+
+/** summarizeProfile computes self and inclusive shares per function (recursion counted once) and self per area. */
+export function summarizeProfile(p: CpuProfile, top = 15): ProfileSummary {
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  /** callerUrl is the URL of the nearest JavaScript caller of a native frame ('' if none). */
+  const callerUrl = (n: ProfileNode): string => {
+    for (let id = parent.get(n.id); id !== undefined; id = parent.get(id)) {
+      const cf = byId.get(id)!.callFrame;
+      if (cf.url) return cf.url;
+    }
+    return '';
+  };
+  const isPseudo = (cf: CallFrame) => !cf.url && cf.functionName.startsWith('(');
+  // V8 names native frames oddly (node-sqlite3's statement calls show as 'Backup'): name them by their caller.
+  const keyOf = (n: ProfileNode) => {
+    const cf = n.callFrame;
+    const name = cf.functionName || '(anonymous)';
+    if (isPseudo(cf)) return name;
+    if (!cf.url) return `${name} [native, called from ${shortUrl(callerUrl(n)) || '?'}]`;
+    // tsx compiles each source file to one line, so a line number there says nothing.
+    return `${name} ${shortUrl(cf.url)}${cf.lineNumber > 0 ? `:${cf.lineNumber + 1}` : ''}`;
+  };
+  const areaOfNode = (n: ProfileNode) => {
+    const cf = n.callFrame;
+    if (cf.url || isPseudo(cf)) return areaOf(cf);
+    const caller = callerUrl(n);
+    return caller ? `${areaOf({ functionName: '', url: caller, lineNumber: 0 })} (native)` : '(native)';
+  };
+  const hits = new Map<number, number>();
+  if (p.samples) for (const id of p.samples) hits.set(id, (hits.get(id) ?? 0) + 1);
+  else for (const n of p.nodes) hits.set(n.id, n.hitCount ?? 0);
+  const all = [...hits.values()].reduce((a, b) => a + b, 0) || 1;
+  const idleIds = new Set(p.nodes.filter((n) => n.callFrame.functionName === '(idle)').map((n) => n.id));
+  const idle = [...idleIds].reduce((a, id) => a + (hits.get(id) ?? 0), 0);
+  // Shares are of the busy samples (the process doing anything at all), so they add up to 100 % of its CPU time.
+  const total = all - idle || 1;
+
+  const self = new Map<string, number>();
+  const areas = new Map<string, number>();
+  for (const n of p.nodes) {
+    const h = hits.get(n.id) ?? 0;
+    if (h === 0 || idleIds.has(n.id)) continue;
+    self.set(keyOf(n), (self.get(keyOf(n)) ?? 0) + h);
+    areas.set(areaOfNode(n), (areas.get(areaOfNode(n)) ?? 0) + h);
+  }
+  // Inclusive: subtree sums, credited to a function only at its outermost frame on each path (recursion once).
+  const subtree = new Map<number, number>();
+  const sumOf = (id: number): number => {
+    const n = byId.get(id)!;
+    let s = hits.get(id) ?? 0;
+    for (const c of n.children ?? []) s += sumOf(c);
+    subtree.set(id, s);
+    return s;
+  };
+  const root = p.nodes[0]!;
+  sumOf(root.id);
+  const inclusive = new Map<string, number>();
+  const onStack = new Map<string, number>();
+  const walk = (id: number) => {
+    const n = byId.get(id)!;
+    const k = keyOf(n);
+    const depth = onStack.get(k) ?? 0;
+    if (depth === 0) inclusive.set(k, (inclusive.get(k) ?? 0) + (subtree.get(id) ?? 0));
+    onStack.set(k, depth + 1);
+    for (const c of n.children ?? []) walk(c);
+    onStack.set(k, depth);
+  };
+  walk(root.id);
+  inclusive.delete(keyOf(root));
+  for (const id of idleIds) inclusive.delete(keyOf(byId.get(id)!));
+  const ranked = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, v]) => ({ k, pct: (100 * v) / total }));
+  return {
+    samples: all,
+    busyShare: total / all,
+    wallMs: (p.endTime - p.startTime) / 1000,
+    topSelf: ranked(self).map(({ k, pct }) => ({ fn: k, pct })),
+    topInclusive: ranked(inclusive).map(({ k, pct }) => ({ fn: k, pct })),
+    areas: ranked(areas).map(({ k, pct }) => ({ area: k, pct })),
+  };
+}
+
+/** saveProfile writes the profile as JSON (a .cpuprofile DevTools can open). */
+export function saveProfile(file: string, p: CpuProfile): void {
+  fs.writeFileSync(file, JSON.stringify(p));
+}
+
+/** renderProfile formats a summary for the console. */
+export function renderProfile(s: ProfileSummary): string {
+  const lines = [
+    `${s.samples} samples over ${fmt(s.wallMs / 1000, 1)} s; the process was busy in ${fmt(100 * s.busyShare, 0)}% of them. Shares below are of the busy samples.`,
+  ];
+  lines.push('', 'self time by area:', table([['area', '%'], ...s.areas.map((a) => [a.area, fmt(a.pct, 1)])]));
+  lines.push('', 'top functions, self time:', table([['%', 'function'], ...s.topSelf.map((f) => [fmt(f.pct, 1), f.fn])]));
+  lines.push('', 'top functions, inclusive time:', table([['%', 'function'], ...s.topInclusive.map((f) => [fmt(f.pct, 1), f.fn])]));
+  return lines.join('\n');
+}

@@ -1,0 +1,47 @@
+/** Small numeric helpers for benchmark reports: percentiles and fixed-width formatting. */
+
+/** percentile returns the nearest-rank p-th percentile (0-100) of xs, NaN when xs is empty. xs need not be sorted. */
+export function percentile(xs: ArrayLike<number>, p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = Float64Array.from(xs).sort();
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+/** Summary is the distribution of a sample: count and the percentiles reports use. */
+export interface Summary {
+  readonly n: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+/** summarize returns count, p50, p90, p99 and max of xs. */
+export function summarize(xs: ArrayLike<number>): Summary {
+  if (xs.length === 0) return { n: 0, p50: NaN, p90: NaN, p99: NaN, max: NaN };
+  const s = Float64Array.from(xs).sort();
+  const at = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+  return { n: s.length, p50: at(50), p90: at(90), p99: at(99), max: s[s.length - 1]! };
+}
+
+/** fmt renders a number with the given decimals, '-' for NaN or undefined. */
+export function fmt(x: number | undefined, decimals = 1): string {
+  return x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(decimals);
+}
+
+/** mb renders bytes as MiB with one decimal. */
+export function mb(bytes: number): string {
+  return fmt(bytes / 1048576, 1);
+}
+
+/** table renders rows as left-aligned, space-padded columns (the first row is the header). */
+export function table(rows: readonly (readonly string[])[]): string {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+/** sleep resolves after ms. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

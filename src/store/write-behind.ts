@@ -1,0 +1,164 @@
+/**
+ * WriteBehindStore keeps flow writes off the request path: insertFlow, setFlowAppServer and endFlow are checked,
+ * queued and resolved at once, then applied in batches (one transaction every flushMs, or as soon as maxBatch
+ * writes are queued). A flow's later writes are folded into its queued insert, so a short request usually costs
+ * one row written once.
+ *
+ * Contracts:
+ * - Order: every other operation (reads, user/decision/pin writes, purge) first waits until every flow write
+ *   queued before it is applied, so the store behaves as if the writes had been applied in call order, on SQLite
+ *   and PostgreSQL alike.
+ * - A bad write is refused at once (PlbError STORE_FAILED naming the field) and never enters a batch.
+ * - When the database fails, the batch stays queued and is retried (back-off up to 5 s); queued writes beyond
+ *   maxPending are dropped oldest first with an error log. close() applies what is queued before closing.
+ */
+import type { DecisionRecord, FlowEndReason, FlowRecord, FlowStore, Logger, PinRecord, PurgeCounts, UserRecord } from '../core/ports.ts';
+import type { UserId } from '../core/user-id.ts';
+import { checkFlowWrite, type FlowWrite, type FlowWriteSink } from './flow-writes.ts';
+
+/** WriteBehindOptions tune batching; the defaults suit one presencelb process. */
+export interface WriteBehindOptions {
+  readonly flushMs?: number;
+  readonly maxBatch?: number;
+  readonly maxPending?: number;
+  readonly log: Logger;
+}
+
+type MutableInsert = { kind: 'insert'; flow: { -readonly [K in keyof FlowRecord]: FlowRecord[K] } };
+
+/**
+ * WriteBehindStore decorates a store with batched flow writes. `inner` is the decorated store, for queries beyond
+ * the FlowStore port (admin API): call `flush()` first so they see every write made before.
+ */
+export class WriteBehindStore<S extends FlowStore & FlowWriteSink = FlowStore & FlowWriteSink> implements FlowStore {
+  private queue: FlowWrite[] = [];
+  /** queuedInserts: flow id → its insert still in the queue, to fold later writes into. */
+  private readonly queuedInserts = new Map<string, MutableInsert>();
+  private applying: Promise<void> | null = null;
+  /** enqueued / applied count writes ever queued / applied (or dropped), so flush() can wait for "before now". */
+  private enqueued = 0;
+  private applied = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private failures = 0;
+  private readonly flushMs: number;
+  private readonly maxBatch: number;
+  private readonly maxPending: number;
+
+  constructor(readonly inner: S, private readonly o: WriteBehindOptions) {
+    this.flushMs = o.flushMs ?? 25;
+    this.maxBatch = o.maxBatch ?? 2000;
+    this.maxPending = o.maxPending ?? 200000;
+  }
+
+  /** pending is the number of flow writes queued and not yet applied. */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  async insertFlow(flow: FlowRecord): Promise<void> {
+    const op: MutableInsert = { kind: 'insert', flow: { ...flow } };
+    this.enqueue(op);
+    this.queuedInserts.set(flow.id, op);
+  }
+
+  async setFlowAppServer(flowId: string, appServer: string): Promise<void> {
+    checkFlowWrite({ kind: 'upstream', flowId, appServer });
+    const queued = this.queuedInserts.get(flowId);
+    if (queued) queued.flow.appServer = appServer;
+    else this.enqueue({ kind: 'upstream', flowId, appServer });
+  }
+
+  async endFlow(flowId: string, endedAt: number, reason: FlowEndReason): Promise<void> {
+    checkFlowWrite({ kind: 'end', flowId, endedAt, reason });
+    const queued = this.queuedInserts.get(flowId);
+    if (queued) {
+      if (queued.flow.endedAt === null) Object.assign(queued.flow, { endedAt, endReason: reason });
+    } else this.enqueue({ kind: 'end', flowId, endedAt, reason });
+  }
+
+  /** flush resolves once every flow write queued before the call is applied; it rejects if the database fails. */
+  async flush(): Promise<void> {
+    const target = this.enqueued;
+    while (this.applied < target) {
+      if (this.applying) {
+        const failed = await this.applying.then(() => false, () => true);
+        if (failed && this.applied < target) throw new Error('flow writes could not be applied (see the error log)');
+        continue;
+      }
+      await this.applyNext(this.queue.length);
+    }
+  }
+
+  upsertUser = (r: UserRecord) => this.after(() => this.inner.upsertUser(r));
+  getUser = (u: UserId) => this.after(() => this.inner.getUser(u));
+  listUsers = () => this.after(() => this.inner.listUsers());
+  flowsOverlapping = (u: UserId, since: number) => this.after(() => this.inner.flowsOverlapping(u, since));
+  closeOpenFlows = (at: number, reason: FlowEndReason) => this.after(() => this.inner.closeOpenFlows(at, reason));
+  recordDecision = (d: DecisionRecord) => this.after(() => this.inner.recordDecision(d));
+  savePin = (p: PinRecord) => this.after(() => this.inner.savePin(p));
+  deletePin = (u: UserId) => this.after(() => this.inner.deletePin(u));
+  listPins = () => this.after(() => this.inner.listPins());
+  purgeUser = (u: UserId): Promise<PurgeCounts> => this.after(() => this.inner.purgeUser(u));
+
+  async close(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.flush().catch((e) => this.o.log.error({ code: 'STORE_FAILED', err: String(e), lost: this.queue.length }, 'flow writes could not be applied before closing'));
+    await this.inner.close();
+  }
+
+  private async after<T>(fn: () => Promise<T>): Promise<T> {
+    await this.flush();
+    return fn();
+  }
+
+  private enqueue(op: FlowWrite): void {
+    checkFlowWrite(op);
+    this.queue.push(op);
+    this.enqueued++;
+    if (this.queue.length > this.maxPending && !this.applying) {
+      const dropped = this.queue.splice(0, this.queue.length - this.maxPending);
+      this.applied += dropped.length;
+      for (const d of dropped) if (d.kind === 'insert') this.queuedInserts.delete(d.flow.id);
+      this.o.log.error({ code: 'STORE_FAILED', dropped: dropped.length }, 'flow write queue full: oldest writes dropped');
+    }
+    if (this.queue.length >= this.maxBatch && !this.applying) void this.applyNext(this.maxBatch).catch(() => undefined);
+    else this.schedule(this.flushMs);
+  }
+
+  private schedule(ms: number): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (!this.applying && this.queue.length > 0) void this.applyNext(this.maxBatch).catch(() => undefined);
+    }, ms);
+    this.timer.unref();
+  }
+
+  /**
+   * applyNext applies the first n queued writes as one batch. Only one batch is ever in flight. On failure the
+   * writes stay queued, in order, and a retry is scheduled with back-off.
+   */
+  private applyNext(n: number): Promise<void> {
+    if (this.applying) return this.applying;
+    const batch = this.queue.slice(0, n);
+    // Later writes to these flows are queued after the batch instead of being folded into it.
+    for (const op of batch) if (op.kind === 'insert') this.queuedInserts.delete(op.flow.id);
+    this.applying = (async () => {
+      try {
+        await this.inner.applyFlowWrites(batch);
+        this.queue.splice(0, batch.length);
+        this.applied += batch.length;
+        this.failures = 0;
+      } catch (e) {
+        this.failures++;
+        this.o.log.error({ code: 'STORE_FAILED', err: String(e), queued: this.queue.length }, 'flow writes not applied: retrying');
+        throw e;
+      } finally {
+        this.applying = null;
+        if (this.queue.length > 0) this.schedule(this.failures ? Math.min(5000, this.flushMs * 2 ** this.failures) : this.flushMs);
+      }
+    })();
+    return this.applying;
+  }
+}
