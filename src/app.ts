@@ -11,6 +11,9 @@ import type { Clock, Logger, PresenceNotification } from './core/ports.ts';
 import { DataplaneServer } from './dataplane/dataplane-server.ts';
 import { SipPresenceClient } from './presence/sip-presence-client.ts';
 import { prepareOperator, startOperator } from './app-operator.ts';
+import { PlbError } from './core/errors.ts';
+import { formatErrors } from './core/result.ts';
+import { readServerTls, type ServerTls } from './tls-credentials.ts';
 import { instrument } from './metrics/instrument.ts';
 import { freshReads, openStore } from './store/index.ts';
 import { WriteBehindStore } from './store/write-behind.ts';
@@ -36,10 +39,11 @@ export interface App {
  */
 export async function startApp(config: Config, log: Logger, clock: Clock = systemClock): Promise<App> {
   const operator = prepareOperator(config);
+  const serverTls = readTls(config);
   // Flow writes are batched off the request path; every other store operation waits for them (write-behind.ts).
   const store = new WriteBehindStore(instrument(await openStore(config.store, log), operator.storeTimings), { log: log.child({ component: 'store' }) });
   const xds = new AdsServer({ logger: log, clock, onEvent: operator.metrics.onAdsEvent });
-  const xdsPort = await xds.start(config.xds.listen);
+  const xdsPort = await xds.start(config.xds.listen, serverTls.xds.credentials);
 
   let sink: (n: PresenceNotification) => void = () => {};
   const presence = new SipPresenceClient({
@@ -95,7 +99,7 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
   }
 
   const dataplane = new DataplaneServer({ identity: config.identity, appServers: config.applicationServers, flows: lifecycle, clock, log: log.child({ component: 'ext_proc' }) });
-  const extProcPort = await dataplane.start(config.extProc.listen);
+  const extProcPort = await dataplane.start(config.extProc.listen, serverTls.extProc.credentials);
   const sweeper = setInterval(() => {
     const n = lifecycle.sweep();
     if (n > 0) log.warn({ users: n }, 'sweep: subscriptions silent for too long, decided without a NOTIFY');
@@ -127,4 +131,13 @@ function logEvent(log: Logger, e: LifecycleEvent): void {
   const line = { event: `claim.${e.step}`, user: e.user, ok: e.ok, ...(e.code ? { code: e.code } : {}), ...e.detail };
   if (e.ok) log.info(line, `claim step ${e.step}`);
   else log.warn(line, `claim step ${e.step} failed`);
+}
+
+/** readTls reads the xDS and ext_proc servers' TLS files once; it throws PlbError(CONFIG_INVALID) naming the field. */
+function readTls(config: Config): { xds: ServerTls; extProc: ServerTls } {
+  const xds = readServerTls(config.xds.tls, 'xds.tls');
+  const extProc = readServerTls(config.extProc.tls, 'extProc.tls');
+  const errors = [...(xds.ok ? [] : xds.errors), ...(extProc.ok ? [] : extProc.errors)];
+  if (!xds.ok || !extProc.ok) throw new PlbError('CONFIG_INVALID', formatErrors(errors));
+  return { xds: xds.value, extProc: extProc.value };
 }

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { ServerCredentials } from '@grpc/grpc-js';
 import type { Config } from '../config/schema.ts';
+import { readServerTls } from '../tls-credentials.ts';
 import { fail, ok, type FieldError, type Result } from '../core/result.ts';
 
 /** AdminSecrets are what the admin server needs from files. */
@@ -41,19 +42,9 @@ export function readAdminSecrets(admin: Config['admin']): Result<AdminSecrets> {
       }
     }
   }
-  let credentials = ServerCredentials.createInsecure();
-  if (admin.tls) {
-    const cert = read('admin.tls.certFile', admin.tls.certFile);
-    const key = read('admin.tls.keyFile', admin.tls.keyFile);
-    const ca = admin.tls.clientCaFile ? read('admin.tls.clientCaFile', admin.tls.clientCaFile) : null;
-    if (cert && key) {
-      try {
-        credentials = ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], ca !== null);
-      } catch (e) {
-        errors.push({ code: 'CONFIG_INVALID', path: 'admin.tls', message: `unusable TLS material: ${(e as Error).message}` });
-      }
-    }
-  }
-  const tls = !admin.tls ? 'off' : admin.tls.clientCaFile ? 'mutual' : 'tls';
+  const served = readServerTls(admin.tls, 'admin.tls');
+  if (!served.ok) errors.push(...served.errors);
+  const credentials = served.ok ? served.value.credentials : ServerCredentials.createInsecure();
+  const tls = served.ok ? served.value.mode : 'off';
   return errors.length ? fail(...errors) : ok({ token, credentials, tls });
 }

@@ -12,6 +12,12 @@ const hostPort = z
     return port >= 0 && port <= 65535;
   }, 'port must be 0-65535');
 
+/** A server's TLS material; with clientCaFile, clients must present a certificate it signed (mutual TLS). */
+const tlsSchema = z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1), clientCaFile: z.string().min(1).optional() });
+
+/** TlsConfig is one server's TLS section. */
+export type TlsConfig = z.infer<typeof tlsSchema>;
+
 const appServer = z.strictObject({
   name: z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, 'lower-case letters, digits and dashes, starting with a letter'),
   host: z.string().min(1),
@@ -34,10 +40,18 @@ export const configSchema = z.strictObject({
       jwtPayloadKey: z.string().min(1).default('jwt_payload'),
     })
     .prefault({}),
-  extProc: z.strictObject({ listen: hostPort.default('127.0.0.1:18001') }).prefault({}),
+  extProc: z
+    .strictObject({
+      listen: hostPort.default('127.0.0.1:18001'),
+      /** tls serves ext_proc and the access log service over TLS (envoy/envoy-tls.yaml is the matching bootstrap). */
+      tls: tlsSchema.optional(),
+    })
+    .prefault({}),
   xds: z
     .strictObject({
       listen: hostPort.default('127.0.0.1:18000'),
+      /** tls serves ADS and CSDS over TLS (envoy/envoy-tls.yaml is the matching bootstrap). */
+      tls: tlsSchema.optional(),
       /** routeConfigName is the RouteConfiguration the Envoy listener asks for over RDS. */
       routeConfigName: z.string().min(1).default('presencelb-routes'),
       /** virtualHostDomains are the Host/authority values the application's virtual host answers. */
@@ -95,7 +109,7 @@ export const configSchema = z.strictObject({
       /** tokenFile holds the bearer token every call but health checks must carry; read once at start, never logged. */
       tokenFile: z.string().min(1).optional(),
       /** tls serves the API over TLS; with clientCaFile, clients must present a certificate it signed (mutual TLS). */
-      tls: z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1), clientCaFile: z.string().min(1).optional() }).optional(),
+      tls: tlsSchema.optional(),
       /** maxMessageBytes bounds a received message; a larger one is refused with RESOURCE_EXHAUSTED. */
       maxMessageBytes: z.number().int().min(1024).max(4 * 1024 * 1024).default(64 * 1024),
     })

@@ -78,10 +78,10 @@ export class DataplaneServer {
     });
   }
 
-  /** start binds listen (host:port; port 0 picks one) and resolves with the bound port. */
-  start(listen: string): Promise<number> {
+  /** start binds listen (host:port; port 0 picks one; plaintext unless credentials say TLS) and resolves with the bound port. */
+  start(listen: string, credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
     return new Promise((resolve, reject) =>
-      this.server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+      this.server.bindAsync(listen, credentials, (err, port) => (err ? reject(err) : resolve(port))),
     );
   }
 

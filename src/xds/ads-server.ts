@@ -91,8 +91,8 @@ export class AdsServer {
     this.#registry = new EnvoyRegistry({ now: this.#now, historySize: opts.historySize ?? 256 });
   }
 
-  /** start listens on listen ('host:port', port 0 for any) and resolves with the bound port. */
-  async start(listen: string): Promise<number> {
+  /** start listens on listen ('host:port', port 0 for any; plaintext unless credentials say TLS) and resolves with the bound port. */
+  async start(listen: string, credentials: ServerCredentials = ServerCredentials.createInsecure()): Promise<number> {
     if (this.#server) throw new Error('AdsServer already started');
     const server = new Server({ 'grpc.keepalive_time_ms': 30000, 'grpc.keepalive_permit_without_calls': 1 });
     const streamOpts = { now: this.#now, controlPlaneId: this.#controlPlaneId };
@@ -104,7 +104,7 @@ export class AdsServer {
     });
     server.addService(serviceDefinition(CSDS_SERVICE), csdsHandlers(this));
     const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(listen, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      server.bindAsync(listen, credentials, (err, p) => (err ? reject(err) : resolve(p))),
     );
     this.#server = server;
     this.#log.info({ listen, port }, 'xDS server listening');
