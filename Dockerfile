@@ -1,4 +1,4 @@
-# presencelb's image: the control plane (ext_proc server on 18001, xDS/ADS server on 18000), run from its
+# presencelb's image: the control plane (ext_proc server on 18001, xDS/ADS server on 18000, /metrics on 9464), run from its
 # TypeScript sources with tsx, as bin/presencelb.mjs does everywhere else. docker-compose.yml builds it; to build
 # it alone: docker build -t presencelb .
 #
@@ -32,6 +32,6 @@ COPY deploy/presencelb/ /etc/presencelb/
 RUN install -d -o node -g node -m 0750 /var/lib/presencelb
 # The node image's unprivileged user (uid 1000).
 USER node
-EXPOSE 18000 18001
+EXPOSE 18000 18001 9464
 ENTRYPOINT ["node", "bin/presencelb.mjs"]
 CMD ["serve", "-c", "/etc/presencelb/presencelb.yaml"]

@@ -94,7 +94,9 @@ export class AdsServer {
   /** start listens on listen ('host:port', port 0 for any; plaintext unless credentials say TLS) and resolves with the bound port. */
   async start(listen: string, credentials: ServerCredentials = ServerCredentials.createInsecure()): Promise<number> {
     if (this.#server) throw new Error('AdsServer already started');
-    const server = new Server({ 'grpc.keepalive_time_ms': 30000, 'grpc.keepalive_permit_without_calls': 1 });
+    // Envoy's requests are small; a delta reconnect lists every resource it holds (~50 bytes each), so 4 MiB
+    // bounds what one message may carry with room for 10,000s of resources.
+    const server = new Server({ 'grpc.keepalive_time_ms': 30000, 'grpc.keepalive_permit_without_calls': 1, 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
     const streamOpts = { now: this.#now, controlPlaneId: this.#controlPlaneId };
     server.addService(serviceDefinition(ADS_SERVICE), {
       StreamAggregatedResources: (call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) =>

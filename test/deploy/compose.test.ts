@@ -144,7 +144,7 @@ test('every build context, Dockerfile and COPY source exists and is inside its b
   t.regex(dockerfile, /^USER (?!root\b)\S+/m, 'runs as a non-root user');
   t.regex(dockerfile, /^ENTRYPOINT \["node", "bin\/presencelb\.mjs"\]$/m);
   t.regex(dockerfile, /^CMD \["serve", "-c", "\/etc\/presencelb\/presencelb\.yaml"\]$/m);
-  t.regex(dockerfile, /^EXPOSE 18000 18001$/m);
+  t.regex(dockerfile, /^EXPOSE 18000 18001 9464$/m);
 });
 
 test('the compose Envoy bootstrap passes envoy --mode validate (and a STATIC cluster naming a host would not)', (t) => {
