@@ -27,7 +27,7 @@ import { parseArgs } from 'node:util';
 import { VARIANTS, type Variant } from './lib/bootstraps.ts';
 import { startFixedRate, type FixedRateResult } from './lib/fixed-rate.ts';
 import { CpuMeter, cpuSeconds, ownCpuSeconds, rssBytes, trackCpu, treeCpuSeconds } from './lib/proc.ts';
-import { profileWindow, renderProfile, saveProfile, summarizeProfile } from './lib/profile.ts';
+import { profileWindow, readLoopDelay, renderProfile, resetLoopDelay, saveProfile, summarizeProfile, type LoopDelay } from './lib/profile.ts';
 import { newUsers, progress, runDir, stopHook, waitMachineQuiet, waitQuiet, writeUsers } from './lib/run.ts';
 import { get, startStack, warmUp, type BenchStack } from './lib/stack.ts';
 import { fmt, mb, table } from './lib/stats.ts';
@@ -99,6 +99,8 @@ interface Measured<T> {
   readonly drainSec: number;
   readonly extProc: ExtProcCounts;
   readonly envoyDeltas: Record<string, number>;
+  /** loopDelay: presencelb's event-loop delay during the load (null without an inspector). */
+  readonly loopDelay: LoopDelay | null;
 }
 
 async function measure<T>(stack: BenchStack, variant: Variant, requestsOf: (t: T) => number, start: () => { pid: number; done: Promise<T> }, loadCpuOf?: (t: T) => number): Promise<Measured<T>> {
@@ -116,10 +118,15 @@ async function measure<T>(stack: BenchStack, variant: Variant, requestsOf: (t: T
       ['bench', ownCpuSeconds],
     ]),
   );
+  stack.plb.assertAlive(`before the ${variant} phase`);
+  const inspector = stack.plb.inspectorUrl;
+  if (inspector) await resetLoopDelay(inspector);
   const { pid, done } = start();
   const tracker = trackCpu(pid);
   const load = await done;
   tracker.stop();
+  stack.plb.assertAlive(`during the ${variant} phase (figures of this phase discarded)`);
+  const loopDelay = inspector ? await readLoopDelay(inspector) : null;
   // presencelb's work queued by the phase (store writes, access log entries) is counted until it goes quiet.
   const drainSec = await waitQuiet(stack.plb.pid, { share: 0.05, windowMs: 500, maxMs: 120000 });
   const m = meter.read();
@@ -128,7 +135,7 @@ async function measure<T>(stack: BenchStack, variant: Variant, requestsOf: (t: T
   const envoyDeltas: Record<string, number> = {};
   for (const [k, v] of Object.entries(after)) if (v - (before[k] ?? 0) !== 0) envoyDeltas[k] = v - (before[k] ?? 0);
   const mine = Object.values(cpu).reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0);
-  return { load, requests: requestsOf(load), cpu, othersCores: Math.max(0, m.machineBusy - mine) / m.wallSec, quiet, wallSec: m.wallSec, drainSec, extProc: extProcCounts(envoyDeltas), envoyDeltas };
+  return { load, requests: requestsOf(load), cpu, othersCores: Math.max(0, m.machineBusy - mine) / m.wallSec, quiet, wallSec: m.wallSec, drainSec, extProc: extProcCounts(envoyDeltas), envoyDeltas, loopDelay };
 }
 
 /**
@@ -158,6 +165,9 @@ async function main(): Promise<void> {
       nodeArgs: PROFILE === 'never' ? [] : ['--inspect=127.0.0.1:0'],
       // Steady state only: nobody publishes presence here, so nothing is decided; keep windows out of the way.
       lifecycle: { reconnectWindowMs: 3600000 },
+      // The data path alone: with Kamailio's longest expiries (3600 s) no REGISTER, PUBLISH or SUBSCRIBE refresh
+      // of the warmed-up users falls inside the run (with 600 s they all come due together ~9 min after warm-up).
+      presence: { registerExpiresSec: 3600, publishExpiresSec: 3600, subscribeExpiresSec: 3600 },
     });
     const s = stack;
     for (const n of s.notes) progress(n);
@@ -169,6 +179,7 @@ async function main(): Promise<void> {
     progress(`warm-up: first request of ${USERS} users through the blocking Envoy`);
     const rssBeforeWarm = rssBytes(s.plb.pid);
     const warm = await warmUp({ url: blocking.url, users, plb: s.plb, envoy: blocking.envoy, concurrency: Number(args['warmup-concurrency']) });
+    s.plb.assertAlive('during the warm-up');
     const warmQuiet = await waitQuiet(s.plb.pid, { share: 0.05, windowMs: 1000, maxMs: 300000 });
     progress(`warm-up: requests ${fmt(warm.requestsSec)} s, all subscribed ${fmt(warm.setupSec)} s (+${fmt(warmQuiet)} s until quiet); subscribed ${warm.subscribed}, failed ${warm.failed}; statuses ${JSON.stringify(warm.statuses)}; unseen by presencelb after each round ${JSON.stringify(warm.unseen)}, not subscribed ${JSON.stringify(warm.notSubscribed)}; ext_proc ${JSON.stringify(warm.extProc)}`);
     // Steady state: requests of users presencelb tracks. A user it could not subscribe is degraded and would be set
@@ -246,6 +257,7 @@ async function main(): Promise<void> {
     if (PROFILE === 'always' || (PROFILE === 'auto' && missed)) {
       const which: Variant[] = ratio('observability') < 0.9 || PROFILE === 'always' ? ['blocking', 'observability'] : ['blocking'];
       for (const v of which) {
+        s.plb.assertAlive('before profiling');
         const inspector = s.plb.inspectorUrl;
         if (!inspector) {
           progress('profile: presencelb has no inspector URL; skipped');
@@ -265,16 +277,18 @@ async function main(): Promise<void> {
     const out: string[] = ['', '=== dataplane (issue 3) ==='];
     out.push(`machine: ${fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').filter((l) => l.startsWith('processor')).length} CPUs; Envoy --concurrency ${args['envoy-concurrency']}; everything on 127.0.0.1`);
     out.push(...s.notes.map((n) => `note: ${n}`));
+    out.push('note: presencelb runs with presence expiries of 3600 s, so no refresh of the warmed-up users falls inside the measurement');
     out.push(`warm-up (not steady state): ${USERS} new users' first requests in ${fmt(warm.requestsSec)} s; all subscribed after ${fmt(warm.setupSec)} s = ${fmt(warm.subscribed / warm.setupSec, 0)} new users/s (subscribed ${warm.subscribed}, failed ${warm.failed}); statuses ${JSON.stringify(warm.statuses)}; after each round of first requests: users presencelb had not seen ${JSON.stringify(warm.unseen)}, not subscribed ${JSON.stringify(warm.notSubscribed)}; ext_proc counters ${JSON.stringify(warm.extProc)}; presencelb RSS ${mb(rssBeforeWarm)} -> ${mb(rssBytes(s.plb.pid))} MiB`);
     const seenShare = (m: Measured<unknown>, v: Variant) => (v === 'plain' ? '-' : `${fmt((100 * (m.requests - m.extProc.failureModeAllowed)) / Math.max(1, m.requests), 1)}%`);
+    const loopCols = (m: Measured<unknown>) => [m.loopDelay ? `${fmt(m.loopDelay.p99, 0)}/${fmt(m.loopDelay.max, 0)}` : '-'];
     const cpuCols = (m: Measured<unknown>) => [fmt(per1000(m.cpu.presencelb, m.requests), 3), fmt(per1000(m.cpu.envoy, m.requests), 3), fmt(per1000(m.cpu.loadgen, m.requests), 3), fmt(m.othersCores, 2)];
     out.push('', `saturated (wrk -t1 -c${CONNECTIONS}, ${PHASE} s each, the least disturbed of ${REPEAT} runs; steady state: requests of the ${tracked.length} users presencelb tracks):`);
     out.push(
       table([
-        ['variant', 'req/s', 'x plain', 'p50 ms', 'p99 ms', 'errors', 'seen by plb', 'plb CPU s/1k', 'Envoy CPU s/1k', 'loadgen CPU s/1k', 'others (cores)', 'plb drain s'],
+        ['variant', 'req/s', 'x plain', 'p50 ms', 'p99 ms', 'errors', 'seen by plb', 'plb CPU s/1k', 'Envoy CPU s/1k', 'loadgen CPU s/1k', 'others (cores)', 'plb drain s', 'plb loop delay p99/max ms'],
         ...VARIANTS.map((v) => {
           const m = sat.get(v)!;
-          return [v, fmt(m.load.rps, 0), fmt(ratio(v), 3), fmt(m.load.p50, 2), fmt(m.load.p99, 2), String(m.load.non2xx + m.load.socketErrors), seenShare(m, v), ...cpuCols(m), fmt(m.drainSec, 1)];
+          return [v, fmt(m.load.rps, 0), fmt(ratio(v), 3), fmt(m.load.p50, 2), fmt(m.load.p99, 2), String(m.load.non2xx + m.load.socketErrors), seenShare(m, v), ...cpuCols(m), fmt(m.drainSec, 1), ...loopCols(m)];
         }),
       ]),
     );
@@ -282,11 +296,11 @@ async function main(): Promise<void> {
       out.push('', `fixed rate ${rate} req/s (${fmt((100 * rate) / plainRps, 0)}% of plain's saturated rate), ${PHASE} s each, the least disturbed of ${REPEAT} runs, latency from each request's due time:`);
       out.push(
         table([
-          ['variant', 'achieved', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'p99 - plain', 'errors', 'seen by plb', 'plb CPU s/1k', 'Envoy CPU s/1k', 'loadgen CPU s/1k', 'others (cores)'],
+          ['variant', 'achieved', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'p99 - plain', 'errors', 'seen by plb', 'plb CPU s/1k', 'Envoy CPU s/1k', 'loadgen CPU s/1k', 'others (cores)', 'plb loop delay p99/max ms'],
           ...VARIANTS.map((v) => {
             const m = fixed.get(`${v}@${rate}`)!;
             const l = m.load.latencyMs;
-            return [v, fmt(m.load.achievedRps, 0), fmt(l.p50, 2), fmt(l.p90, 2), fmt(l.p99, 2), fmt(l.p999, 2), fmt(l.p99 - p99At('plain', rate), 2), String(m.load.non2xx + m.load.errors + m.load.unfinished), seenShare(m, v), ...cpuCols(m)];
+            return [v, fmt(m.load.achievedRps, 0), fmt(l.p50, 2), fmt(l.p90, 2), fmt(l.p99, 2), fmt(l.p999, 2), fmt(l.p99 - p99At('plain', rate), 2), String(m.load.non2xx + m.load.errors + m.load.unfinished), seenShare(m, v), ...cpuCols(m), ...loopCols(m)];
           }),
         ]),
       );
@@ -310,8 +324,8 @@ async function main(): Promise<void> {
         }),
       ]),
     );
-    out.push("  ('seen by plb': requests whose ext_proc stream worked; the rest Envoy let through untracked (failure_mode_allow). 'others': CPU used meanwhile by processes this benchmark did not start.)");
-    out.push('', `long run: blocking at ${latencyRate} req/s for ${DURATION} s: achieved ${fmt(long.load.achievedRps, 0)} req/s, p50 ${fmt(long.load.latencyMs.p50, 2)} ms, p99 ${fmt(long.load.latencyMs.p99, 2)} ms, errors ${long.load.non2xx + long.load.errors + long.load.unfinished}, seen by plb ${seenShare(long, 'blocking')}; presencelb ${fmt(per1000(long.cpu.presencelb, long.requests), 3)} CPU s/1k req (drain ${fmt(long.drainSec)} s); others ${fmt(long.othersCores, 2)} cores`);
+    out.push("  ('seen by plb': requests whose ext_proc stream worked; the rest Envoy let through untracked (failure_mode_allow). 'others': CPU used meanwhile by processes this benchmark did not start. 'plb loop delay': how late presencelb's event loop ran, from a perf_hooks histogram put into it through the inspector.)");
+    out.push('', `long run: blocking at ${latencyRate} req/s for ${DURATION} s: achieved ${fmt(long.load.achievedRps, 0)} req/s, p50 ${fmt(long.load.latencyMs.p50, 2)} ms, p99 ${fmt(long.load.latencyMs.p99, 2)} ms, errors ${long.load.non2xx + long.load.errors + long.load.unfinished}, seen by plb ${seenShare(long, 'blocking')}; presencelb ${fmt(per1000(long.cpu.presencelb, long.requests), 3)} CPU s/1k req (drain ${fmt(long.drainSec)} s), event-loop delay p99/max ${loopCols(long)[0]} ms; others ${fmt(long.othersCores, 2)} cores`);
     out.push(`  presencelb RSS (MiB) every ~5 s: ${rss.map((r) => mb(r.bytes)).join(' ')}`);
     const dbBytes = ['presencelb.db', 'presencelb.db-wal'].map((f) => path.join(dir, f)).filter((f) => fs.existsSync(f)).reduce((a, f) => a + fs.statSync(f).size, 0);
     out.push(`  SQLite store at the end: ${mb(dbBytes)} MiB (db + WAL)`);

@@ -25,7 +25,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { openFlows } from './lib/ext-proc-flows.ts';
 import { cpuSeconds, CpuMeter, ownCpuSeconds, treeCpuSeconds } from './lib/proc.ts';
-import { profileWindow, renderProfile, saveProfile, summarizeProfile } from './lib/profile.ts';
+import { profileWindow, readLoopDelay, renderProfile, resetLoopDelay, saveProfile, summarizeProfile, type LoopDelay } from './lib/profile.ts';
 import type { LogLine } from './lib/presencelb.ts';
 import { newUsers, progress, runDir, stopHook, waitMachineQuiet, waitQuiet } from './lib/run.ts';
 import { startSipLoad, type SipLoad } from './lib/sip-load.ts';
@@ -134,6 +134,8 @@ interface PhaseResult {
   readonly cpu: Record<string, number>;
   readonly othersCores: number;
   readonly wallSec: number;
+  /** loopDelay: presencelb's event-loop delay from the first PUBLISH to the end (null without an inspector). */
+  readonly loopDelay: LoopDelay | null;
 }
 
 const SEGMENTS: ReadonlyArray<[string, (t: UserTrace, sentAt: number) => number]> = [
@@ -152,9 +154,10 @@ const SEGMENTS: ReadonlyArray<[string, (t: UserTrace, sentAt: number) => number]
 ];
 
 /**
- * runPhase brings `users` in, makes the first `active` of them active, waits out the grace period, publishes a
- * presence change for every user (shuffled) at `rate`, and follows presencelb until every decision completed (or
- * nothing moved for 60 s).
+ * runPhase brings `asked` new users in (those presencelb subscribed to take part), makes `activeShare` of them
+ * active, waits out the grace period, publishes a presence change for every user (shuffled) at `rate`, and follows
+ * presencelb until every decision completed (or none completed for 60 s). With profileTo, presencelb is profiled
+ * from the first PUBLISH to the end.
  */
 async function runPhase(stack: BenchStack, sip: SipLoad, name: string, asked: number, activeShare: number, rate: number, profileTo?: string): Promise<PhaseResult & { profileText?: string }> {
   const blocking = stack.underTest.get('blocking')!;
@@ -189,6 +192,7 @@ async function runPhase(stack: BenchStack, sip: SipLoad, name: string, asked: nu
       ['bench', ownCpuSeconds],
     ]),
   );
+  if (stack.plb.inspectorUrl) await resetLoopDelay(stack.plb.inspectorUrl);
   progress(`${name}: publishing a change for ${n} users (${active.size} active) at ${rate}/s`);
   const follow = async () => {
     const pub = await sip.publish(order, rate, 'closed');
@@ -219,6 +223,8 @@ async function runPhase(stack: BenchStack, sip: SipLoad, name: string, asked: nu
   }
   const m = meter.read();
   tracer.stop();
+  stack.plb.assertAlive(`during the ${name} phase`);
+  const loopDelay = stack.plb.inspectorUrl ? await readLoopDelay(stack.plb.inspectorUrl) : null;
   const msgs = await sip.messages();
   flows?.close();
 
@@ -264,6 +270,7 @@ async function runPhase(stack: BenchStack, sip: SipLoad, name: string, asked: nu
     cpu: m.perProcess,
     othersCores: Math.max(0, m.machineBusy - mine) / m.wallSec,
     wallSec: m.wallSec,
+    loopDelay,
     ...(profileText ? { profileText } : {}),
   };
 }
@@ -287,6 +294,7 @@ function render(r: PhaseResult): string {
   out.push(`first PUBLISH -> last decision completed: ${fmt(r.firstPublishToLastDoneSec)} s; decisions completed per second: ${fmt(r.decisionsPerSec.overall, 0)} overall (first to last), ${fmt(r.decisionsPerSec.best10s, 0)} in the best 10 s`);
   if (r.messagesReceived + r.messageFailures > 0) out.push(`reconnect MESSAGEs received by the devices: ${r.messagesReceived}; reconnect_message failures: ${r.messageFailures}`);
   out.push(`CPU seconds over ${fmt(r.wallSec)} s: ${Object.entries(r.cpu).map(([k, v]) => `${k} ${fmt(v, 1)}`).join(', ')}; others on the machine ${fmt(r.othersCores, 2)} cores`);
+  if (r.loopDelay) out.push(`presencelb event-loop delay: p50 ${fmt(r.loopDelay.p50, 0)} ms, p99 ${fmt(r.loopDelay.p99, 0)} ms, max ${fmt(r.loopDelay.max, 0)} ms`);
   const rows: string[][] = [['latency (ms)', 'reconnect n', 'p50', 'p99', 'max', 'teardown n', 'p50', 'p99', 'max']];
   for (const [label, row] of Object.entries(r.latency)) {
     const a = row.reconnect!;
@@ -316,6 +324,9 @@ async function main(): Promise<void> {
       nodeArgs: PROFILE === 'never' ? [] : ['--inspect=127.0.0.1:0'],
       // A reconnect window longer than the run: no window ends (and no route withdrawal) inside a measurement.
       lifecycle: { graceMs: GRACE_MS, reconnectWindowMs: 3600000 },
+      // Kamailio's longest expiries: no refresh wave of the warmed-up users falls inside a measurement (with the
+      // default 600 s, all of a burst's refreshes come due together about 9 minutes later).
+      presence: { registerExpiresSec: 3600, publishExpiresSec: 3600, subscribeExpiresSec: 3600 },
     });
     const s = stack;
     for (const n of s.notes) progress(n);
@@ -349,7 +360,7 @@ async function main(): Promise<void> {
 
     const out = ['', '=== presence (issue 5) ==='];
     out.push(...s.notes.map((n) => `note: ${n}`));
-    out.push(`Kamailio -m ${args['kamailio-shm']}; presencelb graceMs ${GRACE_MS}, reconnectWindowMs 3600000; active users: an open flow through ext_proc and a registered device`);
+    out.push(`Kamailio -m ${args['kamailio-shm']}; presencelb graceMs ${GRACE_MS}, reconnectWindowMs 3600000, presence expiries 3600 s; active users: an open flow through ext_proc and a registered device`);
     for (const r of results) out.push('', render(r));
     const problems = s.plb.problems();
     out.push('', `presencelb warnings/errors over the run: ${Object.keys(problems).length === 0 ? 'none' : ''}`);

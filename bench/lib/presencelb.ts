@@ -37,6 +37,8 @@ export interface BenchPresencelb {
   onLine(fn: (l: LogLine) => void): () => void;
   /** exitCode is null while the process runs. */
   exitCode(): number | null;
+  /** assertAlive throws, with the end of presencelb's stderr, if the process has exited. */
+  assertAlive(when: string): void;
   /** stop sends SIGTERM, then SIGKILL after graceMs. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -139,6 +141,10 @@ export async function launchPresencelb(config: Record<string, unknown>, o: { dir
       return () => listeners.delete(fn);
     },
     exitCode: () => child.exitCode,
+    assertAlive(when) {
+      if (child.exitCode === null && child.signalCode === null) return;
+      throw new Error(`presencelb exited (${child.exitCode ?? child.signalCode}) ${when}; the end of its stderr:\n${stderrText.slice(-2500)}`);
+    },
     async stop(graceMs = 10000) {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');

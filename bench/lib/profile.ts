@@ -213,3 +213,47 @@ export function renderProfile(s: ProfileSummary): string {
   lines.push('', 'top functions, inclusive time:', table([['%', 'function'], ...s.topInclusive.map((f) => [fmt(f.pct, 1), f.fn])]));
   return lines.join('\n');
 }
+
+/** LoopDelay is the event-loop delay of the inspected process over a window, in milliseconds. */
+export interface LoopDelay {
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+/**
+ * evaluate runs one expression in the inspected process (with the DevTools command-line API, which offers
+ * `require`) and returns its value.
+ */
+async function evaluate(inspectorUrl: string, expression: string): Promise<unknown> {
+  const ins = await Inspector.connect(inspectorUrl);
+  try {
+    const r = (await ins.send('Runtime.evaluate', { expression, includeCommandLineAPI: true, returnByValue: true })) as { result: { value?: unknown }; exceptionDetails?: { text: string } };
+    if (r.exceptionDetails) throw new Error(`evaluate: ${r.exceptionDetails.text}`);
+    return r.result.value;
+  } finally {
+    ins.close();
+  }
+}
+
+/**
+ * resetLoopDelay starts (or restarts) a perf_hooks.monitorEventLoopDelay histogram inside the inspected process:
+ * how late its event loop runs timers, i.e. how long a ready callback (an ext_proc message, a NOTIFY) can wait.
+ * Nothing of presencelb's code is changed; the histogram lives in a global of the benchmark's own.
+ */
+export async function resetLoopDelay(inspectorUrl: string): Promise<void> {
+  await evaluate(
+    inspectorUrl,
+    "(globalThis.__benchLoopDelay ??= (() => { const h = require('node:perf_hooks').monitorEventLoopDelay({ resolution: 10 }); h.enable(); return h; })()).reset(); true",
+  );
+}
+
+/** readLoopDelay returns the histogram's percentiles since the last reset. */
+export async function readLoopDelay(inspectorUrl: string): Promise<LoopDelay> {
+  const v = (await evaluate(
+    inspectorUrl,
+    '(() => { const h = globalThis.__benchLoopDelay; return JSON.stringify({ p50: h.percentile(50), p99: h.percentile(99), max: h.max }); })()',
+  )) as string;
+  const ns = JSON.parse(v) as LoopDelay;
+  return { p50: ns.p50 / 1e6, p99: ns.p99 / 1e6, max: ns.max / 1e6 };
+}

@@ -60,7 +60,10 @@ export async function startStack(o: StackOptions): Promise<BenchStack> {
   };
   try {
     const kamailio = await startKamailio({ shmMb: o.kamailioShmMb });
-    started.push(() => kamailio.stop());
+    started.push(async () => {
+      fs.writeFileSync(path.join(o.dir, 'kamailio.log'), kamailio.logs());
+      await kamailio.stop();
+    });
     const kamailioPid = Number(fs.readFileSync(path.join(kamailio.runDir, 'kamailio.pid'), 'utf8').trim());
     const [xdsPort, extProcPort, upAdmin, upA, upB, ...rest] = await freePorts(5 + 2 * o.variants.length);
     const identity = headerIdentity(o.dir);
@@ -100,7 +103,8 @@ export async function startStack(o: StackOptions): Promise<BenchStack> {
     for (const u of underTest.values()) await endpointsHealthy(u.envoy);
     // The stack stops in this order: Envoys, upstream, Kamailio (so presencelb's shutdown does not withdraw
     // thousands of users one SIP transaction at a time), then presencelb.
-    const stopOrder = [...[...underTest.values()].map((u) => () => u.envoy.stop()), () => upstream.stop(), () => kamailio.stop(), () => plb.stop()];
+    const stopKamailio = started[0]!;
+    const stopOrder = [...[...underTest.values()].map((u) => () => u.envoy.stop()), () => upstream.stop(), stopKamailio, () => plb.stop()];
     started.length = 0;
     started.push(...stopOrder.reverse());
     return { kamailio, kamailioPid, plb, upstream, underTest, extProcPort: extProcPort!, notes, stop: stopAll };
