@@ -29,6 +29,8 @@ export class PlbMetrics {
   private readonly xds: Record<'send' | 'ack' | 'nack', Counter<'type'>>;
   private readonly sipErrors: Counter<'method' | 'code' | 'status'>;
   private readonly storeSeconds: Histogram<'operation' | 'result'>;
+  private readonly convergeSeconds: Histogram<'type'>;
+  private readonly inFlight = new Map<string, { version: string; at: number }>();
   private readonly claim: ClaimMetrics;
 
   constructor() {
@@ -57,6 +59,13 @@ export class PlbMetrics {
       labelNames: ['method', 'code', 'status'],
       registers,
     });
+    this.convergeSeconds = new Histogram({
+      name: `${PREFIX}xds_converge_seconds`,
+      help: 'Time from sending an xDS update to an Envoy until that Envoy ACKed it, by resource type',
+      labelNames: ['type'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
     this.storeSeconds = new Histogram({
       name: `${PREFIX}store_operation_seconds`,
       help: 'Store operations, by operation and result (ok or failed)',
@@ -82,6 +91,21 @@ export class PlbMetrics {
   /** onAdsEvent is the ADS server's onEvent hook. */
   readonly onAdsEvent = (e: AdsEvent): void => {
     if (e.type === 'send' || e.type === 'ack' || e.type === 'nack') this.xds[e.type].inc({ type: e.kind });
+    // Convergence: from sending a version of a type to a node until that node ACKs that version. Keyed by node and
+    // type, so the map is bounded by the number of Envoys times four.
+    if ((e.type === 'send' || e.type === 'ack') && e.node) {
+      const key = `${e.node.cluster}\n${e.node.id}\n${e.kind}`;
+      if (e.type === 'send') this.inFlight.set(key, { version: e.version, at: performance.now() });
+      else {
+        const sent = this.inFlight.get(key);
+        if (sent && sent.version === e.version) {
+          this.convergeSeconds.observe({ type: e.kind }, (performance.now() - sent.at) / 1000);
+          this.inFlight.delete(key);
+        }
+      }
+    } else if (e.type === 'disconnect' && e.node) {
+      for (const kind of ['CDS', 'EDS', 'LDS', 'RDS']) this.inFlight.delete(`${e.node.cluster}\n${e.node.id}\n${kind}`);
+    }
   };
 
   /** onPresenceError counts one failed presence operation; sipStatus is the SIP response's code, if one came. */
