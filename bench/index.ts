@@ -27,7 +27,7 @@ const BENCHES: readonly Bench[] = [
   {
     name: 'presence',
     file: 'presence.ts',
-    what: 'issue 5: NOTIFY-to-decision latency per branch, decisions/s, and teardown time for 10,000 users against real Kamailio [--users 10000] [--rate 200] [--teardown-rate 1000]',
+    what: 'issue 5: NOTIFY-to-decision latency per branch, decisions/s, and teardown time for 10,000 users against real Kamailio [--users 10000] [--rate 200] [--teardown-rate 500]',
   },
   { name: 'xds', file: 'xds-pin-cost.ts', what: 'issue 4: cost of a route update (pin) as the number of pinned users grows' },
   { name: 'xds-fanout', file: 'xds-fanout.ts', what: 'issue 4: one route update fanned out to many ADS streams [--streams 1000] [--rounds 10]' },

@@ -9,14 +9,14 @@
  * claim.route_update (reconnect: after the MESSAGE was answered and the pin published).
  *
  * Phases (each with fresh users):
- *   teardown  --users idle users, changes at --teardown-rate: how long tearing all of them down takes, and the
- *             sustained decisions/s;
+ *   teardown  --users idle users, changes at --teardown-rate (default 500/s, the target: presencelb sustains it
+ *             or it does not): how long tearing all of them down takes, and the decisions/s;
  *   mixed     --users users, --active-share of them active (an open flow, see lib/ext-proc-flows.ts, and a
  *             registered device that answers the reconnect MESSAGE), changes at --rate: latency per branch.
  * If a target is missed (or --profile always), one more mixed phase with --profile-users users runs with presencelb
  * under the CPU profiler, at --teardown-rate, and the top functions are printed.
  *
- *   npm run bench -- presence [--users 10000] [--rate 200] [--teardown-rate 1000] [--active-share 0.5]
+ *   npm run bench -- presence [--users 10000] [--rate 200] [--teardown-rate 500] [--active-share 0.5]
  *                             [--phases teardown,mixed] [--kamailio-shm 1024] [--grace-ms 5000]
  *                             [--profile auto|always|never] [--profile-users 2000]
  */
@@ -37,7 +37,7 @@ const { values: args } = parseArgs({
   options: {
     users: { type: 'string', default: '10000' },
     rate: { type: 'string', default: '200' },
-    'teardown-rate': { type: 'string', default: '1000' },
+    'teardown-rate': { type: 'string', default: '500' },
     'active-share': { type: 'string', default: '0.5' },
     phases: { type: 'string', default: 'teardown,mixed' },
     'kamailio-shm': { type: 'string', default: '1024' },
@@ -136,6 +136,10 @@ interface PhaseResult {
   readonly wallSec: number;
   /** loopDelay: presencelb's event-loop delay from the first PUBLISH to the end (null without an inspector). */
   readonly loopDelay: LoopDelay | null;
+  /** connectionLosses: how often presencelb lost its WebSocket to Kamailio during the phase. */
+  readonly connectionLosses: number;
+  /** loadReconnects: how often Kamailio closed the device simulator's WebSocket during the phase. */
+  readonly loadReconnects: number;
 }
 
 const SEGMENTS: ReadonlyArray<[string, (t: UserTrace, sentAt: number) => number]> = [
@@ -180,6 +184,9 @@ async function runPhase(stack: BenchStack, sip: SipLoad, name: string, asked: nu
   const quiet = await waitMachineQuiet(Number(args['quiet-wait']));
   if (quiet.busyCores >= 0.3) progress(`${name}: machine still busy (${fmt(quiet.busyCores, 2)} cores used by others) after ${fmt(quiet.waitedSec, 0)} s; measuring anyway`);
 
+  const loadReconnectsBefore = (await sip.messages()).reconnects;
+  const losses = () => stack.plb.problems()['warn: lost connection to presence server'] ?? 0;
+  const lossesAtStart = losses();
   const order = shuffle(users);
   const pinsAtStart = stack.plb.count('route_update') - stack.plb.count('route_withdrawn');
   const tracer = new Tracer(stack, users);
@@ -225,7 +232,10 @@ async function runPhase(stack: BenchStack, sip: SipLoad, name: string, asked: nu
   tracer.stop();
   stack.plb.assertAlive(`during the ${name} phase`);
   const loopDelay = stack.plb.inspectorUrl ? await readLoopDelay(stack.plb.inspectorUrl) : null;
+  const connectionLosses = losses() - lossesAtStart;
+  if (connectionLosses > 0) progress(`${name}: presencelb lost its WebSocket to Kamailio ${connectionLosses} time(s) during the phase`);
   const msgs = await sip.messages();
+  const loadReconnects = msgs.reconnects - loadReconnectsBefore;
   flows?.close();
 
   const sentAt = new Map(order.map((u, i) => [u, pub.sentAt[i]!]));
@@ -271,6 +281,8 @@ async function runPhase(stack: BenchStack, sip: SipLoad, name: string, asked: nu
     othersCores: Math.max(0, m.machineBusy - mine) / m.wallSec,
     wallSec: m.wallSec,
     loopDelay,
+    connectionLosses,
+    loadReconnects,
     ...(profileText ? { profileText } : {}),
   };
 }
@@ -294,6 +306,8 @@ function render(r: PhaseResult): string {
   out.push(`first PUBLISH -> last decision completed: ${fmt(r.firstPublishToLastDoneSec)} s; decisions completed per second: ${fmt(r.decisionsPerSec.overall, 0)} overall (first to last), ${fmt(r.decisionsPerSec.best10s, 0)} in the best 10 s`);
   if (r.messagesReceived + r.messageFailures > 0) out.push(`reconnect MESSAGEs received by the devices: ${r.messagesReceived}; reconnect_message failures: ${r.messageFailures}`);
   out.push(`CPU seconds over ${fmt(r.wallSec)} s: ${Object.entries(r.cpu).map(([k, v]) => `${k} ${fmt(v, 1)}`).join(', ')}; others on the machine ${fmt(r.othersCores, 2)} cores`);
+  if (r.connectionLosses > 0) out.push(`presencelb lost its WebSocket to Kamailio ${r.connectionLosses} time(s) during the phase (NOTIFYs sent meanwhile are lost)`);
+  if (r.loadReconnects > 0) out.push(`Kamailio closed the device simulator's WebSocket ${r.loadReconnects} time(s) during the phase (it reconnected; PUBLISHes in flight got 408)`);
   if (r.loopDelay) out.push(`presencelb event-loop delay: p50 ${fmt(r.loopDelay.p50, 0)} ms, p99 ${fmt(r.loopDelay.p99, 0)} ms, max ${fmt(r.loopDelay.max, 0)} ms`);
   const rows: string[][] = [['latency (ms)', 'reconnect n', 'p50', 'p99', 'max', 'teardown n', 'p50', 'p99', 'max']];
   for (const [label, row] of Object.entries(r.latency)) {

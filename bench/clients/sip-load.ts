@@ -3,7 +3,8 @@
  * process registers a device binding for each user it is told to, publishes each user's device tuple
  * (PUBLISH to sip:<uuid>@<domain>, one presentity per user, as FACTS.md describes publishing for many presentities
  * from one user agent) at a fixed rate, and answers every request Kamailio relays to it (the reconnect MESSAGEs)
- * with 200, recording when each arrived.
+ * with 200, recording when each arrived. If Kamailio closes the WebSocket it reconnects and registers the devices
+ * again (and says how often in its `messages` report).
  *
  * SIP messages are written and read here by hand, not with SIP.js: one stock SIP.js user agent manages a few
  * hundred transactions a second (FACTS.md), and this load generator must stay far from being the bottleneck. It
@@ -22,10 +23,14 @@ const HOST = `${randomBytes(6).toString('hex')}.invalid`;
 const now = () => performance.timeOrigin + performance.now();
 const token = () => randomBytes(8).toString('hex');
 
-const ws = new WebSocket(wsUrl, 'sip');
 const pending = new Map<string, (status: number) => void>();
 const messages: Array<[string, number]> = [];
 let otherRequests = 0;
+/** registered are the users with a device binding, registered again after a reconnect (the binding names the old connection). */
+const registered = new Set<string>();
+let reconnects = 0;
+let ws: WebSocket;
+let open: Promise<void>;
 
 function header(lines: readonly string[], names: readonly string[]): string[] {
   return lines.filter((l) => {
@@ -65,16 +70,44 @@ function onRequest(head: string[]): void {
   ws.send(reply);
 }
 
-ws.on('message', (data) => {
-  const text = data.toString();
-  const end = text.indexOf('\r\n\r\n');
-  const head = (end >= 0 ? text.slice(0, end) : text).split('\r\n');
-  if (head[0]!.startsWith('SIP/2.0 ')) onResponse(head);
-  else onRequest(head);
-});
+/**
+ * connect opens the WebSocket. Kamailio's WebSocket keepalive may close a connection whose pong it did not see in
+ * time (seen under load): then this reconnects at once, registers the devices again, and counts it.
+ */
+function connect(first: boolean): void {
+  ws = new WebSocket(wsUrl, 'sip');
+  open = new Promise((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  ws.on('error', () => undefined); // after the open, 'close' follows every error and reconnects
+  open.then(
+    () => {
+      if (first) process.send!({ ready: true });
+      else void register([...registered], 100);
+    },
+    (e: Error) => {
+      process.stderr.write(`sip-load: ${e.message}\n`);
+      process.exit(1);
+    },
+  );
+  ws.on('message', (data) => {
+    const text = data.toString();
+    const end = text.indexOf('\r\n\r\n');
+    const head = (end >= 0 ? text.slice(0, end) : text).split('\r\n');
+    if (head[0]!.startsWith('SIP/2.0 ')) onResponse(head);
+    else onRequest(head);
+  });
+  ws.once('close', () => {
+    reconnects++;
+    process.stderr.write('sip-load: Kamailio closed the WebSocket; reconnecting\n');
+    setTimeout(() => connect(false), 100);
+  });
+}
 
 /** request sends one out-of-dialog request and resolves with the final status (408 after 32 s, as Timer F). */
-function request(method: string, ruri: string, user: string, extra: readonly string[], body = ''): Promise<number> {
+async function request(method: string, ruri: string, user: string, extra: readonly string[], body = ''): Promise<number> {
+  await open;
   const callId = `${token()}@${HOST}`;
   const msg = [
     `${method} ${ruri} SIP/2.0`,
@@ -113,6 +146,7 @@ async function register(users: readonly string[], concurrency: number) {
       while (next < users.length) {
         const user = users[next++]!;
         const s = await request('REGISTER', `sip:${domain}`, user, [`Contact: <sip:${user}@${HOST};transport=ws>;expires=3600`, 'Expires: 3600']);
+        if (s >= 200 && s < 300) registered.add(user);
         count(statuses, s);
       }
     }),
@@ -161,14 +195,7 @@ type Command =
   | { id: number; cmd: 'publish'; users: string[]; rate: number; basic: string }
   | { id: number; cmd: 'messages' };
 
-ws.once('open', () => process.send!({ ready: true }));
-ws.once('error', (e) => {
-  process.stderr.write(`sip-load: ${e.message}\n`);
-  process.exit(1);
-});
-ws.once('close', () => {
-  process.stderr.write('sip-load: Kamailio closed the WebSocket\n');
-});
+connect(true);
 process.on('message', (m: Command) => {
   void (async () => {
     const result =
@@ -176,7 +203,7 @@ process.on('message', (m: Command) => {
         ? await register(m.users, m.concurrency ?? 100)
         : m.cmd === 'publish'
           ? await publish(m.users, m.rate, m.basic)
-          : { messages, otherRequests, cpuSec: (process.cpuUsage().user + process.cpuUsage().system) / 1e6 };
+          : { messages, otherRequests, reconnects, cpuSec: (process.cpuUsage().user + process.cpuUsage().system) / 1e6 };
     process.send!({ id: m.id, result });
   })();
 });

@@ -19,7 +19,7 @@ export interface SipLoad {
   register(users: readonly string[], concurrency?: number): Promise<{ statuses: Record<string, number>; seconds: number }>;
   publish(users: readonly string[], rate: number, basic: 'open' | 'closed'): Promise<PublishResult>;
   /** messages returns every MESSAGE received so far: [user, epoch ms]. */
-  messages(): Promise<{ messages: Array<[string, number]>; otherRequests: number; cpuSec: number }>;
+  messages(): Promise<{ messages: Array<[string, number]>; otherRequests: number; reconnects: number; cpuSec: number }>;
   stop(): Promise<void>;
 }
 
