@@ -75,10 +75,12 @@ export async function startDemoAppServer({ name, port = 0, host = '127.0.0.1', l
     const started = Date.now();
     const url = new URL(req.url ?? '/', 'http://demo.invalid');
     const user = typeof req.headers[USER_HEADER] === 'string' ? req.headers[USER_HEADER] : null;
+    // pin is the server presencelb pinned the user to (its ext_proc sets x-presencelb-pin on a pinned user's requests).
+    const pin = typeof req.headers['x-presencelb-pin'] === 'string' ? req.headers['x-presencelb-pin'] : null;
     res.setHeader('x-app-server', name);
     res.on('close', () => {
       const state = res.writableFinished ? String(res.statusCode) : `${res.statusCode} aborted`;
-      log(`${new Date().toISOString()} ${name} ${req.method} ${req.url} user=${user ?? '-'} ${state} ${Date.now() - started}ms`);
+      log(`${new Date().toISOString()} ${name} ${req.method} ${req.url} user=${user ?? '-'}${pin ? ` pin=${pin}` : ''} ${state} ${Date.now() - started}ms`);
     });
     const json = (status, body) => {
       res.writeHead(status, { 'content-type': 'application/json' });
@@ -108,7 +110,7 @@ export async function startDemoAppServer({ name, port = 0, host = '127.0.0.1', l
 
     const delay = intParam(url.searchParams, 'delay_ms', 0, MAX_DELAY_MS);
     if (delay === null) return json(400, { error: `delay_ms must be an integer 0-${MAX_DELAY_MS}` });
-    const answer = () => json(200, { server: name, path: url.pathname, user, at: new Date().toISOString() });
+    const answer = () => json(200, { server: name, path: url.pathname, user, pin, at: new Date().toISOString() });
     if (delay === 0) return answer();
     const timer = later(delay, answer);
     res.on('close', () => cancel(timer));

@@ -7,7 +7,7 @@ import type { Config } from './config/schema.ts';
 import { systemClock } from './clock.ts';
 import { Lifecycle } from './core/lifecycle.ts';
 import type { LifecycleEvent } from './core/lifecycle-events.ts';
-import type { Clock, Logger, PresenceNotification } from './core/ports.ts';
+import type { Clock, Logger, PresenceNotification, RoutePublisher } from './core/ports.ts';
 import { DataplaneServer } from './dataplane/dataplane-server.ts';
 import { SipPresenceClient } from './presence/sip-presence-client.ts';
 import { prepareOperator, startOperator } from './app-operator.ts';
@@ -19,6 +19,7 @@ import { freshReads, openStore } from './store/index.ts';
 import { WriteBehindStore } from './store/write-behind.ts';
 import { AdsServer } from './xds/ads-server.ts';
 import { XdsRoutePublisher } from './xds/route-publisher.ts';
+import { PinTable } from './dataplane/pin-table.ts';
 
 /** App is a running presencelb. */
 export interface App {
@@ -58,7 +59,7 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
     clock,
     log: log.child({ component: 'sip' }),
   });
-  let routes: XdsRoutePublisher | null = null;
+  let routes: RoutePublisher | null = null;
   const lifecycle = new Lifecycle({
     presence: instrument(presence, operator.presenceFailures),
     store,
@@ -82,23 +83,35 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
     log.error({ code: (e as { code?: string }).code ?? 'PRESENCE_UNAVAILABLE', err: (e as Error).message }, 'presence server unreachable at start-up: serving traffic, presence steps retried per user');
   }
   const pins = await lifecycle.restore();
-  routes = new XdsRoutePublisher({
+  // xds.pins picks the RoutePublisher: the pin table ext_proc reads (header), or per-user routes over xDS (routes).
+  const byHeader = config.xds.pins === 'header';
+  const table = byHeader ? new PinTable({ servers: config.applicationServers.map((s) => s.name), initialPins: pins }) : null;
+  const xdsRoutes = new XdsRoutePublisher({
     sink: xds,
     base: {
       appServers: config.applicationServers,
       routeConfigName: config.xds.routeConfigName,
       virtualHostDomains: config.xds.virtualHostDomains,
       identityHeader: config.identity.header,
+      ...(byHeader ? { pinHeader: config.xds.pinHeader } : {}),
     },
-    initialPins: pins,
+    initialPins: byHeader ? [] : pins,
   });
-  const first = routes.publishCurrent();
-  for (const pin of first.dropped) {
+  routes = table ?? xdsRoutes;
+  const first = xdsRoutes.publishCurrent();
+  for (const pin of [...first.dropped, ...(table?.dropped ?? [])]) {
     log.warn({ user: pin.user, appServer: pin.appServer }, 'route update names an application server no longer configured: dropped');
     await store.deletePin(pin.user).catch(() => undefined);
   }
 
-  const dataplane = new DataplaneServer({ identity: config.identity, appServers: config.applicationServers, flows: lifecycle, clock, log: log.child({ component: 'ext_proc' }) });
+  const dataplane = new DataplaneServer({
+    identity: config.identity,
+    appServers: config.applicationServers,
+    flows: lifecycle,
+    ...(table ? { pins: table, pinHeader: config.xds.pinHeader } : {}),
+    clock,
+    log: log.child({ component: 'ext_proc' }),
+  });
   const extProcPort = await dataplane.start(config.extProc.listen, serverTls.extProc.credentials);
   const sweeper = setInterval(() => {
     const n = lifecycle.sweep();
@@ -106,7 +119,7 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
   }, 30000);
   sweeper.unref();
   const surface = await startOperator(operator, { lifecycle, reads: freshReads(store), presence, xds, dataplane }, config, clock, log);
-  log.info({ xdsPort, extProcPort, adminPort: surface.ports.admin, metricsPort: surface.ports.metrics, snapshot: first.version, store: config.store.client }, 'presencelb ready');
+  log.info({ xdsPort, extProcPort, adminPort: surface.ports.admin, metricsPort: surface.ports.metrics, snapshot: first.version, pins: config.xds.pins, store: config.store.client }, 'presencelb ready');
 
   return {
     lifecycle,

@@ -56,6 +56,18 @@ export const configSchema = z.strictObject({
       routeConfigName: z.string().min(1).default('presencelb-routes'),
       /** virtualHostDomains are the Host/authority values the application's virtual host answers. */
       virtualHostDomains: z.array(z.string().min(1)).min(1).default(['*']),
+      /**
+       * pins picks how a reconnect's route update reaches Envoy (ARCHITECTURE.md, "Route updates"):
+       *   header  (default) xDS serves one steering route per application server, matching pinHeader; ext_proc sets
+       *           pinHeader to the pinned server's name on each request of a pinned user. A change costs the same
+       *           however many users are pinned. Needs ext_proc in blocking mode (every bootstrap but
+       *           envoy-observability.yaml).
+       *   routes  one route per pinned user, matching the identity header, in the RouteConfiguration pushed over
+       *           xDS on every change: works in observability mode, but each change re-sends every pin.
+       */
+      pins: z.enum(['header', 'routes']).default('header'),
+      /** pinHeader is the request header that carries a pinned user's server in pins: header mode; Envoy strips clients' copies. */
+      pinHeader: z.string().regex(/^x-[a-z0-9-]+$/, 'a lower-case HTTP header name starting with x-').default('x-presencelb-pin'),
     })
     .prefault({}),
   presence: z

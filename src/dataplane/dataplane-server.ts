@@ -16,6 +16,7 @@ import type { FlowSink } from './flow-sink.ts';
 import { ProcessStream, type StreamContext, type WireProcessingRequest } from './ext-proc-stream.ts';
 import type { IdentitySettings } from './identity.ts';
 import { OpenFlows } from './open-flows.ts';
+import type { PinLookup } from './pin-table.ts';
 
 /** STATS_LOG_INTERVAL_MS is the shortest time between two 'dataplane counts' log lines. */
 export const STATS_LOG_INTERVAL_MS = 250;
@@ -27,6 +28,9 @@ export interface DataplaneOptions {
   readonly flows: FlowSink;
   readonly clock: Clock;
   readonly log: Logger;
+  /** pins and pinHeader steer pinned users (config xds.pins: header); see ext-proc-stream.ts. */
+  readonly pins?: PinLookup;
+  readonly pinHeader?: string;
   /** maxMessageBytes bounds one message (headers only, or a batch of access log entries): 4 MiB by default. */
   readonly maxMessageBytes?: number;
 }
@@ -62,6 +66,7 @@ export class DataplaneServer {
         },
       },
       open: this.open,
+      ...(o.pins && o.pinHeader ? { pins: o.pins, pinHeader: o.pinHeader } : {}),
       clock: o.clock,
       log: o.log,
       serverByCluster: new Map(o.appServers.map((s) => [s.name, s.name])),

@@ -9,7 +9,7 @@ import { OpenFlows } from './open-flows.ts';
 const U = '0b6f3a52-6a3e-4d36-9f3c-6c1d2b3a4f50';
 const HEADER: IdentitySettings = { source: 'header', header: 'x-user-id', jwtMetadataNamespace: 'envoy.filters.http.jwt_authn', jwtPayloadKey: 'jwt_payload' };
 
-function rig(opts: { grantNow?: boolean } = {}) {
+function rig(opts: { grantNow?: boolean; pinned?: Record<string, string> } = {}) {
   const written: object[] = [];
   const started: FlowStart[] = [];
   const ended: { id: string; reason: FlowEndReason }[] = [];
@@ -21,6 +21,7 @@ function rig(opts: { grantNow?: boolean } = {}) {
       open,
       clock: new ManualClock(),
       log: new MemoryLogger(),
+      ...(opts.pinned ? { pins: { serverFor: (u: string) => opts.pinned![u] }, pinHeader: 'x-presencelb-pin' } : {}),
       serverByCluster: new Map([['app-a', 'app-a']]),
       serverByAddress: new Map([['127.0.0.1:8081', 'app-a']]),
       flows: {
@@ -88,4 +89,31 @@ test('an invalid identity: a 400 immediate response without headers, no flow', (
   t.deepEqual(m!.immediate_response.status, { code: 'BadRequest' });
   t.is(m!.immediate_response.headers, undefined);
   t.is(JSON.parse(m!.immediate_response.body.toString()).error, 'IDENTITY_MALFORMED');
+});
+
+test('a pinned user: CONTINUE sets the pin header to the server and clears the route cache; the flow is on that server', (t) => {
+  const r = rig({ pinned: { [U]: 'app-b' } });
+  r.stream.onMessage({ ...requestHeaders(), attributes: { 'envoy.filters.http.ext_proc': { fields: { 'xds.cluster_name': { string_value: 'app-a' } } } } });
+  t.is(r.started[0]!.appServer, 'app-b', 'the steering route, not the cluster Envoy chose first, serves it');
+  t.deepEqual(r.written, [
+    {
+      request_headers: {
+        response: {
+          status: 'CONTINUE',
+          header_mutation: { set_headers: [{ header: { key: 'x-presencelb-pin', raw_value: Buffer.from('app-b') }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }] },
+          clear_route_cache: true,
+        },
+      },
+    },
+  ]);
+});
+
+test('an unpinned user, and any user in observability mode: plain CONTINUE (or nothing), no header', (t) => {
+  const other = rig({ pinned: { '11111111-2222-4333-8444-555555555555': 'app-b' } });
+  other.stream.onMessage(requestHeaders());
+  t.deepEqual(other.written, [{ request_headers: { response: { status: 'CONTINUE' } } }]);
+  const observed = rig({ pinned: { [U]: 'app-b' } });
+  observed.stream.onMessage(requestHeaders(true));
+  t.deepEqual(observed.written, []);
+  t.is(observed.started[0]!.appServer, null, 'Envoy applies no answer in observability mode: the pin cannot steer');
 });

@@ -26,6 +26,7 @@ import type { FlowSink } from './flow-sink.ts';
 import { headerValues, stringAttribute, type WireHeader, type WireMap, type WireMetadata, type WireStruct } from './headers.ts';
 import { identityOf, type IdentitySettings } from './identity.ts';
 import type { OpenFlows } from './open-flows.ts';
+import type { PinLookup } from './pin-table.ts';
 
 /** StreamState is where one ext_proc stream is in its life. */
 export type StreamState = 'awaiting_headers' | 'granting' | 'forwarded' | 'handed_over' | 'rejected' | 'detached';
@@ -37,6 +38,13 @@ export interface StreamContext {
   readonly open: OpenFlows;
   readonly clock: Clock;
   readonly log: Logger;
+  /**
+   * pins, with pinHeader, steer pinned users (config xds.pins: header): the answer to a pinned user's request headers
+   * sets pinHeader to the server's name and asks Envoy to choose the route again, so the steering route for that
+   * server (src/xds/resource-types/route.ts) applies. Absent in xds.pins: routes mode, where routes do it alone.
+   */
+  readonly pins?: PinLookup;
+  readonly pinHeader?: string;
   /** serverByCluster / serverByAddress map Envoy's names for an upstream to a configured app server name. */
   readonly serverByCluster: ReadonlyMap<string, string>;
   readonly serverByAddress: ReadonlyMap<string, string>;
@@ -119,7 +127,9 @@ export class ProcessStream {
     const cluster = stringAttribute(req.attributes, 'xds.cluster_name');
     const requestIds = headerValues(headers, 'x-request-id');
     const requestId = requestIds.length === 1 && requestIds[0]!.length <= 128 ? requestIds[0]! : `local:${randomUUID()}`;
-    const flow = { id: randomUUID(), requestId, user: id.value, appServer: cluster ? (this.ctx.serverByCluster.get(cluster) ?? null) : null };
+    // A pinned user's request goes to the pinned server (the steering route), not the cluster Envoy chose first.
+    const pinned = observe || !this.ctx.pinHeader ? undefined : this.ctx.pins?.serverFor(id.value);
+    const flow = { id: randomUUID(), requestId, user: id.value, appServer: pinned ?? (cluster ? (this.ctx.serverByCluster.get(cluster) ?? null) : null) };
     const startedAt = this.ctx.clock.now();
     if (!this.ctx.open.open(requestId, { flowId: flow.id, user: flow.user, startedAt })) {
       this.ctx.log.warn({ user: flow.user }, 'ext_proc: request id already open; this flow will end at restart or shutdown');
@@ -131,7 +141,8 @@ export class ProcessStream {
     this.ctx.flows.flowStarted({ id: flow.id, user: flow.user, appServer: flow.appServer, startedAt }, () => {
       if (this.state !== 'granting') return;
       this.state = 'forwarded';
-      if (!observe) this.out.write({ request_headers: { response: { status: 'CONTINUE' } } });
+      if (observe) return;
+      this.out.write({ request_headers: { response: pinned ? steer(this.ctx.pinHeader!, pinned) : { status: 'CONTINUE' } } });
     });
   }
 
@@ -147,4 +158,17 @@ export class ProcessStream {
       this.ctx.flows.flowUpstream(this.flow.id, this.flow.user, server);
     }
   }
+}
+
+/**
+ * steer is the CommonResponse for a pinned user's request headers: set the pin header (replacing any copy; the
+ * bootstrap removes clients' copies before ext_proc anyway, and its mutation_rules let presencelb set this header
+ * only) and clear the route cache, so the router picks the steering route.
+ */
+function steer(header: string, server: string): object {
+  return {
+    status: 'CONTINUE',
+    header_mutation: { set_headers: [{ header: { key: header, raw_value: Buffer.from(server) }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }] },
+    clear_route_cache: true,
+  };
 }

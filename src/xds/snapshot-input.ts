@@ -22,6 +22,12 @@ export interface SnapshotInput {
   readonly virtualHostDomains: readonly string[];
   /** identityHeader is the request header carrying the user's UUID (config identity.header). */
   readonly identityHeader: string;
+  /**
+   * pinHeader, when set (config xds.pins: header), adds one steering route per application server ahead of the
+   * default route: a request whose pinHeader equals the server's name goes to that server. ext_proc sets the header
+   * for pinned users (src/dataplane/pin-table.ts), so pins themselves are not part of the snapshot.
+   */
+  readonly pinHeader?: string;
   /** listeners are served over LDS; absent or empty by default (the bootstrap's listener is static). */
   readonly listeners?: readonly ListenerSpec[];
 }

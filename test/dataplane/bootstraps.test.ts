@@ -29,6 +29,25 @@ for (const [name, file] of [
   });
 }
 
+test('every bootstrap removes clients\' pin headers before routing, and lets presencelb set that header and no other', (t) => {
+  const pinHeader = defaults.xds.pinHeader;
+  const delta = path.join(path.dirname(DEFAULT_BOOTSTRAP), 'envoy-delta.yaml');
+  const tls = path.join(path.dirname(DEFAULT_BOOTSTRAP), 'envoy-tls.yaml');
+  for (const file of [DEFAULT_BOOTSTRAP, TRUSTED_HEADER_BOOTSTRAP, OBSERVABILITY_BOOTSTRAP, delta, tls]) {
+    const listener = listenerOf(parse(file));
+    for (const chain of [...listener.filter_chains, ...(listener.default_filter_chain ? [listener.default_filter_chain] : [])]) {
+      const hcm = hcmOf(chain);
+      const where = `${path.basename(file)} ${chain.name ?? 'chain'}`;
+      t.deepEqual(
+        hcm.early_header_mutation_extensions?.map((e: Obj) => [e.name, e.typed_config.mutations]),
+        [['envoy.http.early_header_mutation.header_mutation', [{ remove: pinHeader }]]],
+        `${where}: removed before a route is chosen`,
+      );
+      t.deepEqual(filterOf(hcm, 'envoy.filters.http.ext_proc').typed_config.mutation_rules, { disallow_all: true, allow_expression: { regex: `^${pinHeader}$` } }, where);
+    }
+  }
+});
+
 test('envoy/envoy.yaml: client identity header removed, then JWT verified, then ext_proc, then the router', (t) => {
   const hcm = hcmOf(listenerOf(parse(DEFAULT_BOOTSTRAP)).filter_chains[0]);
   t.deepEqual(hcm.http_filters.map((f: Obj) => f.name), ['envoy.filters.http.header_mutation', 'envoy.filters.http.jwt_authn', 'envoy.filters.http.ext_proc', 'envoy.filters.http.router']);

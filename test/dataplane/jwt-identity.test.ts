@@ -118,7 +118,7 @@ test.serial("a client's own x-user-id is ignored: the verified subject is the us
   await rig.settled(mark);
 });
 
-test.serial("a client cannot put itself on another user's pinned route by sending that user's x-user-id", async (t) => {
+test.serial("a client cannot put itself on another user's pinned server by sending that user's x-user-id or a pin header", async (t) => {
   const mark = rig.mark();
   const victim = randomUUID();
   const device = await rig.device(victim);
@@ -129,24 +129,25 @@ test.serial("a client cannot put itself on another user's pinned route by sendin
   await rig.plb.waitForEvent(victim, 'subscribe');
   await waitFor('the baseline NOTIFY', () => rig.plb.events(victim).includes('receive_notification'));
   await device.publish('closed', 'went offline');
-  const update = await rig.plb.waitForEvent(victim, 'route_update');
-  await waitFor('Envoy to apply the pin', async () => {
-    const d = await rig.envoy.configDump('resource=dynamic_route_configs');
-    const cfg = d.configs?.find((c: any) => c.version_info === update.version);
-    return cfg?.route_config.virtual_hosts.flatMap((v: any) => v.routes).some((r: any) => r.name === `pin:${victim}`);
-  });
+  // The pin is in force once route_update is logged (xds.pins: header: the table ext_proc reads).
+  await rig.plb.waitForEvent(victim, 'route_update');
 
-  // The victim's own requests follow the pin: the header Envoy derives from the verified sub matches it.
-  for (let i = 0; i < 6; i++) t.is((await rig.get('/mine', { as: victim })).body.server, pinnedTo);
+  // The victim's own requests follow the pin: ext_proc sets the pin header for the verified subject.
+  for (let i = 0; i < 6; i++) {
+    const r = await rig.get('/mine', { as: victim });
+    t.is(r.body.server, pinnedTo);
+    t.is(r.body.pin, pinnedTo);
+  }
 
   // The attacker's requests, carrying the victim's UUID in x-user-id, take the default route: both servers answer,
   // and every answer is for the attacker.
   const attacker = randomUUID();
   const servers = new Set<string>();
   for (let i = 0; i < 24; i++) {
-    const r = await rig.get('/spoof', { as: attacker, headers: { 'x-user-id': victim } });
+    const r = await rig.get('/spoof', { as: attacker, headers: { 'x-user-id': victim, 'x-presencelb-pin': pinnedTo! } });
     t.is(r.status, 200);
     t.is(r.body.user, attacker);
+    t.is(r.body.pin, null, 'nor by sending a pin header of its own');
     servers.add(r.body.server);
   }
   t.deepEqual([...servers].sort(), ['app-a', 'app-b'], 'the attacker is not pinned to the victim’s server');

@@ -1,5 +1,6 @@
 /**
- * What the ext_proc server may change, with the shipped bootstrap (mutation_rules.disallow_all): nothing. A rogue
+ * What the ext_proc server may change, with the shipped bootstrap (mutation_rules: disallow_all, except the pin
+ * header x-presencelb-pin, which only steers to a server through a steering route; none is served here): nothing. A rogue
  * ext_proc server in presencelb's place answers every request by setting the identity header to a pinned user's
  * UUID, asking Envoy to choose the route again, dropping the token and adding a response header. Envoy ignores all
  * of it: the request keeps its verified user, takes the default route, and the client sees no added header.

@@ -44,7 +44,7 @@ test('answers every path with its name, the path, the x-user-id header and the t
   t.is(res.headers.get('x-app-server'), 'app-x');
   t.regex(res.headers.get('content-type') ?? '', /^application\/json/);
   const body = (await res.json()) as Record<string, unknown>;
-  t.deepEqual(Object.keys(body).sort(), ['at', 'path', 'server', 'user']);
+  t.deepEqual(Object.keys(body).sort(), ['at', 'path', 'pin', 'server', 'user']);
   t.like(body, { server: 'app-x', path: '/some/where', user: 'u-123' });
   t.true(Date.parse(String(body.at)) >= before - 5, 'at is an ISO time of the answer');
   const anon = (await (await fetch(url('/'))).json()) as Record<string, unknown>;

@@ -26,7 +26,8 @@ export async function startAppServer(name: string, port = 0, identityHeader = 'x
     const user = String(req.headers[identityHeader] ?? '');
     byUser.set(user, (byUser.get(user) ?? 0) + 1);
     const url = new URL(req.url ?? '/', 'http://x');
-    const body = JSON.stringify({ server: name, user: user || null, path: url.pathname });
+    const pin = req.headers['x-presencelb-pin'];
+    const body = JSON.stringify({ server: name, user: user || null, path: url.pathname, pin: typeof pin === 'string' ? pin : null });
     if (url.pathname === '/stream') {
       const chunks = Number(url.searchParams.get('chunks') ?? 3);
       const intervalMs = Number(url.searchParams.get('intervalMs') ?? 200);

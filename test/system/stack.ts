@@ -42,6 +42,8 @@ export interface StackOptions {
   readonly presenceDown?: boolean;
   /** admin is presencelb's `admin` config section (listen defaults to a free port). */
   readonly admin?: Record<string, unknown>;
+  /** pins is presencelb's xds.pins (default: the config default, header). */
+  readonly pins?: 'header' | 'routes';
   /** envoyBootstrap is the bootstrap Envoy runs (default envoy/envoy-trusted-header.yaml; it must take the identity header). */
   readonly envoyBootstrap?: string;
 }
@@ -54,7 +56,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack & { presen
   const wsUrl = kamailio ? kamailio.wsUrl : `ws://127.0.0.1:${downPort}`;
   let plb = await startPresencelb({
     identity: { source: 'header', header: 'x-user-id' },
-    xds: { listen: `127.0.0.1:${xdsPort}` },
+    xds: { listen: `127.0.0.1:${xdsPort}`, ...(o.pins ? { pins: o.pins } : {}) },
     extProc: { listen: `127.0.0.1:${extProcPort}` },
     presence: { wsUrl, domain: DOMAIN, stepTimeoutMs: 2000 },
     lifecycle: { graceMs: o.graceMs ?? 1000, reconnectWindowMs: o.reconnectWindowMs ?? 60000 },

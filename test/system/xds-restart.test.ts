@@ -64,7 +64,8 @@ async function csdsRoutes(xdsPort: number, nodeId: string): Promise<any> {
 
 async function crashAndRestart(t: ExecutionContext, protocol: 'sotw' | 'delta'): Promise<void> {
   const bootstrap = protocol === 'delta' ? deltaVariant(TRUSTED_HEADER_BOOTSTRAP) : TRUSTED_HEADER_BOOTSTRAP;
-  const stack = await startStack({ graceMs: 1000, reconnectWindowMs: 120000, envoyBootstrap: bootstrap });
+  // Per-user routes (xds.pins: routes): the pin is part of the xDS configuration Envoy keeps while presencelb is away.
+  const stack = await startStack({ graceMs: 1000, reconnectWindowMs: 120000, envoyBootstrap: bootstrap, pins: 'routes' });
   try {
     const xdsPort = Number(stack.plb.lines.find((l) => l.msg === 'presencelb ready')?.xdsPort);
 
@@ -129,3 +130,34 @@ async function crashAndRestart(t: ExecutionContext, protocol: 'sotw' | 'delta'):
 
 test.serial('SIGKILL and restart under traffic, state-of-the-world ADS: no failed request, the pin and its route version survive', (t) => crashAndRestart(t, 'sotw'));
 test.serial('SIGKILL and restart under traffic, delta ADS: no failed request, the pin survives, nothing is resent', (t) => crashAndRestart(t, 'delta'));
+
+test.serial('SIGKILL and restart with xds.pins: header: while presencelb is away the pin lapses (failure_mode_allow), after the restart it is restored from the store', async (t) => {
+  const stack = await startStack({ graceMs: 1000, reconnectWindowMs: 120000 });
+  try {
+    const user = randomUUID();
+    const device = await stack.device(user);
+    const res = await fetch(`${stack.envoy.listenerUrl}/stream?chunks=8&intervalMs=300`, { headers: { 'x-user-id': user } });
+    const servedBy = res.headers.get('x-app-server')!;
+    await stack.plb.waitForEvent(user, 'subscribe');
+    await waitFor('the baseline NOTIFY', () => stack.plb.events(user).includes('receive_notification'));
+    await device.publish('closed', 'went offline');
+    await stack.plb.waitForEvent(user, 'route_update');
+    await res.text();
+    const routesBefore = await routeEntry(stack);
+    t.true(routesBefore.routes.includes(`pinned-to:${servedBy}`));
+    t.is((await stack.get('/before', user)).body.pin, servedBy);
+
+    const second = await stack.restartPresencelb('SIGKILL');
+    t.true(second.lines.some((l) => l.msg === 'state restored from the store' && Number(l.pins) === 1));
+    // The steering routes are the same configuration as before: same version, nothing per user.
+    await waitFor('Envoy to be in sync with the new process', async () => (await routeEntry(stack)).version === routesBefore.version);
+    for (let i = 0; i < 6; i++) {
+      const r = await stack.get('/after', user);
+      t.is(r.status, 200);
+      t.is(r.body.server, servedBy, 'the restored pin steers the user again');
+      t.is(r.body.pin, servedBy);
+    }
+  } finally {
+    await stack.stop();
+  }
+});

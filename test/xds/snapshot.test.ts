@@ -66,6 +66,16 @@ test('routes: one per pin, sorted by user, ahead of the equal-weight default rou
   t.deepEqual(decoded.virtual_hosts[0].routes[2].route.weighted_clusters.clusters, [{ name: 'app-a', weight: { value: 1 } }, { name: 'app-b', weight: { value: 1 } }]);
 });
 
+test('with a pin header (xds.pins: header): one steering route per server, ahead of the default; pins change nothing else', (t) => {
+  const s = build({ ...input(), pinHeader: 'x-presencelb-pin' });
+  const routes = (s.resources('RDS')[0] as RouteConfigurationResource).virtual_hosts[0]!.routes;
+  t.deepEqual(routes.map((r) => r.name), ['pinned-to:app-a', 'pinned-to:app-b', 'default']);
+  t.deepEqual(routes[1], { name: 'pinned-to:app-b', match: { prefix: '/', headers: [{ name: 'x-presencelb-pin', string_match: { exact: 'app-b' } }] }, route: { cluster: 'app-b' } });
+  const decoded = decode('envoy.config.route.v3.RouteConfiguration', s.slice('RDS').resources.get('presencelb-routes')!.value);
+  t.deepEqual(decoded.virtual_hosts[0].routes[1], routes[1], 'encodes exactly what was built');
+  t.not(s.version, build(input()).version);
+});
+
 test('a pin naming an unknown server is SNAPSHOT_INCONSISTENT at its input path', (t) => {
   const r = Snapshot.build(input([pin(U1, 'app-a'), pin(U2, 'app-z')]));
   t.false(r.ok);

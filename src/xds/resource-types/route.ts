@@ -1,7 +1,8 @@
 /**
  * RouteConfiguration (RDS): the one route table of the application listener. Its single virtual host holds, in
- * order, one route per pin (the user's identity header equals the pinned UUID → the pinned server's cluster) and
- * then the default route, which spreads requests over every application server with equal weights. Envoy picks a
+ * order, one route per pin (config xds.pins: routes; the user's identity header equals the pinned UUID → the pinned
+ * server's cluster), one steering route per application server (xds.pins: header; the pin header ext_proc sets
+ * names the server → its cluster), and then the default route, which spreads requests over every application server with equal weights. Envoy picks a
  * weighted cluster when it resolves the route, so `xds.cluster_name` names the chosen server either way.
  */
 import type { PinRecord } from '../../core/ports.ts';
@@ -17,6 +18,8 @@ export const VIRTUAL_HOST_NAME = 'presencelb';
 export const DEFAULT_ROUTE_NAME = 'default';
 /** pinRouteName is the name of the route carrying a user's pin (Envoy's `xds.route_name` attribute). */
 export const pinRouteName = (user: string): string => `pin:${user}`;
+/** steeringRouteName is the name of the route that sends requests carrying the pin header for a server to it. */
+export const steeringRouteName = (server: string): string => `pinned-to:${server}`;
 
 /** HeaderMatcherResource is envoy.config.route.v3.HeaderMatcher restricted to a string match. */
 export interface HeaderMatcherResource {
@@ -51,6 +54,18 @@ function pinRoute(pin: PinRecord, header: string): RouteResource {
   };
 }
 
+/**
+ * steeringRoute matches every request whose pin header names the server. Server names are lower-case (config
+ * schema), and ext_proc writes them exactly, so the match is exact.
+ */
+function steeringRoute(server: string, header: string): RouteResource {
+  return {
+    name: steeringRouteName(server),
+    match: { prefix: '/', headers: [{ name: header, string_match: { exact: server } }] },
+    route: { cluster: server },
+  };
+}
+
 /** comparePins orders pins by user, then server: the route table's order does not depend on pin history. */
 const comparePins = (a: PinRecord, b: PinRecord): number =>
   a.user < b.user ? -1 : a.user > b.user ? 1 : a.appServer < b.appServer ? -1 : a.appServer > b.appServer ? 1 : 0;
@@ -69,10 +84,11 @@ export const routeConfigurationType: XdsResourceType<RouteConfigurationResource>
       route: { weighted_clusters: { clusters: servers.map((name) => ({ name, weight: { value: 1 } })) } },
     };
     const pinned = [...input.pins].sort(comparePins).map((p) => pinRoute(p, input.identityHeader));
+    const steering = input.pinHeader ? servers.map((s) => steeringRoute(s, input.pinHeader!)) : [];
     return [
       {
         name: input.routeConfigName,
-        virtual_hosts: [{ name: VIRTUAL_HOST_NAME, domains: [...input.virtualHostDomains], routes: [...pinned, defaultRoute] }],
+        virtual_hosts: [{ name: VIRTUAL_HOST_NAME, domains: [...input.virtualHostDomains], routes: [...pinned, ...steering, defaultRoute] }],
       },
     ];
   },
