@@ -72,6 +72,7 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
     stepTimeoutMs: config.presence.stepTimeoutMs,
     // A presence server refreshes each subscription with a NOTIFY within its expiry; a minute of slack on top.
     staleNotifyMs: (config.presence.subscribeExpiresSec + 60) * 1000,
+    presenceInterpretation: config.presence.interpretation,
   });
   sink = (n) => lifecycle.onNotify(n);
   lifecycle.observe((e) => logEvent(log, e));

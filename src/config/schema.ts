@@ -3,6 +3,7 @@
  * through constructors. Every field has a default suitable for a single machine, so an empty file is valid.
  */
 import { z } from 'zod';
+import { DEFAULT_GONE_ACTIVITIES, DEFAULT_IDLE_GONE_AFTER_MS } from '../core/presence-change.ts';
 
 const hostPort = z
   .string()
@@ -87,6 +88,19 @@ export const configSchema = z.strictObject({
       subscribeExpiresSec: z.number().int().min(60).max(86400).default(600),
       /** stepTimeoutMs bounds how long a request waits for REGISTER and PUBLISH on a user's first flow. */
       stepTimeoutMs: z.number().int().min(10).max(30000).default(400),
+      /**
+       * interpretation says when the other parties' presence says the user is gone (ARCHITECTURE.md, "Reading
+       * presence"): besides no open tuple, every open tuple naming one of goneActivities (RFC 4480 activity element
+       * names), or saying user-input idle for at least idleGoneAfterMs (null: idleness never says gone).
+       */
+      interpretation: z
+        .strictObject({
+          goneActivities: z
+            .array(z.string().regex(/^[a-z][a-z0-9-]*$/, 'an RPID activity element name, e.g. vacation'))
+            .default([...DEFAULT_GONE_ACTIVITIES]),
+          idleGoneAfterMs: z.number().int().min(1000).max(30 * 86400000).nullable().default(DEFAULT_IDLE_GONE_AFTER_MS),
+        })
+        .prefault({}),
     })
     .prefault({}),
   lifecycle: z

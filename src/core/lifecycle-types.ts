@@ -1,5 +1,6 @@
 /** Option and state types of the Lifecycle (lifecycle.ts). */
 import type { AppServer, Clock, FlowStore, Logger, PresenceClient, RoutePublisher } from './ports.ts';
+import type { PresenceInterpretation } from './presence-change.ts';
 import type { SessionState } from './session.ts';
 import type { UserId } from './user-id.ts';
 
@@ -19,13 +20,18 @@ export interface LifecycleOptions {
   readonly stepTimeoutMs: number;
   /** staleNotifyMs: a subscription silent for longer than this is treated as lost by sweep(). */
   readonly staleNotifyMs: number;
+  /** presenceInterpretation: when presence says the user is gone (presence-change.ts); default DEFAULT_PRESENCE_INTERPRETATION. */
+  readonly presenceInterpretation?: PresenceInterpretation;
 }
 
 /** Session is the lifecycle's in-memory view of one tracked user; mutated only inside that user's queue. */
 export interface Session {
   readonly user: UserId;
   state: SessionState;
-  /** fingerprint of the other parties' presence tuples last seen; null until the subscription's first NOTIFY. */
+  /**
+   * fingerprint is the other parties' presence last seen, a PresenceSnapshot as JSON (presence-change.ts); null
+   * until the subscription's first NOTIFY.
+   */
   fingerprint: string | null;
   /** appServer is the server of the user's most recent flow. */
   appServer: string | null;

@@ -19,7 +19,7 @@ import type { LifecycleObserver } from './lifecycle-events.ts';
 import { StepRunner } from './step-runner.ts';
 import type { LifecycleOptions, Session } from './lifecycle-types.ts';
 import type { AppServer, FlowEndReason, PinRecord, PresenceNotification, PresenceSink, PurgeCounts } from './ports.ts';
-import { classifyNotify, othersFromFingerprint, presenceSaysGone, terminationPolicy } from './presence-change.ts';
+import { classifyNotify, DEFAULT_PRESENCE_INTERPRETATION, presenceVerdict, snapshotFromFingerprint, terminationPolicy, type PresenceInterpretation } from './presence-change.ts';
 import { fail, ok, type Result } from './result.ts';
 import { transition, type SessionState } from './session.ts';
 import type { UserId } from './user-id.ts';
@@ -41,9 +41,11 @@ export class Lifecycle implements PresenceSink {
   private readonly queue = new KeyedQueue<UserId>();
   private readonly servers: ReadonlyMap<string, AppServer>;
   private readonly fx: StepRunner;
+  private readonly interpretation: PresenceInterpretation;
 
   constructor(private readonly o: LifecycleOptions) {
     this.servers = new Map(o.appServers.map((s) => [s.name, s]));
+    this.interpretation = o.presenceInterpretation ?? DEFAULT_PRESENCE_INTERPRETATION;
     this.fx = new StepRunner(o.store, o.clock, o.log);
   }
 
@@ -279,7 +281,7 @@ export class Lifecycle implements PresenceSink {
     const s = this.sessions.get(n.user);
     if (!s) return;
     s.lastNotifyAt = this.o.clock.now();
-    const c = classifyNotify(s.fingerprint, n);
+    const c = classifyNotify(s.fingerprint, n, this.interpretation);
     this.fx.emit('receive_notification', n.user, c.kind !== 'invalid', {
       kind: c.kind,
       sentAt: n.sentAt,
@@ -287,8 +289,14 @@ export class Lifecycle implements PresenceSink {
       subscription: n.subscription.state,
       ...(n.subscription.reason ? { reason: n.subscription.reason } : {}),
       ...(n.bodyError ? { bodyError: n.bodyError } : {}),
+      ...(c.verdict ? { presenceGone: c.verdict.gone, presence: c.verdict.reason } : {}),
     }, c.kind === 'invalid' ? 'PIDF_INVALID' : undefined);
-    if (c.kind === 'invalid' || c.kind === 'unchanged') return;
+    if (c.kind === 'invalid') return;
+    if (c.kind === 'unchanged') {
+      // Same presence, but the latest RPID details (and idle starts) are what later verdicts read.
+      s.fingerprint = c.fingerprint;
+      return;
+    }
     if (c.kind === 'terminated') {
       // The fingerprint is kept: the NOTIFY after a re-subscribe is compared with the presence seen before.
       if (terminationPolicy(n.subscription.reason) === 'adapter_retries') return;
@@ -371,8 +379,9 @@ export class Lifecycle implements PresenceSink {
 
   /**
    * windowOver ends a reconnect window with an outcome: `reconnected` when the user's flows resumed (a flow started
-   * during the window, or one is still open); otherwise, if presence still says the user is gone, the claim's
-   * teardown branch runs; if not, the route update is withdrawn and the user stays tracked.
+   * during the window, or one is still open); otherwise, if presence still says the user is gone (the last presence
+   * seen, judged at the window's end: presenceVerdict), the claim's teardown branch runs; if not, the route update is
+   * withdrawn and the user stays tracked.
    */
   private windowOver(user: UserId): void {
     void this.queue.run(user, async () => {
@@ -382,9 +391,10 @@ export class Lifecycle implements PresenceSink {
       const since = s.pinCreatedAt ?? this.o.clock.now();
       const flows = await this.o.store.flowsOverlapping(user, since).catch(() => null);
       const resumed = flows !== null && flows.some((f) => f.startedAt >= since || f.endedAt === null);
-      const gone = presenceSaysGone(othersFromFingerprint(s.fingerprint));
+      const verdict = presenceVerdict(snapshotFromFingerprint(s.fingerprint), this.o.clock.now(), this.interpretation);
+      const gone = verdict.gone;
       const outcome = resumed ? 'reconnected' : gone ? 'not_resumed_presence_gone' : 'not_resumed_presence_available';
-      this.fx.emit('reconnect_outcome', user, resumed, { outcome, windowMs: this.o.reconnectWindowMs });
+      this.fx.emit('reconnect_outcome', user, resumed, { outcome, windowMs: this.o.reconnectWindowMs, presence: verdict.reason });
       if (!resumed && gone && flows !== null) {
         await this.tearDown(user, s);
         return;

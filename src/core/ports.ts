@@ -42,17 +42,72 @@ export interface FlowRecord {
   readonly endReason: FlowEndReason | null;
 }
 
-/** PresenceTuple is one <tuple> of a PIDF document (RFC 3863). */
+/**
+ * PresenceActivities is one <rpid:activities> element (RFC 4480 section 3.2): what the person is doing, during
+ * [from, until) when those attributes are given (ms since the epoch; absent: unbounded).
+ */
+export interface PresenceActivities {
+  /**
+   * names are the local names of the activity elements, each once, in order of first appearance: 'away',
+   * 'on-the-phone', 'vacation', … ('unknown' when the publisher says it does not know; 'other' for <rpid:other>).
+   */
+  readonly names: readonly string[];
+  /** other holds the text of each <rpid:other> element, when it has one. */
+  readonly other: readonly string[];
+  readonly from?: number;
+  readonly until?: number;
+}
+
+/**
+ * PresenceUserInput is an <rpid:user-input> element (RFC 4480 section 3.2): whether the user has used the
+ * service, device or person's devices recently.
+ */
+export interface PresenceUserInput {
+  readonly value: 'active' | 'idle';
+  /** idleThresholdSec is how long without input the publisher waits before it says idle (attribute idle-threshold). */
+  readonly idleThresholdSec?: number;
+  /** lastInput is when the user last gave input (attribute last-input), ms since the epoch. */
+  readonly lastInput?: number;
+}
+
+/**
+ * PresenceTuple is one <tuple> of a PIDF document (RFC 3863) with the RPID elements (RFC 4480) presencelb reads.
+ * The optional fields are absent when the document carries nothing readable for them.
+ */
 export interface PresenceTuple {
   readonly id: string;
   readonly basic: 'open' | 'closed' | null;
   readonly note: string | null;
+  /** timestamp is the tuple's <timestamp> (RFC 3863 section 4.1.7), ms since the epoch. */
+  readonly timestamp?: number;
+  /** activities are the <rpid:activities> in the tuple's <status> or directly in the tuple, in document order. */
+  readonly activities?: readonly PresenceActivities[];
+  /**
+   * userInput is the tuple's own <rpid:user-input> (in its <status> or directly in it), else that of the
+   * <dm:device> its <dm:deviceID> names (RFC 4479 section 3.4).
+   */
+  readonly userInput?: PresenceUserInput;
 }
 
-/** PresenceDocument is a parsed PIDF document: the presentity and its tuples in document order. */
+/** PresencePerson is one <dm:person> element (RFC 4479 section 3.2) with the RPID elements presencelb reads. */
+export interface PresencePerson {
+  /** id is the person element's id attribute, null when it has none. */
+  readonly id: string | null;
+  readonly activities?: readonly PresenceActivities[];
+  readonly userInput?: PresenceUserInput;
+  /** timestamp is the person's <dm:timestamp>, ms since the epoch. */
+  readonly timestamp?: number;
+}
+
+/**
+ * PresenceDocument is a parsed PIDF document: the presentity, its tuples in document order, and its person elements
+ * (absent when the document has none that carries RPID presencelb reads). A document merged by the presence
+ * server holds every publisher's tuples and person elements.
+ */
 export interface PresenceDocument {
   readonly entity: string;
   readonly tuples: readonly PresenceTuple[];
+  readonly persons?: readonly PresencePerson[];
 }
 
 /** SubscriptionState is the Subscription-State header of a NOTIFY (RFC 6665 section 8.2.3). */

@@ -3,11 +3,14 @@
  * documents a presence server sends, which merge every publisher's tuples (Kamailio presence_xml) and may use any
  * namespace prefix. Parsing is lenient about what presencelb does not need (unknown elements, extensions, notes
  * in other languages, tuples without status) and strict about what it does: a well-formed XML document whose root
- * is <presence> with an entity, and an id on every tuple. Pure functions; fast-xml-parser does the XML.
+ * is <presence> with an entity, and an id on every tuple. The RPID (RFC 4480) and data-model (RFC 4479) elements
+ * presencelb interprets are read by rpid.ts, which never fails: unreadable RPID is left out, never an error.
+ * Pure functions; fast-xml-parser does the XML.
  */
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
 import type { PresenceDocument, PresenceTuple } from '../core/ports.ts';
 import { fail, ok, type FieldError, type Result } from '../core/result.ts';
+import { asArray, deviceIdOf, isRecord, readDeviceInputs, readPersons, readRpid, readTimestamp, textOf } from './rpid.ts';
 
 /** PIDF_NS is the PIDF namespace (RFC 3863 section 4.1). */
 export const PIDF_NS = 'urn:ietf:params:xml:ns:pidf';
@@ -93,6 +96,7 @@ export function parsePidf(xml: string): Result<PresenceDocument> {
   const entity = presence['@_entity'];
   if (typeof entity !== 'string' || entity.trim() === '') errors.push(err('entity', 'presence element has no entity attribute'));
   const tuples: PresenceTuple[] = [];
+  const deviceInputs = readDeviceInputs(presence);
   asArray(presence.tuple).forEach((raw, i) => {
     const t = isRecord(raw) ? raw : {};
     const id = t['@_id'];
@@ -104,25 +108,20 @@ export function parsePidf(xml: string): Result<PresenceDocument> {
     const basicText = isRecord(status) ? textOf(asArray(status.basic)[0]) : null;
     const basic = basicText === 'open' || basicText === 'closed' ? basicText : null;
     const note = asArray(t.note).map(textOf).find((n): n is string => n !== null && n !== '') ?? null;
-    tuples.push({ id, basic, note });
+    const timestamp = readTimestamp(t);
+    const rpid = readRpid([status, t]);
+    const deviceId = deviceIdOf(t);
+    const userInput = rpid.userInput ?? (deviceId !== null ? deviceInputs.get(deviceId) : undefined);
+    tuples.push({
+      id,
+      basic,
+      note,
+      ...(timestamp !== null ? { timestamp } : {}),
+      ...(rpid.activities ? { activities: rpid.activities } : {}),
+      ...(userInput ? { userInput } : {}),
+    });
   });
   if (errors.length > 0) return fail(...errors);
-  return ok({ entity: (entity as string).trim(), tuples });
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function asArray(v: unknown): unknown[] {
-  if (v === undefined || v === null) return [];
-  return Array.isArray(v) ? v : [v];
-}
-
-/** textOf returns an element's text whether the parser gave a plain string or an object with attributes. */
-function textOf(v: unknown): string | null {
-  if (typeof v === 'string') return v.trim();
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  if (isRecord(v) && v['#text'] !== undefined) return String(v['#text']).trim();
-  return null;
+  const persons = readPersons(presence);
+  return ok({ entity: (entity as string).trim(), tuples, ...(persons.length > 0 ? { persons } : {}) });
 }

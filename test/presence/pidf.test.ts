@@ -33,7 +33,11 @@ const good: Array<{ name: string; xml: string; want: PresenceDocument }> = [
   <p:tuple id="t2"><p:status/></p:tuple>
   <p:note>document note</p:note>
 </p:presence>`,
-    want: { entity: 'pres:u@d', tuples: [{ id: 't1', basic: 'open', note: 'In a meeting' }, { id: 't2', basic: null, note: null }] },
+    want: {
+      entity: 'pres:u@d',
+      tuples: [{ id: 't1', basic: 'open', note: 'In a meeting', timestamp: Date.UTC(2026, 10, 25, 10) }, { id: 't2', basic: null, note: null }],
+      persons: [{ id: 'p1', activities: [{ names: ['meeting'], other: [] }] }],
+    },
   },
   {
     name: 'no tuples at all',
@@ -92,7 +96,7 @@ test('buildPidf round-trips through parsePidf and escapes text and attributes', 
   t.deepEqual(r.value, {
     entity: 'sip:u@d',
     tuples: [
-      { id: 'presencelb', basic: 'open', note: 'server "a" & <b>' },
+      { id: 'presencelb', basic: 'open', note: 'server "a" & <b>', timestamp: Date.UTC(2026, 10, 25) },
       { id: 'x"y', basic: 'closed', note: null },
     ],
   });
@@ -113,7 +117,7 @@ test('ownPresenceDocument: one tuple with our id, open, naming the app server, c
   if (!r.ok) return t.fail(JSON.stringify(r.errors));
   t.deepEqual(r.value, {
     entity: presentityUri(user, 'example.org'),
-    tuples: [{ id: OWN_TUPLE_ID, basic: 'open', note: 'presencelb: requesting resources of application server app-a (127.0.0.1:8081)' }],
+    tuples: [{ id: OWN_TUPLE_ID, basic: 'open', note: 'presencelb: requesting resources of application server app-a (127.0.0.1:8081)', timestamp: 0 }],
   });
   t.is(ownNote(null), 'presencelb: requesting resources of an application server');
 });
