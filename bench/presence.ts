@@ -6,7 +6,7 @@
  * Presence changes come from a separate process that publishes each user's device tuple (basic closed) over its own
  * WebSocket (bench/clients/sip-load.ts), at a fixed rate. presencelb's JSON log gives, per user, when the NOTIFY
  * arrived (claim.receive_notification receivedAt) and when the decision completed: claim.purge (teardown) or
- * claim.route_update (reconnect: after the MESSAGE was answered and the pin published).
+ * claim.reconnect_message (reconnect: the pin published, then the MESSAGE answered).
  *
  * Phases (each with fresh users):
  *   teardown  --users idle users, changes at --teardown-rate (default 500/s, the target: presencelb sustains it
@@ -100,7 +100,7 @@ class Tracer {
       t.messageAt ??= at;
       t.messageOk ??= l.ok !== false;
     }
-    if ((step === 'purge' || step === 'route_update') && t.doneAt === undefined) {
+    if ((step === 'purge' || step === 'reconnect_message') && t.doneAt === undefined) {
       t.doneAt = at;
       this.done++;
     }
@@ -149,8 +149,8 @@ const SEGMENTS: ReadonlyArray<[string, (t: UserTrace, sentAt: number) => number]
   ['  NOTIFY received -> handled (queue)', (t) => (t.notifyHandledAt ?? NaN) - (t.notifyReceivedAt ?? NaN)],
   ['  handled -> identified (store read)', (t) => (t.identifyAt ?? NaN) - (t.notifyHandledAt ?? NaN)],
   ['  identified -> completed', (t) => (t.doneAt ?? NaN) - (t.identifyAt ?? NaN)],
-  ['    reconnect: MESSAGE answered', (t) => (t.branch === 'reconnect' ? (t.messageAt ?? NaN) - (t.identifyAt ?? NaN) : NaN)],
-  ['    reconnect: MESSAGE -> route update', (t) => (t.branch === 'reconnect' ? (t.doneAt ?? NaN) - (t.messageAt ?? NaN) : NaN)],
+  ['    reconnect: route update in force', (t) => (t.branch === 'reconnect' ? (t.steps.route_update ?? NaN) - (t.identifyAt ?? NaN) : NaN)],
+  ['    reconnect: route update -> MESSAGE answered', (t) => (t.branch === 'reconnect' ? (t.messageAt ?? NaN) - (t.steps.route_update ?? NaN) : NaN)],
   ['    teardown: unsubscribe', (t) => (t.branch === 'teardown' ? (t.steps.unsubscribe ?? NaN) - (t.identifyAt ?? NaN) : NaN)],
   ['    teardown: unpublish', (t) => (t.branch === 'teardown' ? (t.steps.unpublish ?? NaN) - (t.steps.unsubscribe ?? NaN) : NaN)],
   ['    teardown: unregister', (t) => (t.branch === 'teardown' ? (t.steps.unregister ?? NaN) - (t.steps.unpublish ?? NaN) : NaN)],

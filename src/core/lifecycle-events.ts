@@ -8,7 +8,7 @@ import type { UserId } from './user-id.ts';
 /**
  * ClaimStep names the steps of claim 1 of US 7,647,401 as presencelb performs them: register, notify (PUBLISH
  * that the user requests an application server), provide_access (the request is let through), subscribe,
- * receive_notification, identify (the decision), then either reconnect_message + route_update (and, when the
+ * receive_notification, identify (the decision), then either route_update + reconnect_message (and, when the
  * reconnect window is over, reconnect_outcome then route_withdrawn or the teardown steps) or unsubscribe,
  * unpublish, unregister, purge.
  */

@@ -50,8 +50,8 @@ test('reconnectNow records a decision, sends the MESSAGE and pins the user; the 
   const r = await lc.reconnectNow(U);
   t.true(r.ok);
   if (r.ok) t.deepEqual(r.value, { user: U, appServer: 'app-b', createdAt: clock.now(), expiresAt: clock.now() + 60000 });
-  t.deepEqual(steps.slice(-3), ['identify', 'reconnect_message', 'route_update']);
-  t.deepEqual(calls.slice(-2), ['presence.sendReconnect(app-b)', 'routes.pin(app-b)']);
+  t.deepEqual(steps.slice(-3), ['identify', 'route_update', 'reconnect_message']);
+  t.deepEqual(calls.slice(-2), ['routes.pin(app-b)', 'presence.sendReconnect(app-b)']);
   t.is(store.decisions.at(-1)?.branch, 'reconnect');
   t.regex(store.decisions.at(-1)?.reason ?? '', /admin API/);
   t.true(routes.pinned.has(U));

@@ -44,7 +44,7 @@ test('presence change while a flow is open: reconnect MESSAGE and route update, 
   await lc.idle();
   notify([ownT, { id: 'dev', basic: 'closed', note: null }]);
   await lc.idle();
-  t.deepEqual(calls.slice(-2), ['presence.sendReconnect(app-b)', 'routes.pin(app-b)']);
+  t.deepEqual(calls.slice(-2), ['routes.pin(app-b)', 'presence.sendReconnect(app-b)']);
   t.is(lc.session(U)?.state, 'reconnecting');
   t.is(store.decisions[0]?.branch, 'reconnect');
   t.is(store.pins.get(U)?.appServer, 'app-b');
@@ -54,7 +54,7 @@ test('presence change while a flow is open: reconnect MESSAGE and route update, 
   t.false(routes.pinned.has(U));
   t.false(store.pins.has(U));
   t.is(lc.session(U)?.state, 'tracking');
-  t.deepEqual(steps.slice(4), ['receive_notification', 'receive_notification', 'identify', 'reconnect_message', 'route_update', 'reconnect_outcome', 'route_withdrawn']);
+  t.deepEqual(steps.slice(4), ['receive_notification', 'receive_notification', 'identify', 'route_update', 'reconnect_message', 'reconnect_outcome', 'route_withdrawn']);
 });
 
 test('presence change of an idle user: unsubscribe, unpublish, unregister, purge; next flow starts over', async (t) => {
@@ -203,7 +203,7 @@ test('a lost subscription is decided at once with the stored flows; an active us
   await lc.idle();
   lc.onSubscriptionLost(U, 'refresh failed');
   await lc.idle();
-  t.deepEqual(calls.slice(-3), ['presence.sendReconnect(app-b)', 'routes.pin(app-b)', 'presence.subscribe']);
+  t.deepEqual(calls.slice(-3), ['routes.pin(app-b)', 'presence.sendReconnect(app-b)', 'presence.subscribe']);
 });
 
 test('sweep decides for silent subscriptions, but never while the presence server is unreachable', async (t) => {

@@ -363,7 +363,8 @@ export class Lifecycle implements PresenceSink {
       s.state = transition(s.state, 'tracking');
       return false;
     }
-    await this.fx.step('reconnect_message', user, () => this.o.presence.sendReconnect(user, server), { appServer: server.name });
+    // The route update first, then the MESSAGE: a device that reconnects as soon as the MESSAGE reaches it must find
+    // the route to its server already in force.
     const now = this.o.clock.now();
     const pin: PinRecord = { user, appServer: server.name, createdAt: now, expiresAt: now + this.o.reconnectWindowMs };
     s.pinCreatedAt = now;
@@ -372,6 +373,7 @@ export class Lifecycle implements PresenceSink {
       const { version } = await this.o.routes.pin(pin);
       return { version, appServer: server.name, expiresAt: pin.expiresAt };
     });
+    await this.fx.step('reconnect_message', user, () => this.o.presence.sendReconnect(user, server), { appServer: server.name });
     s.cancelPinTimer?.();
     s.cancelPinTimer = this.o.clock.setTimer(this.o.reconnectWindowMs, () => this.windowOver(user));
     return published;

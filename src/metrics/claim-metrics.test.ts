@@ -19,7 +19,7 @@ function run(events: Array<[ClaimStep, boolean, number, Record<string, unknown>?
 const cases: Array<[string, Array<[ClaimStep, boolean, number, Record<string, unknown>?]>, string[], number[]]> = [
   [
     'reconnect after a NOTIFY: completed, latency from receipt to decision',
-    [['receive_notification', true, 1000, { receivedAt: 1000 }], ['identify', true, 1040, { branch: 'reconnect', notifySentAt: 999 }], ['reconnect_message', true, 1050], ['route_update', true, 1060]],
+    [['receive_notification', true, 1000, { receivedAt: 1000 }], ['identify', true, 1040, { branch: 'reconnect', notifySentAt: 999 }], ['route_update', true, 1050], ['reconnect_message', true, 1060]],
     ['reconnect:completed'],
     [0.04],
   ],

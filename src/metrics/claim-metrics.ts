@@ -4,7 +4,7 @@
  *
  * - Steps: every event counts once by step and result (ok or failed).
  * - Decisions: a decision (an identify event) counts once its branch ends, by branch and outcome: `completed` when
- *   the branch's last step succeeded (reconnect: route_update; teardown: purge) and no step between failed;
+ *   the branch's last step succeeded (reconnect: reconnect_message; teardown: purge) and no step between failed;
  *   `failed` when it ended after a failed step; `abandoned` when the next decision for the user came first (e.g. a
  *   reconnect for a user whose application server is unknown, which takes no step).
  * - NOTIFY-to-decision latency: from the receipt of a NOTIFY to the decision it led to (an identify whose instant
@@ -24,7 +24,7 @@ interface Pending {
   failed: boolean;
 }
 
-const LAST_STEP: Readonly<Record<string, string>> = { reconnect: 'route_update', teardown: 'purge' };
+const LAST_STEP: Readonly<Record<string, string>> = { reconnect: 'reconnect_message', teardown: 'purge' };
 
 /** ClaimMetrics is a lifecycle observer; it keeps at most one small record per user with a decision under way. */
 export class ClaimMetrics {

@@ -46,7 +46,7 @@ export function reconnectScenario(pins: 'header' | 'routes'): void {
     // Every step of the claim, in the claim's order.
     const steps = stack.plb.events(user);
     t.deepEqual(steps.slice(0, 4), ['register', 'notify', 'provide_access', 'subscribe']);
-    const order = ['subscribe', 'receive_notification', 'identify', 'reconnect_message', 'route_update'];
+    const order = ['subscribe', 'receive_notification', 'identify', 'route_update', 'reconnect_message'];
     let last = -1;
     for (const s of order) {
       const i = steps.indexOf(s, last + 1);
