@@ -21,6 +21,11 @@ export class KeyedQueue<K> {
     return next;
   }
 
+  /** busy says whether key has a task queued or running (its next task would wait). */
+  busy(key: K): boolean {
+    return this.tails.has(key);
+  }
+
   /** idle resolves when every task enqueued so far, for every key, has settled. */
   async idle(): Promise<void> {
     while (this.tails.size > 0) await Promise.all([...this.tails.values()]);

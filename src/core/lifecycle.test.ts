@@ -239,3 +239,16 @@ test('flapping presence (closed, open, closed) never purges an active user', asy
   t.is(calls.filter((c) => c === 'presence.sendReconnect(app-a)').length, 3);
   t.is(lc.session(U)?.state, 'reconnecting');
 });
+
+test('a tracked user with nothing queued: the flow is granted and recorded synchronously, without the queue', async (t) => {
+  const { lc, calls, grant, store, clock } = setup();
+  lc.flowStarted({ id: 'f1', user: U, appServer: 'app-a', startedAt: clock.now() }, grant('f1'));
+  await lc.idle();
+  const before = calls.length;
+  lc.flowStarted({ id: 'f2', user: U, appServer: 'app-b', startedAt: clock.now() }, grant('f2'));
+  lc.flowUpstream('f2', U, 'app-a');
+  lc.flowEnded('f2', U, clock.now() + 5, 'completed');
+  t.deepEqual(calls.slice(before), ['grant(f2)', 'store.insertFlow(f2)'], 'before any await');
+  t.deepEqual(store.flows.get('f2'), { id: 'f2', user: U, appServer: 'app-a', startedAt: clock.now(), endedAt: clock.now() + 5, endReason: 'completed' });
+  t.is(lc.session(U)?.appServer, 'app-a');
+});

@@ -11,6 +11,12 @@
  * Invariants: one user's events are handled one at a time, in arrival order (KeyedQueue); a request is never held
  * longer than stepTimeoutMs by presence work (it is granted then, and the steps go on); a presence-server or store
  * failure degrades that user (logged, retried on a later flow) and never stops traffic or loses stored rows.
+ *
+ * The data path's events of a user with nothing queued (a tracked user's flow start, any flow's upstream or end)
+ * skip the queue: they are handled at once, in memory, and their flow write is issued without being awaited, so
+ * the request path never waits on the database. This keeps call order because the store orders writes by call
+ * (the app's store is a WriteBehindStore: writes are queued at call time, and every later read or write waits for
+ * them); an event of a user whose queue is busy is queued behind what is there.
  */
 import { decide, notifyInstant, type Decision } from './decision.ts';
 import type { ErrorCode } from './errors.ts';
@@ -71,9 +77,17 @@ export class Lifecycle implements PresenceSink {
    * after stepTimeoutMs, whichever is first).
    */
   flowStarted(flow: FlowStart, grant: () => void): void {
-    const grantOnce = once(grant);
     const existing = this.sessions.get(flow.user);
     const setup = !existing || (existing.state === 'degraded' && this.o.clock.now() >= existing.retryAt);
+    if (!setup && !this.queue.busy(flow.user)) {
+      // The request path of a known user with nothing queued: in memory and synchronous, the flow's row is only
+      // handed to the store (see the class comment: the store orders writes by call and does not make us wait).
+      if (flow.appServer) existing!.appServer = flow.appServer;
+      grant();
+      this.fx.write('insertFlow', flow.user, () => this.o.store.insertFlow({ ...flow, endedAt: null, endReason: null }));
+      return;
+    }
+    const grantOnce = once(grant);
     if (!setup) grantOnce();
     const s = existing ?? this.newSession(flow.user, flow.appServer);
     if (flow.appServer) s.appServer = flow.appServer;
@@ -96,6 +110,12 @@ export class Lifecycle implements PresenceSink {
 
   /** flowUpstream records which application server Envoy sent a flow to. */
   flowUpstream(flowId: string, user: UserId, appServer: string): void {
+    if (!this.queue.busy(user)) {
+      this.fx.write('setFlowAppServer', user, () => this.o.store.setFlowAppServer(flowId, appServer));
+      const s = this.sessions.get(user);
+      if (s) s.appServer = appServer;
+      return;
+    }
     void this.queue.run(user, async () => {
       await this.fx.store('setFlowAppServer', user, () => this.o.store.setFlowAppServer(flowId, appServer));
       const s = this.sessions.get(user);
@@ -105,6 +125,7 @@ export class Lifecycle implements PresenceSink {
 
   /** flowEnded records the end of a flow. */
   flowEnded(flowId: string, user: UserId, endedAt: number, reason: FlowEndReason): void {
+    if (!this.queue.busy(user)) return this.fx.write('endFlow', user, () => this.o.store.endFlow(flowId, endedAt, reason));
     void this.queue.run(user, () => this.fx.store('endFlow', user, () => this.o.store.endFlow(flowId, endedAt, reason)));
   }
 

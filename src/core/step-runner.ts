@@ -42,7 +42,23 @@ export class StepRunner {
     try {
       await fn();
     } catch (e) {
-      this.log.error({ user, op, code: 'STORE_FAILED', err: e instanceof Error ? e.message : String(e) }, 'store write failed');
+      this.storeFailed(op, user, e);
+    }
+  }
+
+  private storeFailed(op: string, user: UserId, e: unknown): void {
+    this.log.error({ user, op, code: 'STORE_FAILED', err: e instanceof Error ? e.message : String(e) }, 'store write failed');
+  }
+
+  /**
+   * write issues one store write without waiting for it (the store orders writes by call); a failure, whether thrown
+   * or a rejection, is logged with STORE_FAILED.
+   */
+  write(op: string, user: UserId, fn: () => Promise<unknown>): void {
+    try {
+      fn().catch((e: unknown) => this.storeFailed(op, user, e));
+    } catch (e) {
+      this.storeFailed(op, user, e);
     }
   }
 

@@ -17,6 +17,7 @@ import { ProcessStream, type StreamContext, type WireProcessingRequest } from '.
 import type { IdentitySettings } from './identity.ts';
 import { OpenFlows } from './open-flows.ts';
 import type { PinLookup } from './pin-table.ts';
+import { ACCESS_LOG_KEEP, PROCESSING_REQUEST_KEEP, prunedDecoder } from './wire-decoding.ts';
 
 /** STATS_LOG_INTERVAL_MS is the shortest time between two 'dataplane counts' log lines. */
 export const STATS_LOG_INTERVAL_MS = 250;
@@ -75,10 +76,11 @@ export class DataplaneServer {
     this.accessLog = new AccessLogReceiver({ identity: o.identity, open: this.open, flows: this.ctx.flows, now: () => o.clock.now(), log: o.log });
     const max = o.maxMessageBytes ?? 4 * 1024 * 1024;
     this.server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max });
-    this.server.addService(serviceDefinition('envoy.service.ext_proc.v3.ExternalProcessor'), {
+    // Requests are decoded reading only what presencelb uses (wire-decoding.ts): Envoy sends much more.
+    this.server.addService(decodingWith(serviceDefinition('envoy.service.ext_proc.v3.ExternalProcessor'), 'Process', prunedDecoder('envoy.service.ext_proc.v3.ProcessingRequest', PROCESSING_REQUEST_KEEP)), {
       Process: (call: grpc.ServerDuplexStream<WireProcessingRequest, object>) => this.process(call),
     });
-    this.server.addService(serviceDefinition('envoy.service.accesslog.v3.AccessLogService'), {
+    this.server.addService(decodingWith(serviceDefinition('envoy.service.accesslog.v3.AccessLogService'), 'StreamAccessLogs', prunedDecoder('envoy.service.accesslog.v3.StreamAccessLogsMessage', ACCESS_LOG_KEEP)), {
       StreamAccessLogs: (call: grpc.ServerReadableStream<WireAlsMessage, object>, cb: grpc.sendUnaryData<object>) => this.accessLogs(call, cb),
     });
   }
@@ -151,12 +153,18 @@ export class DataplaneServer {
         this.changed();
       }
     };
-    call.on('data', (req) => {
+    call.on('data', (req: WireProcessingRequest) => {
       try {
         stream.onMessage(req);
       } catch (e) {
         this.o.log.error({ err: String(e) }, 'ext_proc: message handling failed');
       }
+      // In observability mode Envoy keeps each stream open for deferred_close_timeout after its request, so under
+      // load the open streams overflow the ext_proc cluster's circuit breaker and most requests go unseen. After the
+      // response headers it has nothing more to send (processing_mode: headers only), so presencelb ends the stream
+      // with OK, and Envoy releases it at once. (In blocking mode Envoy resets the stream itself right after the
+      // response-headers answer.)
+      if (req.response_headers && req.observability_mode === true && !call.writableEnded) call.end();
     });
     call.on('end', () => {
       finish();
@@ -180,4 +188,11 @@ export class DataplaneServer {
     call.on('end', () => cb(null, {}));
     call.on('error', () => undefined);
   }
+}
+
+/** decodingWith returns def with method's requests decoded by decode instead of proto-loader's deserializer. */
+function decodingWith(def: grpc.ServiceDefinition, method: string, decode: (buf: Buffer) => unknown): grpc.ServiceDefinition {
+  const m = def[method];
+  if (!m) throw new Error(`service has no method ${method}`);
+  return { ...def, [method]: { ...m, requestDeserialize: decode } };
 }

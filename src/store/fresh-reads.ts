@@ -1,6 +1,6 @@
 /**
  * freshReads gives the operator's surface read access to the store behind a WriteBehindStore: every query first
- * waits until the flow writes queued before it are applied, so an answer never misses a flow the data path
+ * waits until the writes queued before it are applied, so an answer never misses a flow the data path
  * already reported.
  */
 import type { KnexFlowStore } from './knex-flow-store.ts';

@@ -16,7 +16,7 @@
 import type { Knex } from 'knex';
 import type { DecisionRecord, FlowEndReason, FlowRecord, FlowStore, Logger, PinRecord, PurgeCounts, UserRecord } from '../core/ports.ts';
 import type { UserId } from '../core/user-id.ts';
-import { checkFlowWrite, type FlowWrite, type FlowWriteSink } from './flow-writes.ts';
+import { checkFlowWrite, checkUserRecord, checkWrite, groupWrites, type StoreWrite, type WriteSink } from './flow-writes.ts';
 import { getPin, lastDecision, listFlowsPage, listUsersPage, type FlowPageQuery, type UserPageQuery } from './queries.ts';
 import { guard, storeFailed } from './store-error.ts';
 import { Check } from './validate.ts';
@@ -36,7 +36,7 @@ import {
   type UserRow,
 } from './rows.ts';
 
-export class KnexFlowStore implements FlowStore, FlowWriteSink {
+export class KnexFlowStore implements FlowStore, WriteSink {
   private closed = false;
 
   /** The store takes ownership of db (close() destroys it); the schema must already be migrated. */
@@ -48,17 +48,8 @@ export class KnexFlowStore implements FlowStore, FlowWriteSink {
   /** upsertUser inserts the user or replaces its state, appServer, updatedAt and presence (createdAt is kept). */
   upsertUser(rec: UserRecord): Promise<void> {
     return this.run('upsertUser', async () => {
-      const c = new Check('upsertUser');
-      if (c.object('rec', rec)) {
-        c.user('rec.user', rec.user);
-        c.state('rec.state', rec.state).optionalId('rec.appServer', rec.appServer);
-        c.millis('rec.createdAt', rec.createdAt).millis('rec.updatedAt', rec.updatedAt).text('rec.presence', rec.presence, true);
-      }
-      c.done();
-      await this.db<UserRow>('users')
-        .insert(userToRow(rec))
-        .onConflict('user_id')
-        .merge(['state', 'app_server', 'updated_at', 'presence']);
+      checkUserRecord(rec);
+      await this.db<UserRow>('users').insert(userToRow(rec)).onConflict('user_id').merge(USER_MERGE_COLUMNS);
     });
   }
 
@@ -88,30 +79,36 @@ export class KnexFlowStore implements FlowStore, FlowWriteSink {
   }
 
   /**
-   * applyFlowWrites applies a batch in order in one transaction: runs of inserts become multi-row inserts (a flow
-   * id already stored is skipped, so a retried batch is harmless), updates keep the single-write semantics
-   * (first end wins, unknown ids change nothing). Every write is checked before any SQL runs.
+   * applyWrites applies a batch of queued writes in one transaction, with the effect of applying them one by one in
+   * order, in a few statements whatever the batch's size (groupWrites): multi-row inserts of flows (a flow id
+   * already stored is skipped, so a retried batch is harmless), multi-row upserts of users, then one UPDATE per
+   * chunk of upstream changes and one per chunk of flow ends (first end wins, unknown ids change nothing). Every
+   * write is checked before any SQL runs.
    */
-  applyFlowWrites(ops: readonly FlowWrite[]): Promise<void> {
-    return this.run('applyFlowWrites', async () => {
-      for (const op of ops) checkFlowWrite(op);
+  applyWrites(ops: readonly StoreWrite[]): Promise<void> {
+    return this.run('applyWrites', async () => {
+      for (const op of ops) checkWrite(op);
+      const g = groupWrites(ops);
       await this.db.transaction(async (trx) => {
-        let rows: FlowRow[] = [];
-        const insertRows = async () => {
-          // SQLite allows 999 bound variables per statement: 6 columns × 150 rows stays below.
-          for (let i = 0; i < rows.length; i += 150) await trx<FlowRow>('flows').insert(rows.slice(i, i + 150)).onConflict('id').ignore();
-          rows = [];
-        };
-        for (const op of ops) {
-          if (op.kind === 'insert') {
-            rows.push(flowToRow(op.flow));
-            continue;
-          }
-          await insertRows();
-          if (op.kind === 'upstream') await trx<FlowRow>('flows').where('id', op.flowId).update({ app_server: op.appServer });
-          else await trx<FlowRow>('flows').where('id', op.flowId).whereNull('ended_at').update({ ended_at: op.endedAt, end_reason: op.reason });
+        for (const rows of chunks(g.inserts, ROWS_PER_STATEMENT)) await trx<FlowRow>('flows').insert(rows).onConflict('id').ignore();
+        for (const rows of chunks(g.users, ROWS_PER_STATEMENT)) await trx<UserRow>('users').insert(rows).onConflict('user_id').merge(USER_MERGE_COLUMNS);
+        for (const ups of chunks(g.upstreams, ROWS_PER_STATEMENT)) {
+          const whens = ups.map(() => 'WHEN ? THEN ?').join(' ');
+          await trx.raw(`UPDATE flows SET app_server = CASE id ${whens} END WHERE id IN (${ups.map(() => '?').join(', ')})`, [
+            ...ups.flatMap((u) => [u.flowId, u.appServer]),
+            ...ups.map((u) => u.flowId),
+          ]);
         }
-        await insertRows();
+        for (const ends of chunks(g.ends, ROWS_PER_STATEMENT)) {
+          // CAST: PostgreSQL types an untyped parameter in CASE as text, and ended_at is a bigint.
+          const at = ends.map(() => 'WHEN ? THEN CAST(? AS BIGINT)').join(' ');
+          const why = ends.map(() => 'WHEN ? THEN ?').join(' ');
+          await trx.raw(`UPDATE flows SET ended_at = CASE id ${at} END, end_reason = CASE id ${why} END WHERE ended_at IS NULL AND id IN (${ends.map(() => '?').join(', ')})`, [
+            ...ends.flatMap((e) => [e.flowId, e.endedAt]),
+            ...ends.flatMap((e) => [e.flowId, e.reason]),
+            ...ends.map((e) => e.flowId),
+          ]);
+        }
       });
     });
   }
@@ -265,4 +262,14 @@ export class KnexFlowStore implements FlowStore, FlowWriteSink {
     c.user('user', user);
     c.done();
   }
+}
+
+/** USER_MERGE_COLUMNS are what an upsert of a stored user replaces (created_at is kept). */
+const USER_MERGE_COLUMNS: Array<keyof UserRow> = ['state', 'app_server', 'updated_at', 'presence'];
+
+/** ROWS_PER_STATEMENT keeps every statement below SQLite's historical 999 bound variables (6 × 150, 5 × 150). */
+const ROWS_PER_STATEMENT = 150;
+
+function* chunks<T>(all: readonly T[], n: number): Generator<T[]> {
+  for (let i = 0; i < all.length; i += n) yield all.slice(i, i + n);
 }

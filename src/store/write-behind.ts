@@ -1,20 +1,23 @@
 /**
- * WriteBehindStore keeps flow writes off the request path: insertFlow, setFlowAppServer and endFlow are checked,
- * queued and resolved at once, then applied in batches (one transaction every flushMs, or as soon as maxBatch
- * writes are queued). A flow's later writes are folded into its queued insert, so a short request usually costs
- * one row written once.
+ * WriteBehindStore keeps flow writes and user-state writes off the request path and off the database's connection
+ * queue: insertFlow, setFlowAppServer, endFlow and upsertUser are checked, queued and resolved at once, then applied
+ * in batches (one transaction every flushMs, or as soon as maxBatch writes are queued; a batch of any size is a few
+ * statements, see KnexFlowStore.applyWrites). A flow's later writes are folded into its queued insert, so a short
+ * request usually costs one row written once; a user's later states are folded into its queued upsert (the latest
+ * state wins, the first createdAt is kept), so a burst of new users costs a few multi-row statements, not one
+ * statement per step waiting for SQLite's single connection.
  *
  * Contracts:
- * - Order: every other operation (reads, user/decision/pin writes, purge) first waits until every flow write
- *   queued before it is applied, so the store behaves as if the writes had been applied in call order, on SQLite
- *   and PostgreSQL alike.
+ * - Order: every other operation (reads, decision/pin writes, purge) first waits until every write queued before
+ *   it is applied, so the store behaves as if the writes had been applied in call order, on SQLite and PostgreSQL
+ *   alike.
  * - A bad write is refused at once (PlbError STORE_FAILED naming the field) and never enters a batch.
  * - When the database fails, the batch stays queued and is retried (back-off up to 5 s); queued writes beyond
  *   maxPending are dropped oldest first with an error log. close() applies what is queued before closing.
  */
 import type { DecisionRecord, FlowEndReason, FlowRecord, FlowStore, Logger, PinRecord, PurgeCounts, UserRecord } from '../core/ports.ts';
 import type { UserId } from '../core/user-id.ts';
-import { checkFlowWrite, type FlowWrite, type FlowWriteSink } from './flow-writes.ts';
+import { checkFlowWrite, checkUserRecord, checkWrite, type StoreWrite, type WriteSink } from './flow-writes.ts';
 
 /** WriteBehindOptions tune batching; the defaults suit one presencelb process. */
 export interface WriteBehindOptions {
@@ -25,15 +28,18 @@ export interface WriteBehindOptions {
 }
 
 type MutableInsert = { kind: 'insert'; flow: { -readonly [K in keyof FlowRecord]: FlowRecord[K] } };
+type MutableUser = { kind: 'user'; user: UserRecord };
 
 /**
- * WriteBehindStore decorates a store with batched flow writes. `inner` is the decorated store, for queries beyond
- * the FlowStore port (admin API): call `flush()` first so they see every write made before.
+ * WriteBehindStore decorates a store with batched flow and user writes. `inner` is the decorated store, for queries
+ * beyond the FlowStore port (admin API): call `flush()` first so they see every write made before.
  */
-export class WriteBehindStore<S extends FlowStore & FlowWriteSink = FlowStore & FlowWriteSink> implements FlowStore {
-  private queue: FlowWrite[] = [];
+export class WriteBehindStore<S extends FlowStore & WriteSink = FlowStore & WriteSink> implements FlowStore {
+  private queue: StoreWrite[] = [];
   /** queuedInserts: flow id → its insert still in the queue, to fold later writes into. */
   private readonly queuedInserts = new Map<string, MutableInsert>();
+  /** queuedUsers: user → its upsert still in the queue, to fold later states into. */
+  private readonly queuedUsers = new Map<UserId, MutableUser>();
   private applying: Promise<void> | null = null;
   /** enqueued / applied count writes ever queued / applied (or dropped), so flush() can wait for "before now". */
   private enqueued = 0;
@@ -50,7 +56,7 @@ export class WriteBehindStore<S extends FlowStore & FlowWriteSink = FlowStore & 
     this.maxPending = o.maxPending ?? 200000;
   }
 
-  /** pending is the number of flow writes queued and not yet applied. */
+  /** pending is the number of writes queued and not yet applied. */
   get pending(): number {
     return this.queue.length;
   }
@@ -76,7 +82,23 @@ export class WriteBehindStore<S extends FlowStore & FlowWriteSink = FlowStore & 
     } else this.enqueue({ kind: 'end', flowId, endedAt, reason });
   }
 
-  /** flush resolves once every flow write queued before the call is applied; it rejects if the database fails. */
+  /**
+   * upsertUser queues the user's state: folded into the user's upsert still queued (its createdAt kept, the rest
+   * replaced), else queued after every write before it.
+   */
+  async upsertUser(r: UserRecord): Promise<void> {
+    checkUserRecord(r);
+    const queued = this.queuedUsers.get(r.user);
+    if (queued) {
+      queued.user = { ...r, createdAt: queued.user.createdAt };
+      return;
+    }
+    const op: MutableUser = { kind: 'user', user: r };
+    this.enqueue(op);
+    this.queuedUsers.set(r.user, op);
+  }
+
+  /** flush resolves once every write queued before the call is applied; it rejects if the database fails. */
   async flush(): Promise<void> {
     const target = this.enqueued;
     while (this.applied < target) {
@@ -89,7 +111,6 @@ export class WriteBehindStore<S extends FlowStore & FlowWriteSink = FlowStore & 
     }
   }
 
-  upsertUser = (r: UserRecord) => this.after(() => this.inner.upsertUser(r));
   getUser = (u: UserId) => this.after(() => this.inner.getUser(u));
   listUsers = () => this.after(() => this.inner.listUsers());
   flowsOverlapping = (u: UserId, since: number) => this.after(() => this.inner.flowsOverlapping(u, since));
@@ -112,14 +133,14 @@ export class WriteBehindStore<S extends FlowStore & FlowWriteSink = FlowStore & 
     return fn();
   }
 
-  private enqueue(op: FlowWrite): void {
-    checkFlowWrite(op);
+  private enqueue(op: StoreWrite): void {
+    checkWrite(op);
     this.queue.push(op);
     this.enqueued++;
     if (this.queue.length > this.maxPending && !this.applying) {
       const dropped = this.queue.splice(0, this.queue.length - this.maxPending);
       this.applied += dropped.length;
-      for (const d of dropped) if (d.kind === 'insert') this.queuedInserts.delete(d.flow.id);
+      for (const d of dropped) this.unfold(d);
       this.o.log.error({ code: 'STORE_FAILED', dropped: dropped.length }, 'flow write queue full: oldest writes dropped');
     }
     if (this.queue.length >= this.maxBatch && !this.applying) void this.applyNext(this.maxBatch).catch(() => undefined);
@@ -135,6 +156,15 @@ export class WriteBehindStore<S extends FlowStore & FlowWriteSink = FlowStore & 
     this.timer.unref();
   }
 
+  /** unfold stops later writes from folding into op (it is being applied, or was dropped). */
+  private unfold(op: StoreWrite): void {
+    if (op.kind === 'insert') {
+      if (this.queuedInserts.get(op.flow.id) === op) this.queuedInserts.delete(op.flow.id);
+    } else if (op.kind === 'user') {
+      if (this.queuedUsers.get(op.user.user) === op) this.queuedUsers.delete(op.user.user);
+    }
+  }
+
   /**
    * applyNext applies the first n queued writes as one batch. Only one batch is ever in flight. On failure the
    * writes stay queued, in order, and a retry is scheduled with back-off.
@@ -142,11 +172,11 @@ export class WriteBehindStore<S extends FlowStore & FlowWriteSink = FlowStore & 
   private applyNext(n: number): Promise<void> {
     if (this.applying) return this.applying;
     const batch = this.queue.slice(0, n);
-    // Later writes to these flows are queued after the batch instead of being folded into it.
-    for (const op of batch) if (op.kind === 'insert') this.queuedInserts.delete(op.flow.id);
+    // Later writes to these flows and users are queued after the batch instead of being folded into it.
+    for (const op of batch) this.unfold(op);
     this.applying = (async () => {
       try {
-        await this.inner.applyFlowWrites(batch);
+        await this.inner.applyWrites(batch);
         this.queue.splice(0, batch.length);
         this.applied += batch.length;
         this.failures = 0;

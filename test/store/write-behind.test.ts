@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { isPlbError } from '../../src/core/errors.ts';
 import { openStore, type KnexFlowStore, type StoreConfig } from '../../src/store/index.ts';
-import type { FlowWrite } from '../../src/store/flow-writes.ts';
+import type { StoreWrite } from '../../src/store/flow-writes.ts';
 import { WriteBehindStore } from '../../src/store/write-behind.ts';
 import { startPostgres, type PostgresServer } from '../harness/postgres.ts';
 import { waitFor } from '../harness/ports.ts';
@@ -28,11 +28,11 @@ test.after.always(async () => {
 
 /** Spy counts the batches the decorated store applies, and can make the next `failNext` batches fail. */
 class Spy {
-  batches: FlowWrite[][] = [];
+  batches: StoreWrite[][] = [];
   failNext = 0;
   wrap(inner: KnexFlowStore): KnexFlowStore {
-    const apply = inner.applyFlowWrites.bind(inner);
-    inner.applyFlowWrites = async (ops) => {
+    const apply = inner.applyWrites.bind(inner);
+    inner.applyWrites = async (ops) => {
       if (this.failNext > 0) {
         this.failNext--;
         throw new Error('injected database failure');
@@ -107,6 +107,43 @@ for (const [name, cfg] of backends) {
     }
     t.is(rows, 3000);
     t.is(ended, 1500);
+    await store.close();
+  });
+
+  test(`${name}: a user's states fold into one queued upsert (latest state, first createdAt); batches group flow ends`, async (t) => {
+    const { store, spy, inner } = await env(cfg, 1000);
+    const direct: string[] = [];
+    const upsert = inner.upsertUser.bind(inner);
+    inner.upsertUser = async (r) => {
+      direct.push(r.user);
+      return upsert(r);
+    };
+    const [a, b] = [uid(), uid()];
+    await store.upsertUser(user(a, { state: 'registering', createdAt: T0, updatedAt: T0 }));
+    await store.insertFlow(flow('fa', a, { startedAt: T0 }));
+    await store.upsertUser(user(a, { state: 'tracking', createdAt: T0 + 7, updatedAt: T0 + 9, presence: '{}' }));
+    await store.upsertUser(user(b, { state: 'degraded' }));
+    t.is(store.pending, 3, 'two users and one flow queued');
+    t.deepEqual(await store.getUser(a), { ...user(a), state: 'tracking', createdAt: T0, updatedAt: T0 + 9, presence: '{}' });
+    t.is((await store.getUser(b))?.state, 'degraded');
+    t.deepEqual(direct, [], 'no user write goes to the database on its own');
+    t.is(spy.batches.length, 1);
+    // A later state of a user already stored keeps the stored createdAt; ends of flows already stored are grouped.
+    for (let i = 0; i < 400; i++) void store.insertFlow(flow(`g${i}`, b, { startedAt: T0 + i }));
+    await store.flush();
+    for (let i = 0; i < 400; i++) void store.endFlow(`g${i}`, T0 + 1000 + i, i % 2 ? 'completed' : 'stream_error');
+    void store.endFlow('g0', T0 + 5000, 'completed'); // first end wins, also within one batch
+    void store.setFlowAppServer('g1', 'app-a');
+    void store.setFlowAppServer('g1', 'app-b'); // last upstream wins
+    await store.upsertUser(user(a, { state: 'reconnecting', createdAt: T0 + 99, updatedAt: T0 + 100 }));
+    await store.flush();
+    t.is(spy.batches.length, 3);
+    const flows = await store.flowsOverlapping(b, 0);
+    t.is(flows.filter((f) => f.endedAt !== null).length, 400);
+    t.deepEqual(flows.find((f) => f.id === 'g0'), flow('g0', b, { startedAt: T0, endedAt: T0 + 1000, endReason: 'stream_error' }));
+    t.deepEqual(flows.find((f) => f.id === 'g1'), flow('g1', b, { startedAt: T0 + 1, appServer: 'app-b', endedAt: T0 + 1001, endReason: 'completed' }));
+    t.deepEqual(await store.getUser(a), { ...user(a), state: 'reconnecting', createdAt: T0, updatedAt: T0 + 100, presence: null });
+    await t.throwsAsync(store.upsertUser(user(a, { state: 'nope' as never })), { message: /rec\.state/ });
     await store.close();
   });
 
