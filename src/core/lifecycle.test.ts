@@ -252,3 +252,21 @@ test('a tracked user with nothing queued: the flow is granted and recorded synch
   t.deepEqual(store.flows.get('f2'), { id: 'f2', user: U, appServer: 'app-a', startedAt: clock.now(), endedAt: clock.now() + 5, endReason: 'completed' });
   t.is(lc.session(U)?.appServer, 'app-a');
 });
+
+test('after restore, the identifying step reads the in-memory flow index, not the store', async (t) => {
+  const { lc, calls, grant, notify, ownT, clock, store } = setup();
+  await lc.restore();
+  lc.flowStarted({ id: 'f1', user: U, appServer: 'app-b', startedAt: clock.now() }, grant('f1'));
+  await lc.idle();
+  notify([ownT]);
+  await lc.idle();
+  // A store that cannot answer any more: the decision is taken all the same, from the flows seen.
+  store.flowsOverlapping = async () => {
+    throw new Error('database unreachable');
+  };
+  clock.advance(6000); // past graceMs after the restore: the index has seen every flow of the window
+  notify([ownT, { id: 'dev', basic: 'closed', note: null }]);
+  await lc.idle();
+  t.is(store.decisions.at(-1)?.branch, 'reconnect');
+  t.deepEqual(calls.slice(-2), ['routes.pin(app-b)', 'presence.sendReconnect(app-b)']);
+});

@@ -22,6 +22,7 @@ import { decide, notifyInstant, type Decision } from './decision.ts';
 import type { ErrorCode } from './errors.ts';
 import { KeyedQueue } from './keyed-queue.ts';
 import type { LifecycleObserver } from './lifecycle-events.ts';
+import { FlowIndex } from './flow-index.ts';
 import { StepRunner } from './step-runner.ts';
 import type { LifecycleOptions, Session } from './lifecycle-types.ts';
 import type { AppServer, FlowEndReason, PinRecord, PresenceNotification, PresenceSink, PurgeCounts } from './ports.ts';
@@ -47,12 +48,16 @@ export class Lifecycle implements PresenceSink {
   private readonly queue = new KeyedQueue<UserId>();
   private readonly servers: ReadonlyMap<string, AppServer>;
   private readonly fx: StepRunner;
+  /** index answers the identifying step from memory (flow-index.ts); the store is read when it cannot. */
+  private readonly index: FlowIndex;
   private readonly interpretation: PresenceInterpretation;
 
   constructor(private readonly o: LifecycleOptions) {
     this.servers = new Map(o.appServers.map((s) => [s.name, s]));
     this.interpretation = o.presenceInterpretation ?? DEFAULT_PRESENCE_INTERPRETATION;
     this.fx = new StepRunner(o.store, o.clock, o.log);
+    // Ended flows are kept past graceMs for NOTIFYs that are handled late (a busy queue, a Date header a second old).
+    this.index = new FlowIndex(o.graceMs + 30000);
   }
 
   /** observe adds an observer of every claim step; the returned function removes it. */
@@ -79,6 +84,7 @@ export class Lifecycle implements PresenceSink {
   flowStarted(flow: FlowStart, grant: () => void): void {
     const existing = this.sessions.get(flow.user);
     const setup = !existing || (existing.state === 'degraded' && this.o.clock.now() >= existing.retryAt);
+    this.index.started({ ...flow, endedAt: null, endReason: null });
     if (!setup && !this.queue.busy(flow.user)) {
       // The request path of a known user with nothing queued: in memory and synchronous, the flow's row is only
       // handed to the store (see the class comment: the store orders writes by call and does not make us wait).
@@ -110,6 +116,7 @@ export class Lifecycle implements PresenceSink {
 
   /** flowUpstream records which application server Envoy sent a flow to. */
   flowUpstream(flowId: string, user: UserId, appServer: string): void {
+    this.index.upstream(flowId, user, appServer);
     if (!this.queue.busy(user)) {
       this.fx.write('setFlowAppServer', user, () => this.o.store.setFlowAppServer(flowId, appServer));
       const s = this.sessions.get(user);
@@ -125,6 +132,7 @@ export class Lifecycle implements PresenceSink {
 
   /** flowEnded records the end of a flow. */
   flowEnded(flowId: string, user: UserId, endedAt: number, reason: FlowEndReason): void {
+    this.index.ended(flowId, user, endedAt, reason);
     if (!this.queue.busy(user)) return this.fx.write('endFlow', user, () => this.o.store.endFlow(flowId, endedAt, reason));
     void this.queue.run(user, () => this.fx.store('endFlow', user, () => this.o.store.endFlow(flowId, endedAt, reason)));
   }
@@ -153,8 +161,9 @@ export class Lifecycle implements PresenceSink {
    * while the presence server is unreachable: an outage purges nobody. Returns how many users it swept.
    */
   sweep(): number {
-    if (!this.o.presence.connected) return 0;
     const now = this.o.clock.now();
+    this.index.prune(now);
+    if (!this.o.presence.connected) return 0;
     let n = 0;
     for (const s of this.sessions.values()) {
       if ((s.state === 'tracking' || s.state === 'reconnecting') && now - s.lastNotifyAt > this.o.staleNotifyMs) {
@@ -194,6 +203,8 @@ export class Lifecycle implements PresenceSink {
         }
       });
     }
+    // Every flow open before now is closed in the store: from now on the index sees every flow event.
+    this.index.authoritativeFrom(now);
     this.o.log.info({ users: users.length, pins: live.length, closedFlows: closed }, 'state restored from the store');
     return live;
   }
@@ -354,7 +365,7 @@ export class Lifecycle implements PresenceSink {
     s.state = transition(s.state, 'deciding');
     let d = imposed;
     if (!d) {
-      const flows = await this.o.store.flowsOverlapping(user, at - this.o.graceMs).catch((e) => {
+      const flows = this.index.overlapping(user, at - this.o.graceMs, this.o.clock.now()) ?? await this.o.store.flowsOverlapping(user, at - this.o.graceMs).catch((e) => {
         this.o.log.error({ user, code: 'STORE_FAILED', err: String(e) }, 'cannot read flows: decision postponed');
         return null;
       });
@@ -366,11 +377,17 @@ export class Lifecycle implements PresenceSink {
     }
     this.fx.emit('identify', user, true, { branch: d.branch, reason: d.reason, notifySentAt: at });
     const decision = d;
-    await this.fx.store('recordDecision', user, () =>
+    // Recorded while the branch goes on (a slow database write does not hold a route update back); the teardown
+    // waits for it, so that its purge deletes the decision too.
+    const recorded = this.fx.store('recordDecision', user, () =>
       this.o.store.recordDecision({ user, decidedAt: this.o.clock.now(), notifySentAt: at, branch: decision.branch, appServer: decision.branch === 'reconnect' ? decision.appServer : null, reason: decision.reason }),
     );
-    if (d.branch === 'teardown') return (await this.tearDown(user, s)) !== null;
+    if (d.branch === 'teardown') {
+      await recorded;
+      return (await this.tearDown(user, s)) !== null;
+    }
     const published = await this.reconnect(user, s, d);
+    await recorded;
     await this.fx.persist(user, s);
     return published;
   }
@@ -389,11 +406,14 @@ export class Lifecycle implements PresenceSink {
     const now = this.o.clock.now();
     const pin: PinRecord = { user, appServer: server.name, createdAt: now, expiresAt: now + this.o.reconnectWindowMs };
     s.pinCreatedAt = now;
-    await this.fx.store('savePin', user, () => this.o.store.savePin(pin));
+    // The pin is saved (so a restart restores it) while it is published: a slow database write does not hold the
+    // route update back. Both are done before the MESSAGE.
+    const saved = this.fx.store('savePin', user, () => this.o.store.savePin(pin));
     const published = await this.fx.step('route_update', user, async () => {
       const { version } = await this.o.routes.pin(pin);
       return { version, appServer: server.name, expiresAt: pin.expiresAt };
     });
+    await saved;
     await this.fx.step('reconnect_message', user, () => this.o.presence.sendReconnect(user, server), { appServer: server.name });
     s.cancelPinTimer?.();
     s.cancelPinTimer = this.o.clock.setTimer(this.o.reconnectWindowMs, () => this.windowOver(user));
@@ -412,7 +432,7 @@ export class Lifecycle implements PresenceSink {
       if (!s || s.state !== 'reconnecting') return;
       s.cancelPinTimer = null;
       const since = s.pinCreatedAt ?? this.o.clock.now();
-      const flows = await this.o.store.flowsOverlapping(user, since).catch(() => null);
+      const flows = this.index.overlapping(user, since, this.o.clock.now()) ?? (await this.o.store.flowsOverlapping(user, since).catch(() => null));
       const resumed = flows !== null && flows.some((f) => f.startedAt >= since || f.endedAt === null);
       const verdict = presenceVerdict(snapshotFromFingerprint(s.fingerprint), this.o.clock.now(), this.interpretation);
       const gone = verdict.gone;
@@ -451,6 +471,7 @@ export class Lifecycle implements PresenceSink {
     await this.withdrawPresence(user);
     let counts: PurgeCounts | null = null;
     await this.fx.step('purge', user, async () => ({ rows: (counts = await this.o.store.purgeUser(user)) }));
+    if (counts) this.index.forget(user);
     s.state = transition(s.state, 'gone');
     this.sessions.delete(user);
     return counts;

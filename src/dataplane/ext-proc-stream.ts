@@ -11,8 +11,9 @@
  * response flags (a client that went away, an upstream that failed) make the end reason stream_error. The ext_proc
  * stream is no witness of that end, so its end never ends a flow (seen with Envoy 1.40): Envoy resets it right
  * after the response-headers exchange, long before a long-lived HTTP stream completes; it closes it when presencelb
- * answers later than message_timeout, and the request goes on (failure_mode_allow); in observability mode it keeps
- * it up to deferred_close_timeout after the request. The application server comes from Envoy: `xds.cluster_name`
+ * answers later than message_timeout, and the request goes on (failure_mode_allow); in observability mode it would
+ * keep it up to deferred_close_timeout after the request, so presencelb ends it after the response headers
+ * (dataplane-server.ts). The application server comes from Envoy: `xds.cluster_name`
  * at request headers (the route's chosen cluster), confirmed by `upstream.address` at response headers. Every
  * message Envoy sends is answered (unless in observability mode, where answers are ignored), the request headers
  * of a user's first flow once the claim's first steps are done (the lifecycle bounds that by

@@ -1,0 +1,81 @@
+/**
+ * FlowIndex is the in-memory index of the flows the identifying step reads: for each user, the flows still open
+ * and those that ended at most `retainMs` ago. The lifecycle feeds it every flow event as it happens (the store
+ * receives the same events, written behind), so a decision needs no database round trip, and a slow database
+ * write cannot hold a decision back.
+ *
+ * It answers only what it has seen whole: a question about instants before it became authoritative (set once the
+ * store's state has been restored after a start, see Lifecycle.restore), or before its retention window, gets
+ * null, and the caller reads the store instead. Pure: no I/O, no timers; time comes in as arguments.
+ */
+import type { FlowEndReason, FlowRecord } from './ports.ts';
+import type { UserId } from './user-id.ts';
+
+/** FlowIndex holds recent flows per user. */
+export class FlowIndex {
+  readonly #byUser = new Map<UserId, Map<string, FlowRecord>>();
+  #from = Number.POSITIVE_INFINITY;
+
+  constructor(private readonly retainMs: number) {}
+
+  /** authoritativeFrom says the index has seen every flow event since `at` (the end of the start-up restore). */
+  authoritativeFrom(at: number): void {
+    this.#from = at;
+  }
+
+  started(flow: FlowRecord): void {
+    let flows = this.#byUser.get(flow.user);
+    if (!flows) this.#byUser.set(flow.user, (flows = new Map()));
+    flows.set(flow.id, flow);
+  }
+
+  upstream(flowId: string, user: UserId, appServer: string): void {
+    const f = this.#byUser.get(user)?.get(flowId);
+    if (f) this.#byUser.get(user)!.set(flowId, { ...f, appServer });
+  }
+
+  /** ended records a flow's end and drops the user's flows that ended before the retention window. */
+  ended(flowId: string, user: UserId, endedAt: number, reason: FlowEndReason): void {
+    const flows = this.#byUser.get(user);
+    const f = flows?.get(flowId);
+    if (!flows || !f) return;
+    if (f.endedAt === null) flows.set(flowId, { ...f, endedAt, endReason: reason });
+    this.#prune(user, flows, endedAt);
+  }
+
+  /**
+   * forget drops a user's ended flows (the user's rows were purged). Open flows stay: one that started while the
+   * teardown ran is recorded after the purge, and one that was purged is still open in Envoy all the same.
+   */
+  forget(user: UserId): void {
+    const flows = this.#byUser.get(user);
+    if (!flows) return;
+    for (const [id, f] of flows) if (f.endedAt !== null) flows.delete(id);
+    if (flows.size === 0) this.#byUser.delete(user);
+  }
+
+  /**
+   * overlapping returns the user's flows open at some instant at or after `since` (as FlowStore.flowsOverlapping),
+   * or null when the index cannot answer for `since` at `now`: before it became authoritative, or before its
+   * retention window.
+   */
+  overlapping(user: UserId, since: number, now: number): FlowRecord[] | null {
+    if (since < this.#from || since < now - this.retainMs) return null;
+    const out: FlowRecord[] = [];
+    for (const f of this.#byUser.get(user)?.values() ?? []) if (f.endedAt === null || f.endedAt >= since) out.push(f);
+    return out;
+  }
+
+  /** prune drops, for every user, the flows that ended before the retention window; it returns how many remain. */
+  prune(now: number): number {
+    let n = 0;
+    for (const [user, flows] of this.#byUser) n += this.#prune(user, flows, now);
+    return n;
+  }
+
+  #prune(user: UserId, flows: Map<string, FlowRecord>, now: number): number {
+    for (const [id, f] of flows) if (f.endedAt !== null && f.endedAt < now - this.retainMs) flows.delete(id);
+    if (flows.size === 0) this.#byUser.delete(user);
+    return flows.size;
+  }
+}
