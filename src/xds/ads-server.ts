@@ -115,7 +115,8 @@ export class AdsServer {
 
   /**
    * publish makes snapshot the current one and pushes what changed to every stream, in make-before-break order
-   * (clusters and endpoints, then listeners and routes; over delta, stale clusters last). Publishing the current
+   * (clusters and endpoints, then listeners and routes; clusters Envoy holds that the snapshot lacks are removed
+   * last, in the response a stream writes on Envoy's ACK of the routes). Publishing the current
    * version again does nothing. It returns once every response has been handed to grpc-js (not waiting for ACKs;
    * see waitForAck).
    */

@@ -14,7 +14,18 @@
  *   (version or set of resources): so a NACKed version is never sent again in reply to the NACK, and ACKs get no
  *   reply. On a new stream, a version the node already NACKed on an earlier stream is not offered again while Envoy
  *   reports it still holds a configuration of its own.
+ * - Make before break: a snapshot's types go out CDS, EDS, LDS, RDS. Clusters Envoy holds (those of the last CDS
+ *   response sent, or of the one it ACKed when it refused that) that the snapshot lacks are removed last: until
+ *   Envoy has ACKed the snapshot's LDS and RDS (those the stream subscribes to), CDS carries them too, as they were
+ *   sent, under the intermediate version `<CDS version>+stale-<digest of the kept clusters>`, and EDS keeps serving
+ *   the assignments Envoy asks for that the snapshot lacks (`<EDS version>+stale-<digest>`). The snapshot's own CDS
+ *   and EDS follow in reply to that ACK. An intermediate version is no snapshot's, so a type counts as applied
+ *   (ackedVersion equal to the snapshot's) only once its final version is ACKed. A new snapshot meanwhile is
+ *   measured against what Envoy holds then; a refused response is not offered again, so a NACK cannot loop (a
+ *   refused route update keeps the clusters until a later snapshot). On a new stream Envoy reports only a version,
+ *   not which clusters it holds, so nothing is kept until presencelb has sent CDS on that stream.
  */
+import { createHash } from 'node:crypto';
 import type { Snapshot, EncodedResource } from './snapshot.ts';
 import { RESOURCE_TYPES, resourceType, resourceTypeByUrl, type XdsKind } from './resource-types/index.ts';
 import type { DiscoveryRequest, DiscoveryResponse, NackRecord, NodeIdentity, RejectedByNode, ResourceStatus, TypeStatus, XdsStreamView } from './ads-types.ts';
@@ -41,9 +52,23 @@ interface Sent {
   /** key identifies the response's content: version and resource names. */
   readonly key: string;
   readonly names: readonly string[];
+  /** resources are the encodings sent, in name order (what Envoy will hold once it accepts the response). */
+  readonly resources: readonly EncodedResource[];
   readonly at: number;
-  /** answered turns true when Envoy ACKs or NACKs this response. */
-  answered: boolean;
+  /** answer is Envoy's verdict on this response ('pending' until it ACKs or NACKs it). */
+  answer: 'pending' | 'acked' | 'nacked';
+}
+
+/** Target is the response a subscription calls for now: a version and the resources it carries, in name order. */
+interface Target {
+  readonly version: string;
+  readonly resources: readonly EncodedResource[];
+}
+
+/** Carry is what make-before-break keeps beyond a snapshot: clusters it lacks that Envoy holds, and their assignments. */
+interface Carry {
+  readonly CDS: readonly EncodedResource[];
+  readonly EDS: readonly EncodedResource[];
 }
 
 interface Subscription {
@@ -52,8 +77,8 @@ interface Subscription {
   sent: Sent | null;
   ackedVersion: string | null;
   ackedAt: number | null;
-  /** ackedNames are the names of the response Envoy last ACKed (null: not known, e.g. a version reported on reconnect). */
-  ackedNames: ReadonlySet<string> | null;
+  /** acked are the resources of the response Envoy last ACKed, by name (null: not known, e.g. a version reported on reconnect). */
+  acked: ReadonlyMap<string, EncodedResource> | null;
   lastNack: NackRecord | null;
   /** standing is the last NACK with the names it refused, until Envoy ACKs a later response. */
   standing: { readonly nack: NackRecord; readonly names: readonly string[] } | null;
@@ -84,7 +109,7 @@ export class AdsStream implements XdsStreamView {
     return this.#node;
   }
 
-  /** onRequest applies one request and returns its meaning and the responses to write (at most one). */
+  /** onRequest applies one request and returns its meaning and the responses to write (the ACK of new routes may release the final CDS and EDS). */
   onRequest(req: DiscoveryRequest, snapshot: Snapshot | null, rejected: RejectedByNode): { outcome: RequestOutcome; responses: Outgoing[] } {
     if (this.#node === null && req.node?.id) this.#node = Object.freeze({ id: req.node.id, cluster: req.node.cluster ?? '' });
     const typeUrl = req.type_url ?? '';
@@ -98,24 +123,24 @@ export class AdsStream implements XdsStreamView {
     const now = this.#opts.now();
     let outcome: RequestOutcome;
     if (!sub) {
-      sub = { wildcard: false, names: new Set(), sent: null, ackedVersion: req.version_info || null, ackedAt: null, ackedNames: null, lastNack: null, standing: null };
+      sub = { wildcard: false, names: new Set(), sent: null, ackedVersion: req.version_info || null, ackedAt: null, acked: null, lastNack: null, standing: null };
       this.#subs.set(kind, sub);
       outcome = { type: 'subscribe', kind };
     } else if (sub.sent && nonce === sub.sent.nonce && req.error_detail) {
       const nack: NackRecord = Object.freeze({ version: sub.sent.version, message: req.error_detail.message ?? '', code: req.error_detail.code ?? null, at: now });
       sub.lastNack = nack;
       sub.standing = { nack, names: sub.sent.names };
-      sub.sent.answered = true;
+      sub.sent.answer = 'nacked';
       sub.ackedVersion = req.version_info || null;
       outcome = { type: 'nack', kind, nack };
     } else if (sub.sent && nonce === sub.sent.nonce) {
       sub.ackedVersion = req.version_info || null;
       sub.ackedAt = now;
-      if (!sub.sent.answered) {
-        sub.ackedNames = new Set(sub.sent.names);
+      if (sub.sent.answer === 'pending') {
+        sub.acked = new Map(sub.sent.resources.map((r) => [r.name, r]));
         sub.standing = null;
+        sub.sent.answer = 'acked';
       }
-      sub.sent.answered = true;
       outcome = { type: 'ack', kind, version: sub.ackedVersion ?? '' };
     } else {
       outcome = { type: 'subscribe', kind };
@@ -124,25 +149,18 @@ export class AdsStream implements XdsStreamView {
     sub.wildcard = names.includes('*') || (type.wildcard && names.length === 0);
     sub.names = new Set(names.filter((n) => n !== '*'));
 
-    const response = snapshot ? this.#respond(kind, sub, snapshot, rejected) : null;
-    return { outcome, responses: response ? [response] : [] };
+    return { outcome, responses: snapshot ? this.#flush(snapshot, rejected) : [] };
   }
 
   /** onSnapshot returns the responses a newly published snapshot calls for, in make-before-break order. */
   onSnapshot(snapshot: Snapshot, rejected: RejectedByNode): Outgoing[] {
-    const out: Outgoing[] = [];
-    for (const t of RESOURCE_TYPES) {
-      const sub = this.#subs.get(t.kind);
-      const r = sub ? this.#respond(t.kind, sub, snapshot, rejected) : null;
-      if (r) out.push(r);
-    }
-    return out;
+    return this.#flush(snapshot, rejected);
   }
 
   /** isSubscribed is true when the stream currently wants at least one resource of kind. */
   isSubscribed(kind: XdsKind): boolean {
     const sub = this.#subs.get(kind);
-    return sub !== undefined && (sub.wildcard || sub.names.size > 0);
+    return sub !== undefined && wants(sub);
   }
 
   /** ackedVersion is the version of kind Envoy last reported as applied on this stream. */
@@ -171,42 +189,104 @@ export class AdsStream implements XdsStreamView {
     });
   }
 
-  #respond(kind: XdsKind, sub: Subscription, snapshot: Snapshot, rejected: RejectedByNode): Outgoing | null {
-    if (!sub.wildcard && sub.names.size === 0) return null;
-    const slice = snapshot.slice(kind);
-    const chosen: EncodedResource[] = [...slice.resources.values()].filter((r) => sub.wildcard || sub.names.has(r.name));
-    const key = `${slice.version}|${chosen.map((r) => r.name).join('\n')}`;
+  /**
+   * #flush returns every response the stream's state and snapshot call for, in push order: after a new snapshot,
+   * after a subscription change, and after the ACK that lets the final CDS and EDS go out.
+   */
+  #flush(snapshot: Snapshot, rejected: RejectedByNode): Outgoing[] {
+    const carry = this.#carry(snapshot);
+    const out: Outgoing[] = [];
+    for (const t of RESOURCE_TYPES) {
+      const sub = this.#subs.get(t.kind);
+      if (!sub || !wants(sub)) continue;
+      const r = this.#respond(t.kind, sub, target(t.kind, sub, snapshot, carry), rejected);
+      if (r) out.push(r);
+    }
+    return out;
+  }
+
+  /**
+   * #carry returns the clusters Envoy holds that snapshot lacks, with the assignments Envoy holds and asks for that
+   * snapshot lacks, while Envoy may still route to them: until it has ACKed the snapshot's LDS and RDS. Null when
+   * nothing needs keeping.
+   */
+  #carry(snapshot: Snapshot): Carry | null {
+    const cds = this.#subs.get('CDS');
+    if (!cds) return null;
+    const clusters = snapshot.slice('CDS').resources;
+    const stale = [...held(cds).values()].filter((r) => !clusters.has(r.name) && wants(cds, r.name));
+    if (stale.length === 0 || (this.#holdsRoutes(snapshot, 'LDS') && this.#holdsRoutes(snapshot, 'RDS'))) return null;
+    const eds = this.#subs.get('EDS');
+    const assignments = snapshot.slice('EDS').resources;
+    const kept = eds ? [...held(eds).values()].filter((r) => !assignments.has(r.name) && wants(eds, r.name)) : [];
+    return { CDS: stale, EDS: kept };
+  }
+
+  /** #holdsRoutes is true when Envoy has ACKed the snapshot's response of kind (LDS or RDS), or wants none of it. */
+  #holdsRoutes(snapshot: Snapshot, kind: 'LDS' | 'RDS'): boolean {
+    const sub = this.#subs.get(kind);
+    if (!sub || !wants(sub)) return true;
+    return sub.sent !== null && sub.sent.answer === 'acked' && sub.sent.key === keyOf(target(kind, sub, snapshot, null));
+  }
+
+  #respond(kind: XdsKind, sub: Subscription, want: Target, rejected: RejectedByNode): Outgoing | null {
+    const key = keyOf(want);
     if (sub.sent?.key === key) return null;
-    if (sub.sent === null && sub.ackedVersion !== null && rejected(kind, slice.version)) return null;
+    if (sub.sent === null && sub.ackedVersion !== null && rejected(kind, want.version)) return null;
     const nonce = String(++this.#nonce);
-    sub.sent = { version: slice.version, nonce, key, names: chosen.map((r) => r.name), at: this.#opts.now(), answered: false };
+    sub.sent = { version: want.version, nonce, key, names: want.resources.map((r) => r.name), resources: want.resources, at: this.#opts.now(), answer: 'pending' };
     const typeUrl = resourceType(kind).typeUrl;
     const message: DiscoveryResponse = {
-      version_info: slice.version,
+      version_info: want.version,
       type_url: typeUrl,
       nonce,
-      resources: chosen.map((r) => ({ type_url: typeUrl, value: r.value })),
+      resources: want.resources.map((r) => ({ type_url: typeUrl, value: r.value })),
       control_plane: { identifier: this.#opts.controlPlaneId },
     };
     return { kind, message };
   }
 }
 
+/** wants is true when the subscription asks for name (any name, without one), wildcard or by name. */
+const wants = (sub: Subscription, name?: string): boolean => sub.wildcard || (name === undefined ? sub.names.size > 0 : sub.names.has(name));
+
+/** keyOf identifies a response's content: its version and the names it carries. */
+const keyOf = (t: Target): string => `${t.version}|${t.resources.map((r) => r.name).join('\n')}`;
+
+/** held maps the resources Envoy holds once it has taken its answer on the last response: that response's, or the ACKed ones if it refused it. */
+function held(sub: Subscription): ReadonlyMap<string, EncodedResource> {
+  if (sub.sent && sub.sent.answer !== 'nacked') return new Map(sub.sent.resources.map((r) => [r.name, r]));
+  return sub.acked ?? new Map();
+}
+
+/** target is the response kind calls for: the snapshot's resources the subscription wants, plus what carry keeps (under an intermediate version). */
+function target(kind: XdsKind, sub: Subscription, snapshot: Snapshot, carry: Carry | null): Target {
+  const slice = snapshot.slice(kind);
+  const own = [...slice.resources.values()].filter((r) => wants(sub, r.name));
+  const kept = kind === 'CDS' || kind === 'EDS' ? (carry?.[kind] ?? []) : [];
+  if (kept.length === 0) return { version: slice.version, resources: own };
+  const h = createHash('sha256');
+  for (const r of kept) h.update(`${r.name.length}:${r.name}`).update(r.value).update('\0');
+  return { version: `${slice.version}+stale-${h.digest('hex').slice(0, 16)}`, resources: [...own, ...kept].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)) };
+}
+
 /**
- * resourceStatus lists the resources of one subscription: those of the last response, or the names asked for
- * before any was sent. State of the world has one version per response, so each resource reports the type's.
+ * resourceStatus lists the resources of one subscription: those of the last response, those Envoy ACKed (a removal
+ * in flight has pendingVersion ''), or the names asked for before any was sent. State of the world has one version
+ * per response, so each resource reports the type's.
  */
 function resourceStatus(s: Subscription): ResourceStatus[] {
-  const names = new Set([...(s.sent?.names ?? []), ...s.names]);
+  const names = new Set([...(s.sent?.names ?? []), ...(s.acked?.keys() ?? []), ...s.names]);
   const sent = s.sent;
+  const pending = sent !== null && sent.answer === 'pending';
   return [...names].sort().map((name) => {
     const inSent = sent !== null && sent.names.includes(name);
-    const holds = s.ackedVersion !== null && (s.ackedNames === null || s.ackedNames.has(name));
+    const holds = s.ackedVersion !== null && (s.acked === null || s.acked.has(name));
     return Object.freeze({
       name,
       ackedVersion: holds ? s.ackedVersion : null,
       ackedAt: holds ? s.ackedAt : null,
-      pendingVersion: inSent && !sent.answered ? sent.version : null,
+      pendingVersion: !pending ? null : inSent ? sent.version : holds ? '' : null,
       nack: s.standing?.names.includes(name) ? s.standing.nack : null,
     });
   });

@@ -113,7 +113,8 @@ export interface TypeStatus {
   readonly sentAt: number | null;
   /**
    * ackedVersion is the type version Envoy last reported as applied: state of the world, the version_info of its
-   * latest request; delta, the type version of the latest snapshot whose resources Envoy holds, every one ACKed.
+   * latest request (`<version>+stale-<digest>` while it holds clusters a snapshot dropped, see ads-stream.ts);
+   * delta, the type version of the latest snapshot whose resources Envoy holds, every one ACKed.
    */
   readonly ackedVersion: string | null;
   readonly ackedAt: number | null;

@@ -6,6 +6,8 @@ import { typeUrlOfKind } from '../../src/xds/resource-types/index.ts';
 import type { XdsKind } from '../../src/xds/resource-types/index.ts';
 import type { DiscoveryRequest } from '../../src/xds/ads-types.ts';
 import type { UserId } from '../../src/core/user-id.ts';
+import { EnvoyRegistry } from '../../src/xds/envoy-registry.ts';
+import { clientStatus } from '../../src/xds/csds.ts';
 
 const U1 = '11111111-1111-4111-8111-111111111111' as UserId;
 const base = {
@@ -126,4 +128,160 @@ test('unknown type URLs are ignored', (t) => {
   const r = s.onRequest({ type_url: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret' }, S0, never);
   t.deepEqual(r.outcome, { type: 'unknown_type', typeUrl: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret' });
   t.deepEqual(r.responses, []);
+});
+
+// Make before break when a snapshot drops a cluster Envoy holds (app-b): kept in CDS and EDS until the routes are ACKed.
+const onlyA = (() => {
+  const r = Snapshot.build({ ...base, appServers: [base.appServers[0]!], pins: [] });
+  if (!r.ok) throw new Error('bad snapshot');
+  return r.value;
+})();
+const onlyAPinned = (() => {
+  const r = Snapshot.build({ ...base, appServers: [base.appServers[0]!], pins: [{ user: U1, appServer: 'app-a', createdAt: 0, expiresAt: 1 }] });
+  if (!r.ok) throw new Error('bad snapshot');
+  return r.value;
+})();
+const STALE = /^[0-9a-f]{16}\+stale-[0-9a-f]{16}$/;
+const NAMES: Partial<Record<XdsKind, string[]>> = { EDS: ['app-a', 'app-b'], RDS: ['presencelb-routes'] };
+/** answer ACKs (or, with error, NACKs) one response, as Envoy would with the names it asks for. */
+const answer = (s: AdsStream, o: Outgoing, snapshot: Snapshot, opts: { names?: string[]; error?: string; kept?: string } = {}) =>
+  s.onRequest(
+    req(o.kind, {
+      version_info: opts.error ? (opts.kept ?? '') : o.message.version_info,
+      response_nonce: o.message.nonce,
+      resource_names: opts.names ?? NAMES[o.kind] ?? [],
+      ...(opts.error ? { error_detail: { code: 13, message: opts.error } } : {}),
+    }),
+    snapshot,
+    never,
+  ).responses;
+const byKind = (out: Outgoing[], kind: XdsKind) => out.find((o) => o.kind === kind)!;
+const carries = (o: Outgoing, snapshot: Snapshot, name: string) =>
+  o.message.resources.some((r) => r.value === snapshot.slice(o.kind).resources.get(name)?.value);
+
+test('a dropped cluster is kept (intermediate CDS and EDS versions) until the routes are ACKed, then removed', (t) => {
+  const s = newStream();
+  subscribeAll(s, S0);
+  const out = s.onSnapshot(onlyA, never);
+  t.deepEqual(out.map((o) => o.kind), ['CDS', 'EDS', 'RDS']);
+  const [cds, eds, rds] = out as [Outgoing, Outgoing, Outgoing];
+  t.regex(cds.message.version_info, STALE);
+  t.true(cds.message.version_info.startsWith(`${onlyA.typeVersion('CDS')}+stale-`));
+  t.is(cds.message.resources.length, 2);
+  t.true(carries(cds, S0, 'app-b'), 'the stale cluster as Envoy holds it');
+  t.true(eds.message.version_info.startsWith(`${onlyA.typeVersion('EDS')}+stale-`));
+  t.true(carries(eds, S0, 'app-b'), 'its assignment still served');
+  t.is(rds.message.version_info, onlyA.typeVersion('RDS'));
+
+  t.deepEqual(answer(s, cds, onlyA), [], 'the intermediate CDS ACK releases nothing');
+  t.deepEqual(answer(s, eds, onlyA), []);
+  t.is(s.ackedVersion('CDS'), cds.message.version_info, 'the ACKed CDS version is the intermediate one');
+  const final = answer(s, rds, onlyA);
+  t.deepEqual(summary(final), [`CDS@${onlyA.typeVersion('CDS')}:1`, `EDS@${onlyA.typeVersion('EDS')}:1`]);
+  t.false(carries(byKind(final, 'CDS'), S0, 'app-b'));
+
+  t.deepEqual(answer(s, byKind(final, 'CDS'), onlyA), []);
+  t.is(s.ackedVersion('CDS'), onlyA.typeVersion('CDS'));
+  // Envoy drops the cluster, then its assignment: nothing more to send.
+  t.deepEqual(answer(s, byKind(final, 'EDS'), onlyA, { names: ['app-a'] }), []);
+  t.deepEqual(s.onRequest(req('CDS', { version_info: onlyA.typeVersion('CDS'), response_nonce: byKind(final, 'CDS').message.nonce }), onlyA, never).responses, []);
+  t.deepEqual(s.onSnapshot(onlyA, never), []);
+});
+
+test('the intermediate version is deterministic and no snapshot’s', (t) => {
+  const versions = [newStream(), newStream()].map((s) => {
+    subscribeAll(s, S0);
+    return s.onSnapshot(onlyA, never)[0]!.message.version_info;
+  });
+  t.is(versions[0], versions[1]);
+  t.not(versions[0], onlyA.typeVersion('CDS'));
+  t.not(versions[0], S0.typeVersion('CDS'));
+});
+
+test('without LDS or RDS subscribed, the final CDS goes out at once', (t) => {
+  const s = newStream();
+  const cds = s.onRequest(req('CDS', { node }), S0, never).responses[0]!;
+  answer(s, cds, S0);
+  const eds = s.onRequest(req('EDS', { resource_names: ['app-a', 'app-b'] }), S0, never).responses[0]!;
+  answer(s, eds, S0);
+  t.deepEqual(summary(s.onSnapshot(onlyA, never)), [`CDS@${onlyA.typeVersion('CDS')}:1`, `EDS@${onlyA.typeVersion('EDS')}:1`]);
+});
+
+test('a cluster dropped while its last CDS awaits ACK is kept too; one already sent removed is not brought back', (t) => {
+  const s = newStream();
+  const cds = s.onRequest(req('CDS', { node }), S0, never).responses[0]!;
+  const rdsReq = s.onRequest(req('RDS', { resource_names: ['presencelb-routes'] }), S0, never).responses[0]!;
+  answer(s, rdsReq, S0);
+  // S0's CDS (with app-b) is not ACKed yet: Envoy will hold app-b.
+  const [mid, rds] = s.onSnapshot(onlyA, never) as [Outgoing, Outgoing];
+  t.regex(mid.message.version_info, STALE);
+  t.is(rds.kind, 'RDS');
+  t.deepEqual(answer(s, cds, onlyA), [], 'a stale nonce');
+  const [final] = answer(s, rds, onlyA);
+  t.is(final!.message.version_info, onlyA.typeVersion('CDS'));
+  // A new snapshot before that final CDS is ACKed: Envoy will hold app-a only, nothing is kept.
+  t.deepEqual(summary(s.onSnapshot(onlyAPinned, never)), [`RDS@${onlyAPinned.typeVersion('RDS')}:1`]);
+});
+
+test('another snapshot while the cluster is kept is measured against what Envoy holds', (t) => {
+  const s = newStream();
+  subscribeAll(s, S0);
+  const first = s.onSnapshot(onlyA, never);
+  const again = s.onSnapshot(onlyAPinned, never);
+  t.deepEqual(again.map((o) => o.kind), ['RDS'], 'the intermediate CDS and EDS still hold: only the routes change');
+  t.deepEqual(answer(s, byKind(first, 'RDS'), onlyAPinned), [], 'the superseded routes’ ACK is stale');
+  t.deepEqual(summary(answer(s, again[0]!, onlyAPinned)), [`CDS@${onlyAPinned.typeVersion('CDS')}:1`, `EDS@${onlyAPinned.typeVersion('EDS')}:1`]);
+  // app-b back before the removal completes: the snapshot's own CDS, nothing kept.
+  const s2 = newStream();
+  subscribeAll(s2, S0);
+  s2.onSnapshot(onlyA, never);
+  t.deepEqual(s2.onSnapshot(S1, never).map((o) => `${o.kind}@${o.message.version_info}`), [`CDS@${S1.typeVersion('CDS')}`, `EDS@${S1.typeVersion('EDS')}`, `RDS@${S1.typeVersion('RDS')}`]);
+});
+
+test('NACKs do not loop: refused routes keep the cluster; a refused intermediate or final CDS is not sent again', (t) => {
+  const s = newStream();
+  subscribeAll(s, S0);
+  const [cds, eds, rds] = s.onSnapshot(onlyA, never) as [Outgoing, Outgoing, Outgoing];
+  t.deepEqual(answer(s, cds, onlyA, { error: 'no', kept: S0.typeVersion('CDS') }), [], 'refused intermediate: not resent');
+  answer(s, eds, onlyA);
+  t.deepEqual(answer(s, rds, onlyA, { error: 'bad route', kept: S0.typeVersion('RDS') }), [], 'refused routes: app-b stays');
+  t.deepEqual(s.onRequest(req('RDS', { version_info: S0.typeVersion('RDS'), response_nonce: rds.message.nonce, resource_names: ['presencelb-routes'] }), onlyA, never).responses, []);
+  t.deepEqual(s.onSnapshot(onlyA, never), []);
+  // Routes that Envoy accepts release the final CDS once; refused too, it is not offered again.
+  const [rds2] = s.onSnapshot(onlyAPinned, never);
+  t.is(rds2!.kind, 'RDS');
+  const [final] = answer(s, rds2!, onlyAPinned);
+  t.is(final!.message.version_info, onlyAPinned.typeVersion('CDS'));
+  t.deepEqual(answer(s, final!, onlyAPinned, { error: 'no', kept: S0.typeVersion('CDS') }), []);
+  t.deepEqual(s.onRequest(req('CDS', { version_info: S0.typeVersion('CDS'), response_nonce: final!.message.nonce }), onlyAPinned, never).responses, []);
+  t.deepEqual(s.onSnapshot(onlyAPinned, never), []);
+});
+
+test('the registry and CSDS report the snapshot applied and SYNCED only once the final CDS is ACKed', (t) => {
+  const s = newStream();
+  const registry = new EnvoyRegistry({ now: () => 1000, historySize: 8 });
+  registry.published(S0);
+  subscribeAll(s, S0);
+  registry.bind(s);
+  registry.settle(node);
+  t.is(registry.envoys()[0]!.appliedVersion, S0.version);
+  registry.published(onlyA);
+  const csds = () => {
+    const r = clientStatus({ exclude_resource_contents: true }, { envoys: () => registry.envoys(), current: () => onlyA });
+    if (!r.ok) throw new Error('csds');
+    return Object.fromEntries(r.value.config[0]!.generic_xds_configs.map((g) => [`${g.type_url.split('.').at(-1)} ${g.name}`, g.config_status]));
+  };
+  const [cds, eds, rds] = s.onSnapshot(onlyA, never) as [Outgoing, Outgoing, Outgoing];
+  answer(s, cds, onlyA);
+  answer(s, eds, onlyA);
+  registry.settle(node);
+  t.like(csds(), { 'Cluster app-a': 'NOT_SENT', 'Cluster app-b': 'NOT_SENT', 'RouteConfiguration presencelb-routes': 'STALE' }, 'Envoy holds the intermediate CDS: its removal is not sent yet');
+  const final = answer(s, rds, onlyA);
+  registry.settle(node);
+  t.is(registry.envoys()[0]!.appliedVersion, S0.version, 'routes ACKed, the intermediate CDS and EDS too: not applied yet');
+  t.like(csds(), { 'Cluster app-a': 'STALE', 'Cluster app-b': 'STALE', 'RouteConfiguration presencelb-routes': 'SYNCED' }, 'the final CDS (app-b removed) awaits ACK');
+  for (const o of final) answer(s, o, onlyA, { names: ['app-a'] });
+  registry.settle(node);
+  t.is(registry.envoys()[0]!.appliedVersion, onlyA.version);
+  t.deepEqual(csds(), { 'Cluster app-a': 'SYNCED', 'ClusterLoadAssignment app-a': 'SYNCED', 'RouteConfiguration presencelb-routes': 'SYNCED' });
 });

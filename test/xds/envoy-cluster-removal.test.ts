@@ -1,0 +1,106 @@
+/**
+ * Make before break over state-of-the-world ADS with a real Envoy: while requests run through the default route
+ * (weighted over app-a and app-b), a snapshot drops app-b, five times over (app-b comes back between removals,
+ * without traffic). Every request must succeed: Envoy first gets the clusters with app-b kept (an intermediate CDS
+ * version), then the routes without it, and the final CDS without app-b only once it has ACKed those routes. Envoy
+ * ends without app-b.
+ *
+ * Measured with the previous ordering (every type pushed at once, CDS in full first, so app-b went while the routes
+ * Envoy held still sent about a quarter of the requests there): 10 of 1,817, 11 of 2,735 and 6 of 2,636 requests
+ * failed (503, no body: cluster not found) in three runs of this test; with this ordering none in any run.
+ *
+ * Adding a server has a race of its own, not covered here: the routes naming it go out with its cluster, but Envoy
+ * asks for its endpoints only once it has the cluster, so for a moment its routes name a cluster still warming (4 to
+ * 8 failed requests over four re-adds under the same load).
+ */
+import anyTest, { type TestFn } from 'ava';
+import { Snapshot } from '../../src/xds/snapshot.ts';
+import { waitFor } from '../harness/ports.ts';
+import { baseInput, dynamicClusterNames, sendsSince, startRig, type Rig } from './_fixture.ts';
+
+const test = anyTest as TestFn<{ rig: Rig }>;
+
+const CYCLES = 5;
+const WORKERS = 8;
+
+test.before(async (t) => {
+  t.context = { rig: await startRig() };
+});
+test.after.always(async (t) => t.context.rig?.close());
+
+const build = (apps: Rig['apps']): Snapshot => {
+  const r = Snapshot.build({ ...baseInput(apps), pins: [] });
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.value;
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** load keeps WORKERS requests in flight through Envoy until stopped, tallying answers by server and failures by phase. */
+function load(listenerUrl: string, tally: Record<string, number>, failures: string[], phase: string) {
+  let running = true;
+  const worker = async () => {
+    while (running) {
+      let key: string;
+      try {
+        const r = await fetch(`${listenerUrl}/`, { signal: AbortSignal.timeout(5000) });
+        const body = await r.text();
+        if (r.status === 200) key = (JSON.parse(body) as { server: string }).server;
+        else {
+          key = `status ${r.status}`;
+          failures.push(`${phase}: ${r.status} ${body.slice(0, 60)}`);
+        }
+      } catch (e) {
+        key = 'error';
+        failures.push(`${phase}: ${String(e)}`);
+      }
+      tally[key] = (tally[key] ?? 0) + 1;
+    }
+  };
+  const done = Promise.all(Array.from({ length: WORKERS }, worker));
+  return {
+    async stop() {
+      running = false;
+      await done;
+    },
+  };
+}
+
+test('dropping an application server under load fails no request; Envoy ends without its cluster', async (t) => {
+  const { rig } = t.context;
+  const envoy = rig.envoy!;
+  const both = build(rig.apps);
+  const onlyA = build(rig.apps.filter((a) => a.name === 'app-a'));
+  const tally: Record<string, number> = {};
+  const failures: string[] = [];
+  let removalSends: string[] = [];
+  let cdsVersions: string[] = [];
+  rig.ads.publish(both);
+  await envoy.waitReady();
+  for (let i = 0; i < CYCLES; i++) {
+    if (i > 0) rig.ads.publish(both);
+    t.is((await rig.ads.waitForAck(both.version, { timeoutMs: 5000 })).status, 'acked', `cycle ${i}: app-b in`);
+    await waitFor('app-b active in Envoy', async () => (await dynamicClusterNames(envoy)).includes('app-b'));
+    // Traffic runs only around the removal: adding a server has a race of its own (see the header).
+    await sleep(200);
+    const traffic = load(envoy.listenerUrl, tally, failures, `removal ${i}`);
+    await sleep(200);
+    const from = rig.events.length;
+    rig.ads.publish(onlyA);
+    t.is((await rig.ads.waitForAck(onlyA.version, { timeoutMs: 5000 })).status, 'acked', `cycle ${i}: removal applied`);
+    removalSends = sendsSince(rig.events, from);
+    cdsVersions = rig.events.slice(from).flatMap((e) => (e.type === 'send' && e.kind === 'CDS' ? [e.version] : []));
+    await sleep(300);
+    await traffic.stop();
+  }
+
+  const total = Object.values(tally).reduce((a, b) => a + b, 0);
+  t.log(`${total} requests over ${CYCLES} removals: ${JSON.stringify(tally)}`);
+  t.true((tally['app-b'] ?? 0) > 0 && (tally['app-a'] ?? 0) > 0, JSON.stringify(tally));
+  t.deepEqual(failures.slice(0, 5), [], `${failures.length} of ${total} requests failed`);
+  t.deepEqual(await dynamicClusterNames(envoy), ['app-a']);
+  const noCluster = await envoy.stats('no_cluster');
+  t.true(Object.values(noCluster).every((n) => n === 0), `no request was routed to a cluster Envoy lacked: ${JSON.stringify(noCluster)}`);
+  t.deepEqual(removalSends, ['CDS +2 -0', 'EDS +2 -0', 'RDS +1 -0', 'CDS +1 -0', 'EDS +1 -0'], 'app-b kept in CDS and EDS until the routes are ACKed');
+  t.regex(cdsVersions[0]!, new RegExp(`^${onlyA.typeVersion('CDS')}\\+stale-[0-9a-f]{16}$`));
+  t.is(cdsVersions[1], onlyA.typeVersion('CDS'));
+});
