@@ -30,6 +30,11 @@ const BENCHES: readonly Bench[] = [
     what: 'issue 5: NOTIFY-to-decision latency per branch, decisions/s, and teardown time for 10,000 users against real Kamailio [--users 10000] [--rate 200] [--teardown-rate 500]',
   },
   { name: 'xds', file: 'xds-pin-cost.ts', what: 'issue 4: cost of a route update (pin) as the number of pinned users grows' },
+  {
+    name: 'xds-notify',
+    file: 'xds-notify.ts',
+    what: 'issue 4: NOTIFY to route update in force in a real Envoy, 10,000 tracked and 1,000 pinned users, over 200 changes [--pins header|routes] [--rate 20]',
+  },
   { name: 'xds-fanout', file: 'xds-fanout.ts', what: 'issue 4: one route update fanned out to many ADS streams [--streams 1000] [--rounds 10]' },
 ];
 

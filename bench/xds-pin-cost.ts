@@ -8,6 +8,8 @@
  *   ACK            from the start of XdsRoutePublisher.pin (build, publish, write) to Envoy's ACK of the new routes (ms)
  *   Envoy          the part of ACK from handing the response to grpc-js to the ACK: transfer, Envoy's decoding,
  *                  validation and applying of the routes (ms)
+ * and, for config xds.pins: header (the default), the same change in the pin table ext_proc reads: its time, and
+ * the xDS bytes it sends (none: the steering routes do not change; the snapshot's version is checked to stay).
  *   npx tsx bench/xds-pin-cost.ts [--users 1,100,10000] [--rounds 10]     (or: npm run bench -- xds)
  */
 import { randomUUID } from 'node:crypto';
@@ -24,6 +26,7 @@ import type { SnapshotInput } from '../src/xds/snapshot-input.ts';
 import { startEnvoy, TRUSTED_HEADER_BOOTSTRAP } from '../test/harness/envoy.ts';
 import { deltaVariant } from '../test/harness/envoy-delta.ts';
 import { fmt, summarize, table } from './lib/stats.ts';
+import { PinTable } from '../src/dataplane/pin-table.ts';
 
 const { values } = parseArgs({ args: process.argv.slice(2).filter((a) => a !== 'xds'), options: { users: { type: 'string', default: '1,100,10000' }, rounds: { type: 'string', default: '10' } } });
 const SIZES = values.users.split(',').map(Number);
@@ -132,6 +135,34 @@ for (const n of SIZES) {
   ]);
   process.stderr.write(`done: ${n} pinned users\n`);
 }
-console.log(`One pin change, ${ROUNDS} rounds per size; one Envoy 1.40 (--concurrency 1) per protocol, on 127.0.0.1.\n`);
+/** headerCost times one pin change in the pin table holding n pins (xds.pins: header), in µs. */
+function headerCost(pins: PinRecord[]): { us: number[]; snapshotChanged: boolean } {
+  const table = new PinTable({ servers: base.appServers.map((s) => s.name), initialPins: pins });
+  const steering = (): string => {
+    const r = Snapshot.build({ ...base, pins: [], pinHeader: 'x-presencelb-pin' });
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    return r.value.version;
+  };
+  const before = steering();
+  const us: number[] = [];
+  const rounds = Math.max(ROUNDS, 1000);
+  for (let round = 0; round < rounds; round++) {
+    const p = moved(pins[round % pins.length]!);
+    const t0 = now();
+    void table.pin(p);
+    us.push((now() - t0) * 1000);
+  }
+  return { us, snapshotChanged: steering() !== before };
+}
+const headerRows: string[][] = [['pinned users', 'pin table change µs p50 (p99)', 'xDS bytes sent per change', 'steering snapshot changed']];
+for (const n of SIZES) {
+  const h = headerCost(pinsOf(n));
+  const s = summarize(h.us);
+  headerRows.push([n.toLocaleString('en'), `${fmt(s.p50, 2)} (${fmt(s.p99, 2)})`, '0', h.snapshotChanged ? 'YES' : 'no']);
+}
+
+console.log(`xds.pins: routes. One pin change, ${ROUNDS} rounds per size; one Envoy 1.40 (--concurrency 1) per protocol, on 127.0.0.1.\n`);
 console.log(table(rows));
+console.log(`\nxds.pins: header (default). One pin change in the table ext_proc reads, ${Math.max(ROUNDS, 1000)} rounds per size.\n`);
+console.log(table(headerRows));
 process.exit(0);

@@ -107,19 +107,26 @@ export function variantBootstrap(base: BaseBootstrap, variant: Variant, ports: T
 }
 
 /**
- * upstreamBootstrap returns an Envoy bootstrap with one direct_response listener per port (HTTP 200, body "ok"),
- * using the base's HTTP connection manager with only the router and a static route table.
+ * upstreamBootstrap returns an Envoy bootstrap with one direct_response listener per port (HTTP 200, body "ok",
+ * headers x-app-server: names[i] and x-presencelb-pin echoed), using the base's HTTP connection manager with only
+ * the router and a static route table.
  */
-export function upstreamBootstrap(base: BaseBootstrap, adminPort: number, ports: readonly number[]): Obj {
+export function upstreamBootstrap(base: BaseBootstrap, adminPort: number, ports: readonly number[], names: readonly string[] = ['app-a', 'app-b']): Obj {
   const template = hcmsOf(appListener(base.doc))[0]!;
   const listeners = ports.map((port, i) => {
     const hcm = clone(template);
     hcm.stat_prefix = `upstream_${i}`;
     delete hcm.rds;
     delete hcm.access_log;
+    delete hcm.early_header_mutation_extensions;
     hcm.route_config = {
       name: `upstream_${i}`,
       virtual_hosts: [{ name: 'any', domains: ['*'], routes: [{ match: { prefix: '/' }, direct_response: { status: 200, body: { inline_string: 'ok' } } }] }],
+      // Who answered, and the pin header presencelb set (if any), as the application servers of the tests say.
+      response_headers_to_add: [
+        { header: { key: 'x-app-server', value: names[i] ?? `upstream_${i}` } },
+        { header: { key: 'x-presencelb-pin', value: '%REQ(x-presencelb-pin)%' } },
+      ],
     };
     hcm.http_filters = (hcm.http_filters ?? []).filter((f: Obj) => f.name === 'envoy.filters.http.router');
     return {

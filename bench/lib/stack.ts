@@ -26,6 +26,8 @@ export interface StackOptions {
   /** lifecycle and presence settings of presencelb (merged into its config). */
   readonly lifecycle?: Record<string, number>;
   readonly presence?: Record<string, number>;
+  /** xds settings of presencelb merged into its config (e.g. { pins: 'routes' }). */
+  readonly xds?: Record<string, unknown>;
   readonly logLevel?: string;
   /** nodeArgs are extra Node arguments for presencelb (e.g. --inspect=127.0.0.1:0). */
   readonly nodeArgs?: readonly string[];
@@ -71,7 +73,7 @@ export async function startStack(o: StackOptions): Promise<BenchStack> {
       {
         identity: identity.identity,
         extProc: { listen: `127.0.0.1:${extProcPort}` },
-        xds: { listen: `127.0.0.1:${xdsPort}` },
+        xds: { listen: `127.0.0.1:${xdsPort}`, ...o.xds },
         presence: { wsUrl: kamailio.wsUrl, domain: DOMAIN, ...o.presence },
         lifecycle: { ...o.lifecycle },
         applicationServers: [
@@ -79,6 +81,9 @@ export async function startStack(o: StackOptions): Promise<BenchStack> {
           { name: 'app-b', host: '127.0.0.1', port: upB },
         ],
         store: { client: 'sqlite3', filename: path.join(o.dir, 'presencelb.db') },
+        // Any free ports: two benchmarks (or a benchmark and a test) may run on one machine.
+        admin: { listen: '127.0.0.1:0' },
+        metrics: { listen: '127.0.0.1:0' },
         log: { level: o.logLevel ?? 'info' },
       },
       { dir: o.dir, nodeArgs: o.nodeArgs ?? [] },
