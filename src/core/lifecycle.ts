@@ -3,8 +3,9 @@
  *
  *   first flow:  register → notify (PUBLISH) → provide access (the data path's grant) → subscribe
  *   NOTIFY:      receive → identify (was the user in use when the NOTIFY was sent?) →
- *                  yes: reconnect MESSAGE carrying the UUID + route update, withdrawn after the reconnect window
+ *                  yes: route update + reconnect MESSAGE carrying the UUID, withdrawn after the reconnect window
  *                  no:  unsubscribe → unpublish → unregister → purge
+ *                (the two branches are in branches.ts; the flows the identifying step reads, in flow-index.ts)
  *
  * An operator can run either branch for one user now (purgeNow, reconnectNow), queued like any other event.
  *
@@ -22,11 +23,12 @@ import { decide, notifyInstant, type Decision } from './decision.ts';
 import type { ErrorCode } from './errors.ts';
 import { KeyedQueue } from './keyed-queue.ts';
 import type { LifecycleObserver } from './lifecycle-events.ts';
+import { ClaimBranches } from './branches.ts';
 import { FlowIndex } from './flow-index.ts';
 import { StepRunner } from './step-runner.ts';
 import type { LifecycleOptions, Session } from './lifecycle-types.ts';
 import type { AppServer, FlowEndReason, PinRecord, PresenceNotification, PresenceSink, PurgeCounts } from './ports.ts';
-import { classifyNotify, DEFAULT_PRESENCE_INTERPRETATION, presenceVerdict, snapshotFromFingerprint, terminationPolicy, type PresenceInterpretation } from './presence-change.ts';
+import { classifyNotify, DEFAULT_PRESENCE_INTERPRETATION, terminationPolicy, type PresenceInterpretation } from './presence-change.ts';
 import { fail, ok, type Result } from './result.ts';
 import { transition, type SessionState } from './session.ts';
 import type { UserId } from './user-id.ts';
@@ -51,6 +53,7 @@ export class Lifecycle implements PresenceSink {
   /** index answers the identifying step from memory (flow-index.ts); the store is read when it cannot. */
   private readonly index: FlowIndex;
   private readonly interpretation: PresenceInterpretation;
+  private readonly branches: ClaimBranches;
 
   constructor(private readonly o: LifecycleOptions) {
     this.servers = new Map(o.appServers.map((s) => [s.name, s]));
@@ -58,6 +61,7 @@ export class Lifecycle implements PresenceSink {
     this.fx = new StepRunner(o.store, o.clock, o.log);
     // Ended flows are kept past graceMs for NOTIFYs that are handled late (a busy queue, a Date header a second old).
     this.index = new FlowIndex(o.graceMs + 30000);
+    this.branches = new ClaimBranches({ o, fx: this.fx, index: this.index, sessions: this.sessions, queue: this.queue, servers: this.servers, interpretation: this.interpretation });
   }
 
   /** observe adds an observer of every claim step; the returned function removes it. */
@@ -199,7 +203,7 @@ export class Lifecycle implements PresenceSink {
         if (pin && s.state === 'tracking') {
           s.state = transition(s.state, 'reconnecting');
           s.pinCreatedAt = pin.createdAt;
-          s.cancelPinTimer = this.o.clock.setTimer(pin.expiresAt - this.o.clock.now(), () => this.windowOver(u.user));
+          s.cancelPinTimer = this.o.clock.setTimer(pin.expiresAt - this.o.clock.now(), () => this.branches.windowOver(u.user));
         }
       });
     }
@@ -221,7 +225,7 @@ export class Lifecycle implements PresenceSink {
           const s = this.sessions.get(user);
           if (!s) return;
           s.cancelPinTimer?.();
-          await this.withdrawPresence(user);
+          await this.branches.withdrawPresence(user);
         }),
       ),
     );
@@ -240,7 +244,7 @@ export class Lifecycle implements PresenceSink {
       const s = this.sessions.get(user);
       if (!s) return fail({ code: 'USER_NOT_FOUND', path: 'uuid', message: `user ${user} is not tracked` });
       this.fx.emit('identify', user, true, { branch: 'teardown', reason: 'purge requested through the admin API', notifySentAt: this.o.clock.now() });
-      const counts = await this.tearDown(user, s);
+      const counts = await this.branches.tearDown(user, s);
       return counts ? ok(counts) : fail({ code: 'STORE_FAILED', path: '', message: `purging the rows of ${user} failed (see the log)` });
     });
   }
@@ -384,104 +388,18 @@ export class Lifecycle implements PresenceSink {
     );
     if (d.branch === 'teardown') {
       await recorded;
-      return (await this.tearDown(user, s)) !== null;
+      return (await this.branches.tearDown(user, s)) !== null;
     }
-    const published = await this.reconnect(user, s, d);
+    const published = await this.branches.reconnect(user, s, d);
     await recorded;
     await this.fx.persist(user, s);
     return published;
-  }
-
-  /** reconnect takes the reconnect branch from deciding; it resolves true when the route update was published. */
-  private async reconnect(user: UserId, s: Session, d: Extract<Decision, { branch: 'reconnect' }>): Promise<boolean> {
-    s.state = transition(s.state, 'reconnecting');
-    const server = d.appServer ? this.servers.get(d.appServer) : undefined;
-    if (!server) {
-      this.o.log.warn({ user, appServer: d.appServer }, 'in use, but its application server is unknown: no reconnect message or route update');
-      s.state = transition(s.state, 'tracking');
-      return false;
-    }
-    // The route update first, then the MESSAGE: a device that reconnects as soon as the MESSAGE reaches it must find
-    // the route to its server already in force.
-    const now = this.o.clock.now();
-    const pin: PinRecord = { user, appServer: server.name, createdAt: now, expiresAt: now + this.o.reconnectWindowMs };
-    s.pinCreatedAt = now;
-    // The pin is saved (so a restart restores it) while it is published: a slow database write does not hold the
-    // route update back. Both are done before the MESSAGE.
-    const saved = this.fx.store('savePin', user, () => this.o.store.savePin(pin));
-    const published = await this.fx.step('route_update', user, async () => {
-      const { version } = await this.o.routes.pin(pin);
-      return { version, appServer: server.name, expiresAt: pin.expiresAt };
-    });
-    await saved;
-    await this.fx.step('reconnect_message', user, () => this.o.presence.sendReconnect(user, server), { appServer: server.name });
-    s.cancelPinTimer?.();
-    s.cancelPinTimer = this.o.clock.setTimer(this.o.reconnectWindowMs, () => this.windowOver(user));
-    return published;
-  }
-
-  /**
-   * windowOver ends a reconnect window with an outcome: `reconnected` when the user's flows resumed (a flow started
-   * during the window, or one is still open); otherwise, if presence still says the user is gone (the last presence
-   * seen, judged at the window's end: presenceVerdict), the claim's teardown branch runs; if not, the route update is
-   * withdrawn and the user stays tracked.
-   */
-  private windowOver(user: UserId): void {
-    void this.queue.run(user, async () => {
-      const s = this.sessions.get(user);
-      if (!s || s.state !== 'reconnecting') return;
-      s.cancelPinTimer = null;
-      const since = s.pinCreatedAt ?? this.o.clock.now();
-      const flows = this.index.overlapping(user, since, this.o.clock.now()) ?? (await this.o.store.flowsOverlapping(user, since).catch(() => null));
-      const resumed = flows !== null && flows.some((f) => f.startedAt >= since || f.endedAt === null);
-      const verdict = presenceVerdict(snapshotFromFingerprint(s.fingerprint), this.o.clock.now(), this.interpretation);
-      const gone = verdict.gone;
-      const outcome = resumed ? 'reconnected' : gone ? 'not_resumed_presence_gone' : 'not_resumed_presence_available';
-      this.fx.emit('reconnect_outcome', user, resumed, { outcome, windowMs: this.o.reconnectWindowMs, presence: verdict.reason });
-      if (!resumed && gone && flows !== null) {
-        await this.tearDown(user, s);
-        return;
-      }
-      await this.unpin(user);
-      s.pinCreatedAt = null;
-      s.state = transition(s.state, 'tracking');
-      await this.fx.persist(user, s);
-    });
-  }
-
-  private async unpin(user: UserId): Promise<void> {
-    await this.fx.step('route_withdrawn', user, async () => ({ version: (await this.o.routes.unpin(user)).version }));
-    await this.fx.store('deletePin', user, () => this.o.store.deletePin(user));
   }
 
   private async resubscribe(user: UserId, s: Session): Promise<void> {
     await this.fx.step('subscribe', user, () => this.o.presence.subscribe(user), { again: true });
   }
 
-  /**
-   * tearDown: unsubscribe, withdraw the publication, unregister, then purge every row about the user. It resolves
-   * with the rows purged per table, or null when the purge failed.
-   */
-  private async tearDown(user: UserId, s: Session): Promise<PurgeCounts | null> {
-    const wasPinned = s.state === 'reconnecting' || s.cancelPinTimer !== null;
-    s.state = transition(s.state, 'tearing_down');
-    s.cancelPinTimer?.();
-    s.cancelPinTimer = null;
-    if (wasPinned) await this.unpin(user);
-    await this.withdrawPresence(user);
-    let counts: PurgeCounts | null = null;
-    await this.fx.step('purge', user, async () => ({ rows: (counts = await this.o.store.purgeUser(user)) }));
-    if (counts) this.index.forget(user);
-    s.state = transition(s.state, 'gone');
-    this.sessions.delete(user);
-    return counts;
-  }
-
-  private async withdrawPresence(user: UserId): Promise<void> {
-    await this.fx.step('unsubscribe', user, () => this.o.presence.unsubscribe(user));
-    await this.fx.step('unpublish', user, () => this.o.presence.unpublish(user));
-    await this.fx.step('unregister', user, () => this.o.presence.unregister(user));
-  }
 
 }
 
