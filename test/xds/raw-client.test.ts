@@ -22,28 +22,31 @@ interface Response {
   control_plane?: { identifier: string };
 }
 
-/** AdsClient is a minimal ADS client: it writes requests and queues responses. */
-class AdsClient {
-  readonly call: ClientDuplexStream<DiscoveryRequest, Response>;
-  readonly #queue: Response[] = [];
-  readonly #waiting: ((r: Response) => void)[] = [];
-  constructor(readonly client: any) {
-    this.call = client.StreamAggregatedResources();
-    this.call.on('data', (r: Response) => {
+/**
+ * StreamClient is a minimal ADS client over either method (StreamAggregatedResources or DeltaAggregatedResources):
+ * it writes requests and queues responses.
+ */
+class StreamClient<Req, Res> {
+  readonly call: ClientDuplexStream<Req, Res>;
+  readonly #queue: Res[] = [];
+  readonly #waiting: ((r: Res) => void)[] = [];
+  constructor(open: () => ClientDuplexStream<Req, Res>) {
+    this.call = open();
+    this.call.on('data', (r: Res) => {
       const w = this.#waiting.shift();
       if (w) w(r);
       else this.#queue.push(r);
     });
     this.call.on('error', () => {});
   }
-  send(kind: XdsKind, fields: Partial<DiscoveryRequest> = {}): void {
-    this.call.write({ type_url: typeUrlOfKind(kind), ...fields });
+  send(kind: XdsKind, fields: Partial<Req> = {}): void {
+    this.call.write({ type_url: typeUrlOfKind(kind), ...fields } as Req);
   }
-  next(timeoutMs = 2000): Promise<Response> {
+  next(timeoutMs = 2000): Promise<Res> {
     const q = this.#queue.shift();
     if (q) return Promise.resolve(q);
     return new Promise((resolve, reject) => {
-      const w = (r: Response) => {
+      const w = (r: Res) => {
         clearTimeout(t);
         resolve(r);
       };
@@ -60,6 +63,13 @@ class AdsClient {
       () => false,
       () => true,
     );
+  }
+}
+
+/** AdsClient is the state-of-the-world client. */
+class AdsClient extends StreamClient<DiscoveryRequest, Response> {
+  constructor(readonly client: any) {
+    super(() => client.StreamAggregatedResources());
   }
 }
 
@@ -150,43 +160,10 @@ interface DeltaResponse {
   removed_resources: string[];
 }
 
-/** DeltaClient is a minimal delta ADS client: it writes requests and queues responses. */
-class DeltaClient {
-  readonly call: ClientDuplexStream<DeltaDiscoveryRequest, DeltaResponse>;
-  readonly #queue: DeltaResponse[] = [];
-  readonly #waiting: ((r: DeltaResponse) => void)[] = [];
+/** DeltaClient is the incremental (delta) client. */
+class DeltaClient extends StreamClient<DeltaDiscoveryRequest, DeltaResponse> {
   constructor(client: any) {
-    this.call = client.DeltaAggregatedResources();
-    this.call.on('data', (r: DeltaResponse) => {
-      const w = this.#waiting.shift();
-      if (w) w(r);
-      else this.#queue.push(r);
-    });
-    this.call.on('error', () => {});
-  }
-  send(kind: XdsKind, fields: Partial<DeltaDiscoveryRequest> = {}): void {
-    this.call.write({ type_url: typeUrlOfKind(kind), ...fields });
-  }
-  next(timeoutMs = 2000): Promise<DeltaResponse> {
-    const q = this.#queue.shift();
-    if (q) return Promise.resolve(q);
-    return new Promise((resolve, reject) => {
-      const w = (r: DeltaResponse) => {
-        clearTimeout(t);
-        resolve(r);
-      };
-      const t = setTimeout(() => {
-        this.#waiting.splice(this.#waiting.indexOf(w), 1);
-        reject(new Error('no response'));
-      }, timeoutMs);
-      this.#waiting.push(w);
-    });
-  }
-  async silent(ms: number): Promise<boolean> {
-    return this.next(ms).then(
-      () => false,
-      () => true,
-    );
+    super(() => client.DeltaAggregatedResources());
   }
 }
 
