@@ -1,6 +1,7 @@
 /**
  * Loading the configuration: read the YAML file, apply PRESENCELB_* environment overrides, validate with the
- * schema, deep-freeze. Errors name the field that is wrong. Nothing else in presencelb reads process.env.
+ * schema, deep-freeze. Errors name the field that is wrong. Nothing else in presencelb reads process.env, but for
+ * bin/presencelb.mjs (PRESENCELB_SOURCE_MAPS=1 keeps source-mapped stack traces).
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
