@@ -15,7 +15,7 @@
  * A NOTIFY outside any dialog is refused (RFC 6665 section 3.2: presencelb creates subscriptions only with
  * SUBSCRIBE): 489 Bad Event when its event package is not presence, else 481.
  */
-import { setMaxListeners } from 'node:events';
+import { LostSignal } from './lost-signal.ts';
 import { UserAgent, type LogLevel, type Notification } from 'sip.js';
 import type { Clock, Logger } from '../core/ports.ts';
 import { PlbError } from '../core/errors.ts';
@@ -107,8 +107,8 @@ export class SipConnection {
   }
 
   /** lost is a signal that aborts when the current connection drops (read it when sending a request). */
-  get lost(): AbortSignal {
-    return this.lostController.signal;
+  get lost(): LostSignal {
+    return this.lostController;
   }
 
   /** open starts the user agent and connects; rejects with PRESENCE_UNAVAILABLE naming the URL. */
@@ -181,11 +181,9 @@ export class SipConnection {
   }
 }
 
-/** lostController makes the controller behind SipConnection.lost; every transaction in flight listens to it. */
-function lostController(): AbortController {
-  const c = new AbortController();
-  setMaxListeners(0, c.signal);
-  return c;
+/** lostController makes the signal behind SipConnection.lost; every transaction in flight listens to it. */
+function lostController(): LostSignal {
+  return new LostSignal();
 }
 
 /** refuseStrayNotify answers a NOTIFY that matched no subscription dialog (the owner's onSent logs the answer). */

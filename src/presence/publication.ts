@@ -17,6 +17,7 @@
  * SIP.js's Publisher is not used because it surfaces no response status (it only emits state
  * changes, and none at all for a successful modify).
  */
+import type { LostSignal } from './lost-signal.ts';
 import { Core, type URI, type UserAgent } from 'sip.js';
 import type { Clock, Logger } from '../core/ports.ts';
 import { expectSuccess, finalResponse, isSuccess, sipError, type SipResponse } from './sip-outcome.ts';
@@ -35,7 +36,7 @@ export interface UserPublicationDeps {
   readonly clock: Clock;
   readonly log: Logger;
   /** lost returns the signal of the connection a request is about to go out on (SipConnection.lost). */
-  readonly lost: () => AbortSignal;
+  readonly lost: () => LostSignal;
   readonly onLost: () => void;
 }
 

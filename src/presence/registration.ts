@@ -5,6 +5,7 @@
  * When the binding is lost on its own (a refresh rejected or unanswered, the expiry passed) onLost is called, so
  * the owner can register again: SIP.js's Registerer then stays unregistered and stops refreshing.
  */
+import type { LostSignal } from './lost-signal.ts';
 import { Registerer, RegistererState, RequestPendingError, type UserAgent, type URI } from 'sip.js';
 import type { Clock } from '../core/ports.ts';
 import { PlbError } from '../core/errors.ts';
@@ -21,7 +22,7 @@ export interface UserRegistrationDeps {
   readonly timeoutMs: number;
   readonly clock: Clock;
   /** lost returns the signal of the connection a request is about to go out on (SipConnection.lost). */
-  readonly lost: () => AbortSignal;
+  readonly lost: () => LostSignal;
   readonly onLost: () => void;
 }
 

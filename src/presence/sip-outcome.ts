@@ -4,6 +4,7 @@
  * its own Timer F with made-up 503 and 408 responses that carry no Via; those map to PRESENCE_UNAVAILABLE and
  * PRESENCE_TIMEOUT, every real non-2xx response to PRESENCE_REJECTED with its status code in the message.
  */
+import type { LostSignal } from './lost-signal.ts';
 import type { Core } from 'sip.js';
 import type { Clock } from '../core/ports.ts';
 import { PlbError } from '../core/errors.ts';
@@ -28,21 +29,22 @@ export function finalResponse(
   send: (delegate: Core.OutgoingRequestDelegate) => unknown,
   timeoutMs: number,
   clock: Clock,
-  lost?: AbortSignal,
+  lost?: LostSignal,
 ): Promise<SipResponse> {
   return new Promise<SipResponse>((resolve, reject) => {
     let settled = false;
     const cancel = clock.setTimer(timeoutMs, () => settle(() => reject(new PlbError('PRESENCE_TIMEOUT', `${what}: no final response within ${timeoutMs} ms`))));
     const onLost = () => settle(() => reject(new PlbError('PRESENCE_UNAVAILABLE', `${what}: connection lost before the answer came`, { cause: lost?.reason })));
+    let unlisten = () => {};
     function settle(fn: () => void): void {
       if (settled) return;
       settled = true;
       cancel();
-      lost?.removeEventListener('abort', onLost);
+      unlisten();
       fn();
     }
     if (lost?.aborted) return onLost();
-    lost?.addEventListener('abort', onLost, { once: true });
+    if (lost) unlisten = lost.onAbort(onLost);
     const onFinal = (r: Core.IncomingResponse) => settle(() => resolve(r.message));
     const failed = (e: unknown) =>
       settle(() => reject(new PlbError('PRESENCE_UNAVAILABLE', `${what}: could not send: ${e instanceof Error ? e.message : String(e)}`, { cause: e })));

@@ -19,6 +19,7 @@
  * ends it as lost (onEnded with null), so the owner subscribes afresh. SIP.js's own auto-refresh is not used: it
  * refreshes at 90%, too late for short grants, and ignores the Expires of a refresh's 2xx.
  */
+import type { LostSignal } from './lost-signal.ts';
 import { Core, type URI, type UserAgent } from 'sip.js';
 import type { Clock, Logger, SubscriptionState } from '../core/ports.ts';
 import { PlbError } from '../core/errors.ts';
@@ -43,7 +44,7 @@ export interface UserSubscriptionDeps {
   /** epoch is the connection epoch the subscription is created in (see SipConnection.epoch). */
   readonly epoch: number;
   /** lost returns the signal of the connection a request is about to go out on (SipConnection.lost). */
-  readonly lost: () => AbortSignal;
+  readonly lost: () => LostSignal;
   /** onNotify receives each NOTIFY request after it has been answered 200 (anything it throws is logged). */
   readonly onNotify: (request: Core.IncomingRequestMessage) => void;
   /**
