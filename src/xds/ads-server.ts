@@ -115,8 +115,9 @@ export class AdsServer {
 
   /**
    * publish makes snapshot the current one and pushes what changed to every stream, in make-before-break order
-   * (clusters and endpoints, then listeners and routes; clusters Envoy holds that the snapshot lacks are removed
-   * last, in the response a stream writes on Envoy's ACK of the routes). Publishing the current
+   * (clusters and endpoints, then listeners and routes; over state of the world, routes to an added cluster wait
+   * for Envoy's ACK of its endpoints; clusters Envoy holds that the snapshot lacks are removed last, in the
+   * response a stream writes on Envoy's ACK of the routes). Publishing the current
    * version again does nothing. It returns once every response has been handed to grpc-js (not waiting for ACKs;
    * see waitForAck).
    */

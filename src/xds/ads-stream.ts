@@ -24,10 +24,20 @@
  *   measured against what Envoy holds then; a refused response is not offered again, so a NACK cannot loop (a
  *   refused route update keeps the clusters until a later snapshot). On a new stream Envoy reports only a version,
  *   not which clusters it holds, so nothing is kept until presencelb has sent CDS on that stream.
+ * - Make before break on addition: Envoy asks EDS for a new cluster's assignment only once it has the cluster, and
+ *   a route to a cluster still warming fails. So the snapshot's LDS and RDS go out only when every cluster the
+ *   listeners and routes the stream wants refer to is warm: in the CDS response Envoy last ACKed on this stream, and
+ *   its assignment in the EDS response Envoy last ACKed (when the stream subscribes to EDS at all; a cluster with no
+ *   EDS assignment needs none). Until then Envoy keeps the listeners and routes it has; the ACK that makes the last
+ *   cluster warm releases them (then the removal above follows their ACK). A held snapshot replaced by another is
+ *   measured the same way. A refused CDS or EDS leaves its clusters cold, so routes to them are not sent (no
+ *   loop); a later snapshot whose routes need only warm clusters goes out. On a new stream nothing is known warm,
+ *   so the routes wait for the first CDS and EDS ACKs there.
  */
 import { createHash } from 'node:crypto';
 import type { Snapshot, EncodedResource } from './snapshot.ts';
 import { RESOURCE_TYPES, resourceType, resourceTypeByUrl, type XdsKind } from './resource-types/index.ts';
+import { assignmentsOf, clustersRoutedBy } from './cluster-references.ts';
 import type { DiscoveryRequest, DiscoveryResponse, NackRecord, NodeIdentity, RejectedByNode, ResourceStatus, TypeStatus, XdsStreamView } from './ads-types.ts';
 
 export type { RejectedByNode } from './ads-types.ts';
@@ -109,7 +119,10 @@ export class AdsStream implements XdsStreamView {
     return this.#node;
   }
 
-  /** onRequest applies one request and returns its meaning and the responses to write (the ACK of new routes may release the final CDS and EDS). */
+  /**
+   * onRequest applies one request and returns its meaning and the responses to write (the ACK of new routes may
+   * release the final CDS and EDS; the ACK that warms an added cluster may release the routes).
+   */
   onRequest(req: DiscoveryRequest, snapshot: Snapshot | null, rejected: RejectedByNode): { outcome: RequestOutcome; responses: Outgoing[] } {
     if (this.#node === null && req.node?.id) this.#node = Object.freeze({ id: req.node.id, cluster: req.node.cluster ?? '' });
     const typeUrl = req.type_url ?? '';
@@ -191,18 +204,47 @@ export class AdsStream implements XdsStreamView {
 
   /**
    * #flush returns every response the stream's state and snapshot call for, in push order: after a new snapshot,
-   * after a subscription change, and after the ACK that lets the final CDS and EDS go out.
+   * after a subscription change, after the ACK that lets the final CDS and EDS go out, and after the ACK that warms
+   * the clusters held-back listeners and routes need.
    */
   #flush(snapshot: Snapshot, rejected: RejectedByNode): Outgoing[] {
     const carry = this.#carry(snapshot);
     const out: Outgoing[] = [];
+    let warm: boolean | undefined;
     for (const t of RESOURCE_TYPES) {
       const sub = this.#subs.get(t.kind);
       if (!sub || !wants(sub)) continue;
-      const r = this.#respond(t.kind, sub, target(t.kind, sub, snapshot, carry), rejected);
+      const want = target(t.kind, sub, snapshot, carry);
+      if ((t.kind === 'LDS' || t.kind === 'RDS') && sub.sent?.key !== keyOf(want) && !(warm ??= this.#warm(snapshot))) continue;
+      const r = this.#respond(t.kind, sub, want, rejected);
       if (r) out.push(r);
     }
     return out;
+  }
+
+  /**
+   * #warm is true when Envoy holds, warmed, every cluster that the snapshot's listeners and routes the stream wants
+   * refer to (a listener through the route configurations it names): each is in the CDS response Envoy last ACKed on
+   * this stream, and so is each assignment it asks EDS for in the EDS response Envoy last ACKed. A stream without
+   * CDS (or EDS) gets no clusters (or assignments) from presencelb, so waits for none; a cluster that is not of EDS
+   * type needs no assignment.
+   */
+  #warm(snapshot: Snapshot): boolean {
+    const cds = this.#subs.get('CDS');
+    if (!cds) return true;
+    const eds = this.#subs.get('EDS');
+    const needed = new Set<string>();
+    for (const kind of ['LDS', 'RDS'] as const) {
+      const sub = this.#subs.get(kind);
+      if (!sub || !wants(sub)) continue;
+      for (const name of snapshot.slice(kind).resources.keys()) if (wants(sub, name)) for (const c of clustersRoutedBy(snapshot, kind, name)) needed.add(c);
+    }
+    for (const cluster of needed) {
+      if (!wants(cds, cluster)) continue;
+      if (!cds.acked?.has(cluster)) return false;
+      if (eds && !assignmentsOf(snapshot, cluster).every((a) => eds.acked?.has(a))) return false;
+    }
+    return true;
   }
 
   /**

@@ -10,7 +10,8 @@
  *   and when; failed_configuration the refused resource when it is still the current one); SYNCED when Envoy holds
  *   the current snapshot's version; NOT_SENT otherwise (held before the first snapshot, a refused version not
  *   offered again, a removal not sent yet, such as a state-of-the-world version that keeps clusters the snapshot
- *   dropped until Envoy holds the new routes, or a name that does not exist).
+ *   dropped until Envoy holds the new routes, state-of-the-world routes held until Envoy holds the clusters and
+ *   endpoints they add, or a name that does not exist).
  * - client_status (what Envoy said): ACKED, NACKED, REQUESTED (asked for, holds nothing), DOES_NOT_EXIST (asked for
  *   by name, the snapshot has none).
  * - xds_config is the resource Envoy holds when presencelb still has that version (the current snapshot's), unless

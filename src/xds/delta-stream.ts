@@ -21,11 +21,15 @@
  * - Make before break: on a change, the types go out CDS, EDS, LDS, RDS, each in one response (listeners and routes
  *   with their removals). Removals of clusters and endpoints Envoy holds follow, in responses of their own, only
  *   once Envoy holds the current listeners and routes (all ACKed), so no route Envoy uses ever names a cluster it
- *   lost.
+ *   lost. The other way round, listeners and routes (of one type, in one response) that route to a cluster Envoy
+ *   does not hold, or whose assignment it does not hold (it subscribes to that only once it has the cluster), wait
+ *   until Envoy has ACKed both; the ACK that completes them releases the routes. A refused cluster or assignment
+ *   holds back only the routes that need it (no loop); a later snapshot is measured again.
  */
 import type { EncodedResource, Snapshot, TypeSlice } from './snapshot.ts';
 import { RESOURCE_TYPES, resourceType, resourceTypeByUrl, type XdsKind } from './resource-types/index.ts';
 import type { RequestOutcome } from './ads-stream.ts';
+import { assignmentsOf, clustersRoutedBy } from './cluster-references.ts';
 import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse, NackRecord, NodeIdentity, RejectedByNode, ResourceStatus, TypeStatus, XdsStreamView } from './ads-types.ts';
 
 /** DeltaOutgoing is one response to write, with the kind it carries. */
@@ -260,6 +264,7 @@ export class DeltaStream implements XdsStreamView {
     }
     const out: DeltaOutgoing[] = [];
     const deferred: [XdsKind, string[]][] = [];
+    const cold = (kind: XdsKind, updates: readonly EncodedResource[]) => (kind === 'LDS' || kind === 'RDS') && updates.some((r) => !this.#warm(snapshot, kind, r.name));
     for (const t of RESOURCE_TYPES) {
       const st = this.#types.get(t.kind);
       if (!st) continue;
@@ -277,6 +282,8 @@ export class DeltaStream implements XdsStreamView {
         else (breaks && have !== undefined ? held : removals).push(name);
       }
       if (held.length > 0) deferred.push([t.kind, held]);
+      // Listeners and routes that need a cluster Envoy does not hold warm wait, whole, for the ACK that warms it.
+      if (cold(t.kind, updates)) continue;
       if (updates.length > 0 || removals.length > 0) out.push(this.#send(t.kind, st, snapshot, updates, removals));
     }
     if (deferred.length > 0 && this.#holdsCurrent('LDS') && this.#holdsCurrent('RDS')) {
@@ -284,6 +291,20 @@ export class DeltaStream implements XdsStreamView {
     }
     this.#sync();
     return out;
+  }
+
+  /**
+   * #warm is true when Envoy holds every cluster the listener or route configuration kind/name of snapshot routes to
+   * (ACKed, or reported in initial_resource_versions), and the assignment each asks EDS for. A stream without CDS
+   * (or EDS) gets no clusters (or assignments) from presencelb, so waits for none.
+   */
+  #warm(snapshot: Snapshot, kind: 'LDS' | 'RDS', name: string): boolean {
+    const cds = this.#types.get('CDS');
+    if (!cds) return true;
+    const eds = this.#types.get('EDS');
+    return clustersRoutedBy(snapshot, kind, name).every(
+      (c) => (!cds.wildcard && !cds.names.has(c)) || (cds.acked.has(c) && (!eds || assignmentsOf(snapshot, c).every((a) => eds.acked.has(a)))),
+    );
   }
 
   #send(kind: XdsKind, st: TypeState, snapshot: Snapshot, updates: readonly EncodedResource[], removals: readonly string[]): DeltaOutgoing {

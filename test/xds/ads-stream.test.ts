@@ -42,13 +42,18 @@ function subscribeAll(s: AdsStream, snapshot: Snapshot) {
   s.onRequest(req('RDS', { version_info: rds.version_info, response_nonce: rds.nonce, resource_names: ['presencelb-routes'] }), snapshot, never);
 }
 
-test('requests are held until the first snapshot, then answered in push order', (t) => {
+test('requests are held until the first snapshot, then answered in push order; routes once their clusters are warm', (t) => {
   const s = newStream();
   t.deepEqual(s.onRequest(req('CDS', { node }), null, never).responses, []);
   t.deepEqual(s.onRequest(req('RDS', { resource_names: ['presencelb-routes'] }), null, never).responses, []);
   t.deepEqual(s.onRequest(req('EDS', { resource_names: ['app-a'] }), null, never).responses, []);
   t.deepEqual(s.node, node);
-  t.deepEqual(summary(s.onSnapshot(S0, never)), [`CDS@${S0.typeVersion('CDS')}:2`, `EDS@${S0.typeVersion('EDS')}:1`, `RDS@${S0.typeVersion('RDS')}:1`]);
+  const [cds, eds] = s.onSnapshot(S0, never);
+  t.deepEqual(summary([cds!, eds!]), [`CDS@${S0.typeVersion('CDS')}:2`, `EDS@${S0.typeVersion('EDS')}:1`], 'the routes wait: Envoy holds no cluster yet');
+  t.deepEqual(s.onRequest(req('CDS', { version_info: cds!.message.version_info, response_nonce: cds!.message.nonce }), S0, never).responses, []);
+  const [both] = s.onRequest(req('EDS', { version_info: eds!.message.version_info, response_nonce: eds!.message.nonce, resource_names: ['app-a', 'app-b'] }), S0, never).responses;
+  t.deepEqual(summary([both!]), [`EDS@${S0.typeVersion('EDS')}:2`]);
+  t.deepEqual(summary(s.onRequest(req('EDS', { version_info: both!.message.version_info, response_nonce: both!.message.nonce, resource_names: ['app-a', 'app-b'] }), S0, never).responses), [`RDS@${S0.typeVersion('RDS')}:1`]);
 });
 
 test('wildcard CDS gets every cluster; named EDS gets only the names asked for; empty named list gets nothing', (t) => {
@@ -112,7 +117,7 @@ test('a new snapshot pushes only the types whose version changed, clusters befor
   t.deepEqual(summary(s.onSnapshot(S1, never)), [`RDS@${S1.typeVersion('RDS')}:1`]);
   const moved = Snapshot.build({ ...base, appServers: [{ name: 'app-a', host: '127.0.0.1', port: 9000 }, { name: 'app-c', host: '127.0.0.1', port: 9001 }], pins: [] });
   if (!moved.ok) return t.fail();
-  t.deepEqual(summary(s.onSnapshot(moved.value, never)).map((x) => x.split('@')[0]), ['CDS', 'EDS', 'RDS']);
+  t.deepEqual(summary(s.onSnapshot(moved.value, never)).map((x) => x.split('@')[0]), ['CDS', 'EDS'], 'the routes wait for app-c to warm (below)');
 });
 
 test('on a new stream, a version this node NACKed before is not offered while Envoy holds a config', (t) => {
@@ -209,18 +214,22 @@ test('without LDS or RDS subscribed, the final CDS goes out at once', (t) => {
 
 test('a cluster dropped while its last CDS awaits ACK is kept too; one already sent removed is not brought back', (t) => {
   const s = newStream();
-  const cds = s.onRequest(req('CDS', { node }), S0, never).responses[0]!;
-  const rdsReq = s.onRequest(req('RDS', { resource_names: ['presencelb-routes'] }), S0, never).responses[0]!;
-  answer(s, rdsReq, S0);
-  // S0's CDS (with app-b) is not ACKed yet: Envoy will hold app-b.
-  const [mid, rds] = s.onSnapshot(onlyA, never) as [Outgoing, Outgoing];
+  answer(s, s.onRequest(req('CDS', { node }), onlyA, never).responses[0]!, onlyA);
+  answer(s, s.onRequest(req('RDS', { resource_names: ['presencelb-routes'] }), onlyA, never).responses[0]!, onlyA);
+  // app-b added: its CDS goes out, the routes wait for it.
+  const [cds, ...rest] = s.onSnapshot(S0, never);
+  t.is(cds!.message.version_info, S0.typeVersion('CDS'));
+  t.deepEqual(rest, []);
+  // That CDS (with app-b) is not ACKed yet when app-b is dropped again: Envoy will hold app-b.
+  const [mid, rds] = s.onSnapshot(onlyAPinned, never) as [Outgoing, Outgoing];
   t.regex(mid.message.version_info, STALE);
-  t.is(rds.kind, 'RDS');
-  t.deepEqual(answer(s, cds, onlyA), [], 'a stale nonce');
-  const [final] = answer(s, rds, onlyA);
-  t.is(final!.message.version_info, onlyA.typeVersion('CDS'));
+  t.true(carries(mid, S0, 'app-b'));
+  t.is(rds.kind, 'RDS', 'routes to app-a only go at once');
+  t.deepEqual(answer(s, cds!, onlyAPinned), [], 'a stale nonce');
+  const [final] = answer(s, rds, onlyAPinned);
+  t.is(final!.message.version_info, onlyAPinned.typeVersion('CDS'));
   // A new snapshot before that final CDS is ACKed: Envoy will hold app-a only, nothing is kept.
-  t.deepEqual(summary(s.onSnapshot(onlyAPinned, never)), [`RDS@${onlyAPinned.typeVersion('RDS')}:1`]);
+  t.deepEqual(summary(s.onSnapshot(onlyA, never)), [`RDS@${onlyA.typeVersion('RDS')}:1`]);
 });
 
 test('another snapshot while the cluster is kept is measured against what Envoy holds', (t) => {
@@ -284,4 +293,149 @@ test('the registry and CSDS report the snapshot applied and SYNCED only once the
   registry.settle(node);
   t.is(registry.envoys()[0]!.appliedVersion, onlyA.version);
   t.deepEqual(csds(), { 'Cluster app-a': 'SYNCED', 'ClusterLoadAssignment app-a': 'SYNCED', 'RouteConfiguration presencelb-routes': 'SYNCED' });
+});
+
+// Make before break when a snapshot adds a cluster its routes use (app-b back, app-c new): the routes wait until
+// Envoy has ACKed the cluster and then its assignment, which it asks for only once it has the cluster.
+const aAndC = (() => {
+  const r = Snapshot.build({ ...base, appServers: [base.appServers[0]!, { name: 'app-c', host: '127.0.0.1', port: 8083 }], pins: [] });
+  if (!r.ok) throw new Error('bad snapshot');
+  return r.value;
+})();
+/** steadyOnlyA brings a stream to Envoy's steady state on onlyA: CDS wildcard, EDS app-a, RDS, all ACKed. */
+function steadyOnlyA(s: AdsStream) {
+  answer(s, s.onRequest(req('CDS', { node }), onlyA, never).responses[0]!, onlyA);
+  answer(s, s.onRequest(req('EDS', { resource_names: ['app-a'] }), onlyA, never).responses[0]!, onlyA, { names: ['app-a'] });
+  answer(s, s.onRequest(req('RDS', { resource_names: ['presencelb-routes'] }), onlyA, never).responses[0]!, onlyA);
+}
+
+test('an added cluster: CDS and EDS first, the routes once Envoy has ACKed its cluster and its assignment', (t) => {
+  const s = newStream();
+  const registry = new EnvoyRegistry({ now: () => 1000, historySize: 8 });
+  registry.published(onlyA);
+  steadyOnlyA(s);
+  registry.bind(s);
+  registry.settle(node);
+  registry.published(S0);
+  const csds = () => {
+    const r = clientStatus({ exclude_resource_contents: true }, { envoys: () => registry.envoys(), current: () => S0 });
+    if (!r.ok) throw new Error('csds');
+    return Object.fromEntries(r.value.config[0]!.generic_xds_configs.map((g) => [`${g.type_url.split('.').at(-1)} ${g.name}`, g.config_status]));
+  };
+  const out = s.onSnapshot(S0, never);
+  t.deepEqual(summary(out), [`CDS@${S0.typeVersion('CDS')}:2`, `EDS@${S0.typeVersion('EDS')}:1`], 'the routes are held');
+  const [cds, eds] = out as [Outgoing, Outgoing];
+  t.deepEqual(answer(s, cds, S0), [], 'Envoy holds app-b, still warming: nothing released');
+  // Envoy answers the EDS response with the names it now wants, app-b's assignment among them.
+  const [edsB] = answer(s, eds, S0, { names: ['app-a', 'app-b'] });
+  t.deepEqual(summary([edsB!]), [`EDS@${S0.typeVersion('EDS')}:2`]);
+  t.true(carries(edsB!, S0, 'app-b'));
+  registry.settle(node);
+  t.is(registry.envoys()[0]!.appliedVersion, onlyA.version, 'not applied while the routes are held');
+  t.like(csds(), { 'Cluster app-b': 'SYNCED', 'ClusterLoadAssignment app-b': 'STALE', 'RouteConfiguration presencelb-routes': 'NOT_SENT' });
+  const [rds, ...more] = answer(s, edsB!, S0);
+  t.deepEqual(summary([rds!]), [`RDS@${S0.typeVersion('RDS')}:1`], 'the EDS ACK covering app-b releases the routes');
+  t.deepEqual(more, []);
+  registry.settle(node);
+  t.is(registry.envoys()[0]!.appliedVersion, onlyA.version);
+  t.like(csds(), { 'ClusterLoadAssignment app-b': 'SYNCED', 'RouteConfiguration presencelb-routes': 'STALE' });
+  t.deepEqual(answer(s, rds!, S0), []);
+  registry.settle(node);
+  t.is(registry.envoys()[0]!.appliedVersion, S0.version);
+  t.true(Object.values(csds()).every((v) => v === 'SYNCED'), JSON.stringify(csds()));
+  t.deepEqual(s.onSnapshot(S0, never), []);
+});
+
+test('a stale-nonce EDS request naming the new assignment is ignored; the ACK with those names is answered', (t) => {
+  const s = newStream();
+  steadyOnlyA(s);
+  const [cds, eds] = s.onSnapshot(S0, never) as [Outgoing, Outgoing];
+  answer(s, cds, S0);
+  // Sent before Envoy took the new EDS response: it echoes the previous nonce.
+  t.deepEqual(s.onRequest(req('EDS', { version_info: onlyA.typeVersion('EDS'), response_nonce: '2', resource_names: ['app-a', 'app-b'] }), S0, never).outcome.type, 'stale');
+  const [edsB] = answer(s, eds, S0, { names: ['app-a', 'app-b'] });
+  t.deepEqual(summary(answer(s, edsB!, S0)), [`RDS@${S0.typeVersion('RDS')}:1`]);
+});
+
+test('adding and removing at once: added clusters first, then the routes, then the removal', (t) => {
+  const s = newStream();
+  subscribeAll(s, S0);
+  const out = s.onSnapshot(aAndC, never);
+  t.deepEqual(out.map((o) => o.kind), ['CDS', 'EDS'], 'the routes wait for app-c');
+  const [cds, eds] = out as [Outgoing, Outgoing];
+  t.regex(cds.message.version_info, STALE);
+  t.deepEqual(cds.message.resources.length, 3, 'app-a, app-b kept, app-c added');
+  t.true(carries(cds, aAndC, 'app-c') && carries(cds, S0, 'app-b'));
+  t.deepEqual(answer(s, cds, aAndC), []);
+  const [edsC] = answer(s, eds, aAndC, { names: ['app-a', 'app-b', 'app-c'] });
+  t.regex(edsC!.message.version_info, STALE);
+  t.is(edsC!.message.resources.length, 3, 'app-b’s assignment still served while its cluster is kept');
+  const [rds, ...more] = answer(s, edsC!, aAndC, { names: ['app-a', 'app-b', 'app-c'] });
+  t.deepEqual(summary([rds!]), [`RDS@${aAndC.typeVersion('RDS')}:1`]);
+  t.deepEqual(more, []);
+  const final = answer(s, rds!, aAndC);
+  t.deepEqual(summary(final), [`CDS@${aAndC.typeVersion('CDS')}:2`, `EDS@${aAndC.typeVersion('EDS')}:2`], 'app-b removed last');
+  t.false(carries(byKind(final, 'CDS'), S0, 'app-b'));
+  answer(s, byKind(final, 'CDS'), aAndC);
+  t.deepEqual(answer(s, byKind(final, 'EDS'), aAndC, { names: ['app-a', 'app-c'] }), []);
+  t.is(s.ackedVersion('RDS'), aAndC.typeVersion('RDS'));
+  t.is(s.ackedVersion('CDS'), aAndC.typeVersion('CDS'));
+});
+
+test('a NACKed CDS or EDS that adds a cluster releases no route to it, without a loop; a later snapshot recomputes', (t) => {
+  const s = newStream();
+  steadyOnlyA(s);
+  const [cds, eds] = s.onSnapshot(S1, never) as [Outgoing, Outgoing];
+  t.deepEqual(answer(s, cds, S1, { error: 'no', kept: onlyA.typeVersion('CDS') }), [], 'refused: nothing resent, routes held');
+  t.deepEqual(answer(s, eds, S1, { names: ['app-a'] }), [], 'Envoy never asks for app-b');
+  t.deepEqual(s.onRequest(req('CDS', { version_info: onlyA.typeVersion('CDS'), response_nonce: cds.message.nonce }), S1, never).responses, []);
+  t.deepEqual(s.onSnapshot(S1, never), []);
+  t.deepEqual(s.onSnapshot(S0, never), [], 'same refused clusters: still held');
+  t.is(s.ackedVersion('RDS'), onlyA.typeVersion('RDS'), 'Envoy keeps its routes');
+  // A later snapshot whose routes need only what Envoy holds goes out whole.
+  t.deepEqual(
+    s.onSnapshot(onlyAPinned, never).map((o) => `${o.kind}@${o.message.version_info}`),
+    [`CDS@${onlyAPinned.typeVersion('CDS')}`, `EDS@${onlyAPinned.typeVersion('EDS')}`, `RDS@${onlyAPinned.typeVersion('RDS')}`],
+  );
+
+  // The assignment refused instead: the cluster stays warming in Envoy, the routes are not sent.
+  const s2 = newStream();
+  steadyOnlyA(s2);
+  const [cds2, eds2] = s2.onSnapshot(S1, never) as [Outgoing, Outgoing];
+  answer(s2, cds2, S1);
+  const [edsB] = answer(s2, eds2, S1, { names: ['app-a', 'app-b'] });
+  t.deepEqual(answer(s2, edsB!, S1, { names: ['app-a', 'app-b'], error: 'bad endpoints', kept: eds2.message.version_info }), []);
+  t.deepEqual(s2.onRequest(req('EDS', { version_info: eds2.message.version_info, response_nonce: edsB!.message.nonce, resource_names: ['app-a', 'app-b'] }), S1, never).responses, []);
+  t.deepEqual(s2.onSnapshot(S1, never), []);
+  t.is(s2.ackedVersion('RDS'), onlyA.typeVersion('RDS'));
+});
+
+test('a snapshot arriving while routes are held is measured the same way: its routes go once the cluster is warm', (t) => {
+  const s = newStream();
+  steadyOnlyA(s);
+  const [cds, eds] = s.onSnapshot(S0, never) as [Outgoing, Outgoing];
+  t.deepEqual(s.onSnapshot(S1, never), [], 'same clusters and assignments; the new routes wait too');
+  answer(s, cds, S1);
+  const [edsB] = answer(s, eds, S1, { names: ['app-a', 'app-b'] });
+  t.deepEqual(summary(answer(s, edsB!, S1)), [`RDS@${S1.typeVersion('RDS')}:1`], 'the latest routes, not the superseded ones');
+
+  // The addition withdrawn while held: the routes Envoy holds never named app-b, so it goes at once.
+  const s2 = newStream();
+  steadyOnlyA(s2);
+  const [cds2] = s2.onSnapshot(S0, never) as [Outgoing, Outgoing];
+  t.deepEqual(summary(s2.onSnapshot(onlyA, never)), [`CDS@${onlyA.typeVersion('CDS')}:1`, `EDS@${onlyA.typeVersion('EDS')}:1`]);
+  t.deepEqual(answer(s2, cds2, onlyA), [], 'a stale nonce');
+  t.is(s2.ackedVersion('RDS'), onlyA.typeVersion('RDS'));
+});
+
+test('a stream without EDS waits only for the cluster’s ACK; without CDS it does not wait', (t) => {
+  const s = newStream();
+  answer(s, s.onRequest(req('CDS', { node }), onlyA, never).responses[0]!, onlyA);
+  answer(s, s.onRequest(req('RDS', { resource_names: ['presencelb-routes'] }), onlyA, never).responses[0]!, onlyA);
+  const [cds, ...rest] = s.onSnapshot(S0, never);
+  t.deepEqual(rest, []);
+  t.deepEqual(summary(answer(s, cds!, S0)), [`RDS@${S0.typeVersion('RDS')}:1`]);
+  const r = newStream();
+  answer(r, r.onRequest(req('RDS', { node, resource_names: ['presencelb-routes'] }), onlyA, never).responses[0]!, onlyA);
+  t.deepEqual(summary(r.onSnapshot(S0, never)), [`RDS@${S0.typeVersion('RDS')}:1`]);
 });

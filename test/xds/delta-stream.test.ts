@@ -49,18 +49,18 @@ test('requests are held until the first snapshot, then answered in push order wi
   t.deepEqual(s.node, node);
   t.is(s.ackedVersion('CDS'), null);
   const out = s.onSnapshot(S0, never);
-  t.deepEqual(summary(out), [
-    `CDS +app-a@${v4(S0, 'CDS', 'app-a')} +app-b@${v4(S0, 'CDS', 'app-b')}`,
-    `EDS +app-a@${v4(S0, 'EDS', 'app-a')}`,
-    `RDS +presencelb-routes@${v4(S0, 'RDS', 'presencelb-routes')}`,
-  ]);
+  t.deepEqual(summary(out), [`CDS +app-a@${v4(S0, 'CDS', 'app-a')} +app-b@${v4(S0, 'CDS', 'app-b')}`, `EDS +app-a@${v4(S0, 'EDS', 'app-a')}`], 'the routes wait for warm clusters');
   const cds = out[0]!.message;
   t.is(cds.system_version_info, S0.typeVersion('CDS'));
   t.is(cds.type_url, typeUrlOfKind('CDS'));
   t.is(cds.resources[0]!.resource.type_url, typeUrlOfKind('CDS'));
   t.deepEqual(cds.control_plane, { identifier: 'test' });
-  t.deepEqual(new Set(out.map((o) => o.message.nonce)).size, 3, 'every response has its own nonce');
+  t.deepEqual(new Set(out.map((o) => o.message.nonce)).size, 2, 'every response has its own nonce');
   t.is(rv(S0, 'RDS', 'presencelb-routes'), S0.typeVersion('RDS'), 'a one-resource type has its resource’s version');
+  t.deepEqual(ack(s, out[0]!, S0).responses, []);
+  t.deepEqual(ack(s, out[1]!, S0).responses, [], 'app-b’s assignment is not held yet');
+  const [edsB] = s.onRequest(req('EDS', { resource_names_subscribe: ['app-b'] }), S0, never).responses;
+  t.deepEqual(summary(ack(s, edsB!, S0).responses), [`RDS +presencelb-routes@${v4(S0, 'RDS', 'presencelb-routes')}`]);
 });
 
 test('wildcard: an empty first CDS request or "*"; an empty first EDS request wants nothing', (t) => {
@@ -169,18 +169,19 @@ test('initial_resource_versions: what Envoy holds at the current version is not 
   t.is(entries.ackedVersion('RDS'), S1.typeVersion('RDS'));
 });
 
-test('make before break: new clusters and endpoints, then routes; the removed cluster only after the routes are ACKed', (t) => {
+test('make before break: new clusters and endpoints (ACKed), then routes; the removed cluster only after the routes are ACKed', (t) => {
   const s = newStream();
   connect(s, S0);
   const moved = snap([{ user: U1, appServer: 'app-c' }], apps('app-a', 'app-c'));
   const out = s.onSnapshot(moved, never);
-  t.deepEqual(summary(out), [`CDS +app-c@${v4(moved, 'CDS', 'app-c')}`, `RDS +presencelb-routes@${v4(moved, 'RDS', 'presencelb-routes')}`]);
+  t.deepEqual(summary(out), [`CDS +app-c@${v4(moved, 'CDS', 'app-c')}`], 'the routes wait for app-c');
   // Envoy, having the cluster, asks for its endpoints; it also still asks for app-b's.
-  t.deepEqual(ack(s, out[0]!, moved).responses, [], 'app-b is not removed while the routes are in flight');
+  t.deepEqual(ack(s, out[0]!, moved).responses, [], 'app-b is not removed while the routes are not ACKed');
   const eds = s.onRequest(req('EDS', { resource_names_subscribe: ['app-c'] }), moved, never).responses;
   t.deepEqual(summary(eds), [`EDS +app-c@${v4(moved, 'EDS', 'app-c')}`]);
-  ack(s, eds[0]!, moved);
-  const afterRoutes = ack(s, out[1]!, moved).responses;
+  const routes = ack(s, eds[0]!, moved).responses;
+  t.deepEqual(summary(routes), [`RDS +presencelb-routes@${v4(moved, 'RDS', 'presencelb-routes')}`], 'the ACK of app-c’s endpoints releases the routes');
+  const afterRoutes = ack(s, routes[0]!, moved).responses;
   t.deepEqual(summary(afterRoutes), ['CDS -app-b', 'EDS -app-b']);
   // Envoy drops app-b's endpoints itself when the cluster goes.
   ack(s, afterRoutes[0]!, moved);
@@ -234,4 +235,30 @@ test('an unknown nonce takes no ACK from the request, but its subscription chang
     type: 'unknown_type',
     typeUrl: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
   });
+});
+
+test('a refused cluster or assignment holds back the routes that need it, without a loop; a later snapshot goes out', (t) => {
+  const onlyA = snap([], apps('app-a'));
+  const connectA = (x: DeltaStream) => {
+    for (const r of [req('CDS', { node }), req('EDS', { resource_names_subscribe: ['app-a'] }), req('RDS', { resource_names_subscribe: ['presencelb-routes'] })]) {
+      for (const o of x.onRequest(r, onlyA, never).responses) ack(x, o, onlyA);
+    }
+  };
+  const s = newStream();
+  connectA(s);
+  const [cds] = s.onSnapshot(S1, never);
+  t.deepEqual(summary([cds!]), [`CDS +app-b@${v4(S1, 'CDS', 'app-b')}`]);
+  t.deepEqual(s.onRequest(req('CDS', { response_nonce: cds!.message.nonce, error_detail: { message: 'no' } }), S1, never).responses, []);
+  t.deepEqual(s.onSnapshot(S1, never), [], 'not resent, routes still held');
+  const pinnedA = snap([{ user: U1, appServer: 'app-a' }], apps('app-a'));
+  t.deepEqual(summary(s.onSnapshot(pinnedA, never)), [`RDS +presencelb-routes@${v4(pinnedA, 'RDS', 'presencelb-routes')}`]);
+  // The cluster taken, its assignment refused: the routes to it still wait.
+  const r = newStream();
+  connectA(r);
+  const [cdsB] = r.onSnapshot(S1, never);
+  ack(r, cdsB!, S1);
+  const [edsB] = r.onRequest(req('EDS', { resource_names_subscribe: ['app-b'] }), S1, never).responses;
+  t.deepEqual(r.onRequest(req('EDS', { response_nonce: edsB!.message.nonce, error_detail: { message: 'bad endpoints' } }), S1, never).responses, []);
+  t.deepEqual(r.onSnapshot(S1, never), []);
+  t.is(r.ackedVersion('RDS'), onlyA.typeVersion('RDS'));
 });

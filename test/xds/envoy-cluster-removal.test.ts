@@ -9,9 +9,8 @@
  * Envoy held still sent about a quarter of the requests there): 10 of 1,817, 11 of 2,735 and 6 of 2,636 requests
  * failed (503, no body: cluster not found) in three runs of this test; with this ordering none in any run.
  *
- * Adding a server has a race of its own, not covered here: the routes naming it go out with its cluster, but Envoy
- * asks for its endpoints only once it has the cluster, so for a moment its routes name a cluster still warming (4 to
- * 8 failed requests over four re-adds under the same load).
+ * Traffic runs only around the removals here; envoy-cluster-addition.test.ts runs it across the re-adds too (the
+ * routes naming a re-added server wait until Envoy has ACKed its endpoints).
  */
 import anyTest, { type TestFn } from 'ava';
 import { Snapshot } from '../../src/xds/snapshot.ts';
@@ -80,7 +79,7 @@ test('dropping an application server under load fails no request; Envoy ends wit
     if (i > 0) rig.ads.publish(both);
     t.is((await rig.ads.waitForAck(both.version, { timeoutMs: 5000 })).status, 'acked', `cycle ${i}: app-b in`);
     await waitFor('app-b active in Envoy', async () => (await dynamicClusterNames(envoy)).includes('app-b'));
-    // Traffic runs only around the removal: adding a server has a race of its own (see the header).
+    // Traffic runs only around the removal (the re-adds are envoy-cluster-addition.test.ts's).
     await sleep(200);
     const traffic = load(envoy.listenerUrl, tally, failures, `removal ${i}`);
     await sleep(200);

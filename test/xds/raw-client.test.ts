@@ -1,7 +1,8 @@
 /**
  * An independent ADS client (raw grpc-js, the service definition generated from Envoy's protos) consumes the
- * configuration over both variants. State of the world: held until publish, wildcard CDS, named EDS/RDS, nonces
- * and versions, only changed types pushed, a NACK recorded and not answered. Delta: explicit wildcard, per-resource
+ * configuration over both variants. State of the world: held until publish, wildcard CDS, named EDS/RDS (the routes
+ * once the clusters and their endpoints are ACKed), nonces and versions, only changed types pushed, a NACK recorded
+ * and not answered. Delta: explicit wildcard, per-resource
  * versions, initial_resource_versions honoured, only changed resources pushed, a NACK not answered, unsubscribe,
  * and a name that does not exist reported in removed_resources.
  */
@@ -118,13 +119,15 @@ test.serial('state of the world over a raw grpc-js client', async (t) => {
   t.like(decode(cds.resources[0]!), { type: 'EDS', eds_cluster_config: { eds_config: { ads: {} } } });
 
   c.send('CDS', { version_info: cds.version_info, response_nonce: cds.nonce });
-  c.send('EDS', { resource_names: ['app-b'] });
+  // Like Envoy, the client asks for the assignment of every EDS cluster it holds: the routes wait until it holds them.
+  c.send('EDS', { resource_names: ['app-a', 'app-b'] });
   const eds = await c.next();
-  t.deepEqual(eds.resources.map((r) => decode(r).cluster_name), ['app-b']);
-  t.deepEqual(decode(eds.resources[0]!).endpoints[0].lb_endpoints, [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: 8082 } } } }]);
+  t.deepEqual(eds.resources.map((r) => decode(r).cluster_name), ['app-a', 'app-b']);
+  t.deepEqual(decode(eds.resources[1]!).endpoints[0].lb_endpoints, [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: 8082 } } } }]);
   t.not(eds.nonce, cds.nonce);
-  c.send('EDS', { version_info: eds.version_info, response_nonce: eds.nonce, resource_names: ['app-b'] });
   c.send('RDS', { resource_names: ['presencelb-routes'] });
+  t.true(await c.silent(200), 'no routes before the endpoints of their clusters are ACKed');
+  c.send('EDS', { version_info: eds.version_info, response_nonce: eds.nonce, resource_names: ['app-a', 'app-b'] });
   const rds = await c.next();
   t.is(decode(rds.resources[0]!).virtual_hosts[0].routes.at(-1).name, 'default');
   c.send('RDS', { version_info: rds.version_info, response_nonce: rds.nonce, resource_names: ['presencelb-routes'] });
@@ -185,9 +188,10 @@ test.serial('incremental (delta) ADS over a raw grpc-js client', async (t) => {
 
     // The client already holds the routes at the current version: nothing is sent for them.
     c.send('RDS', { resource_names_subscribe: ['presencelb-routes'], initial_resource_versions: [{ key: 'presencelb-routes', value: s0.typeVersion('RDS') }] });
-    c.send('EDS', { resource_names_subscribe: ['app-b'] });
+    // Like Envoy, the client asks for the assignment of every cluster it holds (routes to a cluster wait for it).
+    c.send('EDS', { resource_names_subscribe: ['app-a', 'app-b'] });
     const eds = await c.next();
-    t.deepEqual(eds.resources.map((r) => decode(r.resource).cluster_name), ['app-b']);
+    t.deepEqual(eds.resources.map((r) => decode(r.resource).cluster_name), ['app-a', 'app-b']);
     c.send('EDS', { response_nonce: eds.nonce });
     t.true(await c.silent(200), 'ACKs get no answer, and RDS was held already');
     t.like(await ads.waitForAck(s0.version, { nodeId: 'raw-delta', timeoutMs: 2000 }), { status: 'acked' });
@@ -205,7 +209,7 @@ test.serial('incremental (delta) ADS over a raw grpc-js client', async (t) => {
     t.true(await c.silent(300), 'the NACKed version is not sent again');
 
     // Unsubscribing is not answered; a name that does not exist is reported removed.
-    c.send('EDS', { resource_names_unsubscribe: ['app-b'] });
+    c.send('EDS', { resource_names_unsubscribe: ['app-a', 'app-b'] });
     t.true(await c.silent(200));
     c.send('EDS', { resource_names_subscribe: ['app-zz'] });
     const gone = await c.next();
