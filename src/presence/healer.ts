@@ -33,7 +33,16 @@ export interface HealerDeps {
   readonly reestablish: (kind: HeldKind, user: UserId) => Promise<void>;
   /** onGaveUp is told when every attempt of a chain failed with the connection up; err is the last failure. */
   readonly onGaveUp: (kind: HeldKind, user: UserId, err: unknown) => void;
+  /** maxConcurrent bounds the attempts running at once (default MAX_CONCURRENT_ATTEMPTS); the others wait their turn. */
+  readonly maxConcurrent?: number;
 }
+
+/**
+ * MAX_CONCURRENT_ATTEMPTS: after a reconnect every held item of every user is due at once (three per user); run
+ * all of them together and thousands of transactions compete for one user agent and one connection, the answers
+ * come too late, and the presence server drops the connection again. A bounded number keeps the pace it can take.
+ */
+export const MAX_CONCURRENT_ATTEMPTS = 64;
 
 /** Healer runs at most one retry chain per (kind, user) at a time. */
 export class Healer {
@@ -41,10 +50,24 @@ export class Healer {
   private readonly delays: readonly number[];
   private readonly pending = new Map<string, () => void>();
   private closed = false;
+  private running = 0;
+  /** waiting are the attempts due but not started, in the order they came due. */
+  private readonly waiting: Array<() => void> = [];
+  private readonly maxConcurrent: number;
 
   constructor(d: HealerDeps) {
     this.d = d;
     this.delays = d.delaysMs && d.delaysMs.length > 0 ? d.delaysMs : HEAL_DELAYS_MS;
+    this.maxConcurrent = d.maxConcurrent ?? MAX_CONCURRENT_ATTEMPTS;
+  }
+
+  /** active is the number of attempts running; queued, the number due and waiting for a turn. */
+  get active(): number {
+    return this.running;
+  }
+
+  get queued(): number {
+    return this.waiting.length;
   }
 
   /** heal starts a retry chain for one item unless one is already running; the first try waits notBeforeMs more. */
@@ -76,7 +99,7 @@ export class Healer {
   private attempt(kind: HeldKind, user: UserId, key: string, n: number, extraMs = 0): void {
     let cancelled = false;
     const cancelTimer = this.d.clock.setTimer((this.delays[n] ?? 0) + extraMs, () => {
-      void this.d.serial.run(key, () => this.d.reestablish(kind, user)).then(
+      void this.turn(() => (cancelled || this.closed ? Promise.resolve() : this.d.serial.run(key, () => this.d.reestablish(kind, user)))).then(
         () => {
           if (!cancelled) this.pending.delete(key);
         },
@@ -100,6 +123,21 @@ export class Healer {
     this.pending.set(key, () => {
       cancelled = true;
       cancelTimer();
+    });
+  }
+
+  /** turn runs fn once fewer than maxConcurrent attempts are running, and frees the turn when fn settles. */
+  private turn(fn: () => Promise<void>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const start = () => {
+        this.running++;
+        fn().then(resolve, reject).finally(() => {
+          this.running--;
+          this.waiting.shift()?.();
+        });
+      };
+      if (this.running < this.maxConcurrent) start();
+      else this.waiting.push(start);
     });
   }
 }
