@@ -16,7 +16,7 @@
 import type { Knex } from 'knex';
 import type { DecisionRecord, FlowEndReason, FlowRecord, FlowStore, Logger, PinRecord, PurgeCounts, UserRecord } from '../core/ports.ts';
 import type { UserId } from '../core/user-id.ts';
-import { checkFlowWrite, checkUserRecord, checkWrite, groupWrites, type StoreWrite, type WriteSink } from './flow-writes.ts';
+import { checkDecision, checkFlowWrite, checkPin, checkUserRecord, checkWrite, groupWrites, type StoreWrite, type WriteSink } from './flow-writes.ts';
 import { getPin, lastDecision, listFlowsPage, listUsersPage, type FlowPageQuery, type UserPageQuery } from './queries.ts';
 import { guard, storeFailed } from './store-error.ts';
 import { Check } from './validate.ts';
@@ -85,32 +85,55 @@ export class KnexFlowStore implements FlowStore, WriteSink {
    * chunk of upstream changes and one per chunk of flow ends (first end wins, unknown ids change nothing). Every
    * write is checked before any SQL runs.
    */
-  applyWrites(ops: readonly StoreWrite[]): Promise<void> {
+  applyWrites(ops: readonly StoreWrite[]): Promise<ReadonlyArray<Record<string, number>>> {
     return this.run('applyWrites', async () => {
       for (const op of ops) checkWrite(op);
-      const g = groupWrites(ops);
+      const purged: Array<Record<string, number>> = [];
       await this.db.transaction(async (trx) => {
-        for (const rows of chunks(g.inserts, ROWS_PER_STATEMENT)) await trx<FlowRow>('flows').insert(rows).onConflict('id').ignore();
-        for (const rows of chunks(g.users, ROWS_PER_STATEMENT)) await trx<UserRow>('users').insert(rows).onConflict('user_id').merge(USER_MERGE_COLUMNS);
-        for (const ups of chunks(g.upstreams, ROWS_PER_STATEMENT)) {
-          const whens = ups.map(() => 'WHEN ? THEN ?').join(' ');
-          await trx.raw(`UPDATE flows SET app_server = CASE id ${whens} END WHERE id IN (${ups.map(() => '?').join(', ')})`, [
-            ...ups.flatMap((u) => [u.flowId, u.appServer]),
-            ...ups.map((u) => u.flowId),
-          ]);
+        // A purge deletes what the writes before it made, and nothing after it: the batch is applied in groups
+        // separated by its purges.
+        let group: StoreWrite[] = [];
+        for (const op of ops) {
+          if (op.kind !== 'purge') {
+            group.push(op);
+            continue;
+          }
+          await this.applyGroup(trx, group);
+          group = [];
+          purged.push(await this.purgeIn(trx, op.user));
         }
-        for (const ends of chunks(g.ends, ROWS_PER_STATEMENT)) {
-          // CAST: PostgreSQL types an untyped parameter in CASE as text, and ended_at is a bigint.
-          const at = ends.map(() => 'WHEN ? THEN CAST(? AS BIGINT)').join(' ');
-          const why = ends.map(() => 'WHEN ? THEN ?').join(' ');
-          await trx.raw(`UPDATE flows SET ended_at = CASE id ${at} END, end_reason = CASE id ${why} END WHERE ended_at IS NULL AND id IN (${ends.map(() => '?').join(', ')})`, [
-            ...ends.flatMap((e) => [e.flowId, e.endedAt]),
-            ...ends.flatMap((e) => [e.flowId, e.reason]),
-            ...ends.map((e) => e.flowId),
-          ]);
-        }
+        await this.applyGroup(trx, group);
       });
+      return purged;
     });
+  }
+
+  /** applyGroup applies writes without a purge among them, grouped into few statements (groupWrites). */
+  private async applyGroup(trx: Knex.Transaction, ops: readonly StoreWrite[]): Promise<void> {
+    if (ops.length === 0) return;
+    const g = groupWrites(ops);
+    for (const rows of chunks(g.inserts, ROWS_PER_STATEMENT)) await trx<FlowRow>('flows').insert(rows).onConflict('id').ignore();
+    for (const rows of chunks(g.decisions, ROWS_PER_STATEMENT)) await trx<DecisionRow>('decisions').insert(rows);
+    for (const rows of chunks(g.pins, ROWS_PER_STATEMENT)) await trx<PinRow>('pins').insert(rows).onConflict('user_id').merge();
+    for (const users of chunks(g.unpins, ROWS_PER_STATEMENT)) await trx<PinRow>('pins').whereIn('user_id', users).del();
+    for (const rows of chunks(g.users, ROWS_PER_STATEMENT)) await trx<UserRow>('users').insert(rows).onConflict('user_id').merge(USER_MERGE_COLUMNS);
+    for (const ups of chunks(g.upstreams, ROWS_PER_STATEMENT)) {
+      const whens = ups.map(() => 'WHEN ? THEN ?').join(' ');
+      await trx.raw(`UPDATE flows SET app_server = CASE id ${whens} END WHERE id IN (${ups.map(() => '?').join(', ')})`, [
+        ...ups.flatMap((u) => [u.flowId, u.appServer]),
+        ...ups.map((u) => u.flowId),
+      ]);
+    }
+    for (const ends of chunks(g.ends, ROWS_PER_STATEMENT)) {
+      // CAST: PostgreSQL types an untyped parameter in CASE as text, and ended_at is a bigint.
+      const at = ends.map(() => 'WHEN ? THEN CAST(? AS BIGINT)').join(' ');
+      const why = ends.map(() => 'WHEN ? THEN ?').join(' ');
+      await trx.raw(`UPDATE flows SET ended_at = CASE id ${at} END, end_reason = CASE id ${why} END WHERE ended_at IS NULL AND id IN (${ends.map(() => '?').join(', ')})`, [
+        ...ends.flatMap((e) => [e.flowId, e.endedAt]),
+        ...ends.flatMap((e) => [e.flowId, e.reason]),
+        ...ends.map((e) => e.flowId),
+      ]);
+    }
   }
 
   /** setFlowAppServer records which server served the flow; an unknown flow id changes nothing. */
@@ -158,13 +181,7 @@ export class KnexFlowStore implements FlowStore, WriteSink {
   /** recordDecision appends a decision to the user's decision log. */
   recordDecision(d: DecisionRecord): Promise<void> {
     return this.run('recordDecision', async () => {
-      const c = new Check('recordDecision');
-      if (c.object('d', d)) {
-        c.user('d.user', d.user);
-        c.millis('d.decidedAt', d.decidedAt).millis('d.notifySentAt', d.notifySentAt).branch('d.branch', d.branch);
-        c.optionalId('d.appServer', d.appServer).text('d.reason', d.reason);
-      }
-      c.done();
+      checkDecision(d);
       await this.db<DecisionRow>('decisions').insert(decisionToRow(d));
     });
   }
@@ -201,12 +218,7 @@ export class KnexFlowStore implements FlowStore, WriteSink {
   /** savePin stores the user's pin, replacing the one in force if any. */
   savePin(pin: PinRecord): Promise<void> {
     return this.run('savePin', async () => {
-      const c = new Check('savePin');
-      if (c.object('pin', pin)) {
-        c.user('pin.user', pin.user);
-        c.id('pin.appServer', pin.appServer).millis('pin.createdAt', pin.createdAt).millis('pin.expiresAt', pin.expiresAt);
-      }
-      c.done();
+      checkPin(pin);
       await this.db<PinRow>('pins').insert(pinToRow(pin)).onConflict('user_id').merge();
     });
   }
@@ -234,13 +246,20 @@ export class KnexFlowStore implements FlowStore, WriteSink {
   purgeUser(user: UserId): Promise<PurgeCounts> {
     return this.run('purgeUser', async () => {
       this.checkUser('purgeUser', user);
-      const counts: Record<string, number> = {};
+      let counts: Record<string, number> = {};
       await this.db.transaction(async (trx) => {
-        for (const table of USER_TABLES) counts[table] = await trx(table).where('user_id', user).del();
+        counts = await this.purgeIn(trx, user);
       });
-      this.log.info({ user, counts }, 'purged user');
       return counts;
     });
+  }
+
+  /** purgeIn deletes every row about the user, in trx, and logs what it deleted. */
+  private async purgeIn(trx: Knex.Transaction, user: UserId): Promise<Record<string, number>> {
+    const counts: Record<string, number> = {};
+    for (const table of USER_TABLES) counts[table] = await trx(table).where('user_id', user).del();
+    this.log.info({ user, counts }, 'purged user');
+    return counts;
   }
 
   /** close releases every connection. Later calls reject with STORE_FAILED; closing twice is harmless. */

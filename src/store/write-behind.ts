@@ -1,14 +1,17 @@
 /**
- * WriteBehindStore keeps flow writes and user-state writes off the request path and off the database's connection
- * queue: insertFlow, setFlowAppServer, endFlow and upsertUser are checked, queued and resolved at once, then applied
+ * WriteBehindStore keeps writes off the request path and off the database's connection queue: insertFlow,
+ * setFlowAppServer, endFlow, upsertUser, recordDecision, savePin and deletePin are checked, queued and resolved at
+ * once, and purgeUser is queued and resolved with its counts once its batch is committed; all are applied
  * in batches (one transaction every flushMs, or as soon as maxBatch writes are queued; a batch of any size is a few
  * statements, see KnexFlowStore.applyWrites). A flow's later writes are folded into its queued insert, so a short
  * request usually costs one row written once; a user's later states are folded into its queued upsert (the latest
  * state wins, the first createdAt is kept), so a burst of new users costs a few multi-row statements, not one
- * statement per step waiting for SQLite's single connection.
+ * statement per step waiting for SQLite's single connection. A batch of decisions, pins and purges is likewise one
+ * transaction: under a burst of presence changes, one round trip per decision and per purge (each waiting for a
+ * turn of a busy event loop) made the single connection the bottleneck and its queue time out.
  *
  * Contracts:
- * - Order: every other operation (reads, decision/pin writes, purge) first waits until every write queued before
+ * - Order: every other operation (the reads) first waits until every write queued before
  *   it is applied, so the store behaves as if the writes had been applied in call order, on SQLite and PostgreSQL
  *   alike.
  * - A bad write is refused at once (PlbError STORE_FAILED naming the field) and never enters a batch.
@@ -29,6 +32,7 @@ export interface WriteBehindOptions {
 
 type MutableInsert = { kind: 'insert'; flow: { -readonly [K in keyof FlowRecord]: FlowRecord[K] } };
 type MutableUser = { kind: 'user'; user: UserRecord };
+type QueuedPurge = { kind: 'purge'; user: UserId; done: (counts: PurgeCounts | Error) => void };
 
 /**
  * WriteBehindStore decorates a store with batched flow and user writes. `inner` is the decorated store, for queries
@@ -115,16 +119,38 @@ export class WriteBehindStore<S extends FlowStore & WriteSink = FlowStore & Writ
   listUsers = () => this.after(() => this.inner.listUsers());
   flowsOverlapping = (u: UserId, since: number) => this.after(() => this.inner.flowsOverlapping(u, since));
   closeOpenFlows = (at: number, reason: FlowEndReason) => this.after(() => this.inner.closeOpenFlows(at, reason));
-  recordDecision = (d: DecisionRecord) => this.after(() => this.inner.recordDecision(d));
-  savePin = (p: PinRecord) => this.after(() => this.inner.savePin(p));
-  deletePin = (u: UserId) => this.after(() => this.inner.deletePin(u));
   listPins = () => this.after(() => this.inner.listPins());
-  purgeUser = (u: UserId): Promise<PurgeCounts> => this.after(() => this.inner.purgeUser(u));
+
+  async recordDecision(d: DecisionRecord): Promise<void> {
+    this.enqueue({ kind: 'decision', decision: d });
+  }
+
+  async savePin(p: PinRecord): Promise<void> {
+    this.enqueue({ kind: 'pin', pin: p });
+  }
+
+  async deletePin(u: UserId): Promise<void> {
+    this.enqueue({ kind: 'unpin', user: u });
+  }
+
+  /**
+   * purgeUser queues the purge after every write before it, and resolves with the rows it deleted once its batch is
+   * committed (rejects if the queue had to drop it, or the store closed first). A user state queued before it is
+   * not folded into any more: a later state belongs to a new session and is written after the purge.
+   */
+  purgeUser(u: UserId): Promise<PurgeCounts> {
+    return new Promise<PurgeCounts>((resolve, reject) => {
+      const op: QueuedPurge = { kind: 'purge', user: u, done: (r) => (r instanceof Error ? reject(r) : resolve(r)) };
+      this.enqueue(op);
+      this.queuedUsers.delete(u);
+    });
+  }
 
   async close(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.flush().catch((e) => this.o.log.error({ code: 'STORE_FAILED', err: String(e), lost: this.queue.length }, 'flow writes could not be applied before closing'));
+    for (const op of this.queue) if (op.kind === 'purge') (op as QueuedPurge).done(new Error('store closed before the purge was applied'));
     await this.inner.close();
   }
 
@@ -140,7 +166,10 @@ export class WriteBehindStore<S extends FlowStore & WriteSink = FlowStore & Writ
     if (this.queue.length > this.maxPending && !this.applying) {
       const dropped = this.queue.splice(0, this.queue.length - this.maxPending);
       this.applied += dropped.length;
-      for (const d of dropped) this.unfold(d);
+      for (const d of dropped) {
+        this.unfold(d);
+        if (d.kind === 'purge') (d as QueuedPurge).done(new Error('write queue full: purge dropped'));
+      }
       this.o.log.error({ code: 'STORE_FAILED', dropped: dropped.length }, 'flow write queue full: oldest writes dropped');
     }
     if (this.queue.length >= this.maxBatch && !this.applying) void this.applyNext(this.maxBatch).catch(() => undefined);
@@ -176,10 +205,12 @@ export class WriteBehindStore<S extends FlowStore & WriteSink = FlowStore & Writ
     for (const op of batch) this.unfold(op);
     this.applying = (async () => {
       try {
-        await this.inner.applyWrites(batch);
+        const purged = await this.inner.applyWrites(batch);
         this.queue.splice(0, batch.length);
         this.applied += batch.length;
         this.failures = 0;
+        let i = 0;
+        for (const op of batch) if (op.kind === 'purge') (op as QueuedPurge).done((purged[i++] ?? {}) as PurgeCounts);
       } catch (e) {
         this.failures++;
         this.o.log.error({ code: 'STORE_FAILED', err: String(e), queued: this.queue.length }, 'flow writes not applied: retrying');

@@ -107,9 +107,9 @@ test.serial('after one reconnect and one teardown, /metrics shows exactly what t
   }
   t.deepEqual(series(m, 'presencelb_xds_nacks_total'), [], 'no NACK');
   t.deepEqual(series(m, 'presencelb_sip_transaction_errors_total'), [], 'no SIP transaction failed');
-  t.is(value(m, 'presencelb_store_operation_seconds_count', { operation: 'purgeUser', result: 'ok' }), 1);
-  t.is(value(m, 'presencelb_store_operation_seconds_count', { operation: 'recordDecision', result: 'ok' }), 2);
-  t.is(value(m, 'presencelb_store_operation_seconds_count', { operation: 'savePin', result: 'ok' }), 1);
+  // Decisions, pins and purges are written behind, in batches (store/write-behind.ts): the database sees batches.
+  t.true(value(m, 'presencelb_store_operation_seconds_count', { operation: 'applyWrites', result: 'ok' }) >= 1);
+  t.deepEqual(series(m, 'presencelb_store_operation_seconds_count').filter((s) => s.labels.result !== 'ok'), [], 'no store operation failed');
   t.true(value(m, 'process_cpu_seconds_total') > 0, 'process metrics too');
 });
 

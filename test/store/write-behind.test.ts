@@ -88,6 +88,36 @@ for (const [name, cfg] of backends) {
     await store.close();
   });
 
+  test(`${name}: 500 decisions, pins and purges land in a few transactions, in call order; a user after the purge is a new row`, async (t) => {
+    const { store, inner, spy } = await env(cfg, 10);
+    const users = Array.from({ length: 500 }, uid);
+    const purges: Promise<unknown>[] = [];
+    for (const [i, u] of users.entries()) {
+      void store.upsertUser(user(u));
+      void store.insertFlow(flow(`d${i}`, u, { startedAt: T0 }));
+      void store.recordDecision({ user: u, decidedAt: T0 + 1, notifySentAt: T0, branch: i % 2 ? 'reconnect' : 'teardown', appServer: i % 2 ? 'app-a' : null, reason: 'test' });
+      if (i % 2) {
+        void store.savePin({ user: u, appServer: 'app-a', createdAt: T0, expiresAt: T0 + 60000 });
+        if (i % 4 === 1) void store.deletePin(u);
+      } else {
+        purges.push(store.purgeUser(u));
+        // A new session of the same user, after the purge: written after it, not folded into the purged state.
+        if (i % 10 === 0) void store.upsertUser(user(u, { createdAt: T0 + 99 }));
+      }
+    }
+    const counts = (await Promise.all(purges)) as Array<Record<string, number>>;
+    t.true(counts.every((c) => c.users === 1 && c.flows === 1 && c.decisions === 1), 'each purge deleted what was written before it');
+    t.true(spy.batches.length <= 5, `${spy.batches.length} batches`);
+    const pins = await store.listPins();
+    t.is(pins.length, 125, 'saved pins, except those deleted after');
+    const decisions = (await Promise.all(users.map((u) => inner.listDecisions(u)))).flat();
+    t.is(decisions.length, 250, 'the reconnect decisions; the purged users have none');
+    const reborn = (await Promise.all(users.filter((_, i) => i % 10 === 0).map((u) => store.getUser(u)))).filter((r) => r !== null);
+    t.is(reborn.length, 50);
+    t.true(reborn.every((r) => r!.createdAt === T0 + 99));
+    await store.close();
+  });
+
   test(`${name}: 3,000 flows from 300 users land in a few transactions, none lost`, async (t) => {
     const { store, spy } = await env(cfg, 10);
     const users = Array.from({ length: 300 }, uid);
