@@ -88,23 +88,31 @@ export class KnexFlowStore implements FlowStore, WriteSink {
   applyWrites(ops: readonly StoreWrite[]): Promise<ReadonlyArray<Record<string, number>>> {
     return this.run('applyWrites', async () => {
       for (const op of ops) checkWrite(op);
-      const purged: Array<Record<string, number>> = [];
+      const byUser = new Map<string, Record<string, number>>();
+      const purges: string[] = [];
       await this.db.transaction(async (trx) => {
-        // A purge deletes what the writes before it made, and nothing after it: the batch is applied in groups
-        // separated by its purges.
+        // A purge deletes what the writes before it made, and nothing after it. Writes of other users commute with
+        // it, so the batch is cut into segments only where a purged user is written again: each segment is its
+        // writes (grouped), then its purges, in one statement per table.
         let group: StoreWrite[] = [];
-        for (const op of ops) {
-          if (op.kind !== 'purge') {
-            group.push(op);
-            continue;
-          }
+        let purged = new Set<string>();
+        const apply = async () => {
           await this.applyGroup(trx, group);
+          for (const [u, c] of await this.purgeAll(trx, [...purged])) byUser.set(u, c);
           group = [];
-          purged.push(await this.purgeIn(trx, op.user));
+          purged = new Set();
+        };
+        for (const op of ops) {
+          const u = userOf(op);
+          if (u !== null && purged.has(u)) await apply();
+          if (op.kind === 'purge') {
+            purged.add(op.user);
+            purges.push(op.user);
+          } else group.push(op);
         }
-        await this.applyGroup(trx, group);
+        await apply();
       });
-      return purged;
+      return purges.map((u) => byUser.get(u)!);
     });
   }
 
@@ -256,10 +264,24 @@ export class KnexFlowStore implements FlowStore, WriteSink {
 
   /** purgeIn deletes every row about the user, in trx, and logs what it deleted. */
   private async purgeIn(trx: Knex.Transaction, user: UserId): Promise<Record<string, number>> {
-    const counts: Record<string, number> = {};
-    for (const table of USER_TABLES) counts[table] = await trx(table).where('user_id', user).del();
-    this.log.info({ user, counts }, 'purged user');
-    return counts;
+    return (await this.purgeAll(trx, [user])).get(user)!;
+  }
+
+  /**
+   * purgeAll deletes every row about the users, in trx, with two statements per table whatever their number (count
+   * by user, then delete), and logs what it deleted per user.
+   */
+  private async purgeAll(trx: Knex.Transaction, users: readonly string[]): Promise<Map<string, Record<string, number>>> {
+    const out = new Map<string, Record<string, number>>(users.map((u) => [u, Object.fromEntries(USER_TABLES.map((t) => [t, 0]))]));
+    for (const part of chunks(users, ROWS_PER_STATEMENT)) {
+      for (const table of USER_TABLES) {
+        const rows = (await trx(table).whereIn('user_id', part).groupBy('user_id').select('user_id').count({ n: '*' })) as Array<{ user_id: string; n: number | string }>;
+        for (const r of rows) out.get(r.user_id)![table] = Number(r.n);
+        await trx(table).whereIn('user_id', part).del();
+      }
+    }
+    for (const [user, counts] of out) this.log.info({ user, counts }, 'purged user');
+    return out;
   }
 
   /** close releases every connection. Later calls reject with STORE_FAILED; closing twice is harmless. */
@@ -291,4 +313,23 @@ const ROWS_PER_STATEMENT = 150;
 
 function* chunks<T>(all: readonly T[], n: number): Generator<T[]> {
   for (let i = 0; i < all.length; i += n) yield all.slice(i, i + n);
+}
+
+/** userOf is the user a queued write is about, or null for a flow update (keyed by flow id). */
+function userOf(op: StoreWrite): string | null {
+  switch (op.kind) {
+    case 'insert':
+      return op.flow.user;
+    case 'user':
+      return op.user.user;
+    case 'decision':
+      return op.decision.user;
+    case 'pin':
+      return op.pin.user;
+    case 'unpin':
+    case 'purge':
+      return op.user;
+    default:
+      return null;
+  }
 }
