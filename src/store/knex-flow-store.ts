@@ -268,16 +268,17 @@ export class KnexFlowStore implements FlowStore, WriteSink {
   }
 
   /**
-   * purgeAll deletes every row about the users, in trx, with two statements per table whatever their number (count
-   * by user, then delete), and logs what it deleted per user.
+   * purgeAll deletes every row about the users, in trx, with one statement per table whatever their number (DELETE
+   * … RETURNING user_id, on SQLite 3.35+ and PostgreSQL; a write first, so SQLite takes the write lock at once and
+   * waits its busy timeout for it, where a read first would fail to upgrade), and logs what it deleted per user.
    */
   private async purgeAll(trx: Knex.Transaction, users: readonly string[]): Promise<Map<string, Record<string, number>>> {
     const out = new Map<string, Record<string, number>>(users.map((u) => [u, Object.fromEntries(USER_TABLES.map((t) => [t, 0]))]));
     for (const part of chunks(users, ROWS_PER_STATEMENT)) {
       for (const table of USER_TABLES) {
-        const rows = (await trx(table).whereIn('user_id', part).groupBy('user_id').select('user_id').count({ n: '*' })) as Array<{ user_id: string; n: number | string }>;
-        for (const r of rows) out.get(r.user_id)![table] = Number(r.n);
-        await trx(table).whereIn('user_id', part).del();
+        const res = await trx.raw(`DELETE FROM ?? WHERE user_id IN (${part.map(() => '?').join(', ')}) RETURNING user_id`, [table, ...part]);
+        const rows = (Array.isArray(res) ? res : (res as { rows: unknown[] }).rows) as Array<{ user_id: string }>;
+        for (const r of rows) out.get(r.user_id)![table]! += 1;
       }
     }
     for (const [user, counts] of out) this.log.info({ user, counts }, 'purged user');
