@@ -35,6 +35,8 @@ test('requests without a valid identity get 400 with a coded error; nothing is s
   const known = randomUUID();
   t.is((await stack.get('/ok', known)).status, 200);
   await stack.plb.waitForEvent(known, 'subscribe');
+  // Flow rows are written behind (batched every 25 ms): count once the known user's flow has landed.
+  await waitFor('the known user\'s flow and row stored', async () => (await stack.db('flows').where('user_id', known)).length === 1 && (await stack.db('users').where('user_id', known)).length === 1);
   const flowsBefore = (await stack.db('flows').count({ n: '*' }))[0]!.n;
   const usersBefore = await stack.db('users').select('user_id');
 
