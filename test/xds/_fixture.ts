@@ -135,3 +135,43 @@ export function withBadRegex(good: Snapshot): Snapshot {
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
   return r.value;
 }
+
+/** snapshotOf builds the snapshot for these application servers and no pins; it throws on a bad input. */
+export function snapshotOf(apps: readonly { name: string; host: string; port: number }[]): Snapshot {
+  const r = Snapshot.build({ ...baseInput(apps), pins: [] });
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.value;
+}
+
+/**
+ * trafficLoad keeps `workers` requests in flight through Envoy's listener until stopped, counting answers by server
+ * (or `status N`, `error`) in tally and recording each failure, prefixed by phase.current at the time, in failures.
+ */
+export function trafficLoad(listenerUrl: string, workers: number, tally: Record<string, number>, failures: string[], phase: { current: string }) {
+  let running = true;
+  const worker = async () => {
+    while (running) {
+      let key: string;
+      try {
+        const r = await fetch(`${listenerUrl}/`, { signal: AbortSignal.timeout(5000) });
+        const body = await r.text();
+        if (r.status === 200) key = (JSON.parse(body) as { server: string }).server;
+        else {
+          key = `status ${r.status}`;
+          failures.push(`${phase.current}: ${r.status} ${body.slice(0, 60)}`);
+        }
+      } catch (e) {
+        key = 'error';
+        failures.push(`${phase.current}: ${String(e)}`);
+      }
+      tally[key] = (tally[key] ?? 0) + 1;
+    }
+  };
+  const done = Promise.all(Array.from({ length: workers }, worker));
+  return {
+    async stop() {
+      running = false;
+      await done;
+    },
+  };
+}

@@ -13,57 +13,21 @@
  * state of the world, 9 over delta, 660 to 4,000 requests each).
  */
 import test, { type ExecutionContext } from 'ava';
-import { Snapshot } from '../../src/xds/snapshot.ts';
 import { waitFor } from '../harness/ports.ts';
 import { TRUSTED_HEADER_BOOTSTRAP } from '../harness/envoy.ts';
 import { deltaVariant } from '../harness/envoy-delta.ts';
-import { baseInput, dynamicClusterNames, sendsSince, startRig, type Rig } from './_fixture.ts';
+import { dynamicClusterNames, sendsSince, snapshotOf, startRig, trafficLoad, type Rig } from './_fixture.ts';
 
 const CYCLES = 5;
 const WORKERS = 8;
 
-const build = (apps: Rig['apps']): Snapshot => {
-  const r = Snapshot.build({ ...baseInput(apps), pins: [] });
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  return r.value;
-};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** load keeps WORKERS requests in flight through Envoy until stopped, tallying answers by server and failures by phase.current. */
-function load(listenerUrl: string, tally: Record<string, number>, failures: string[], phase: { current: string }) {
-  let running = true;
-  const worker = async () => {
-    while (running) {
-      let key: string;
-      try {
-        const r = await fetch(`${listenerUrl}/`, { signal: AbortSignal.timeout(5000) });
-        const body = await r.text();
-        if (r.status === 200) key = (JSON.parse(body) as { server: string }).server;
-        else {
-          key = `status ${r.status}`;
-          failures.push(`${phase.current}: ${r.status} ${body.slice(0, 60)}`);
-        }
-      } catch (e) {
-        key = 'error';
-        failures.push(`${phase.current}: ${String(e)}`);
-      }
-      tally[key] = (tally[key] ?? 0) + 1;
-    }
-  };
-  const done = Promise.all(Array.from({ length: WORKERS }, worker));
-  return {
-    async stop() {
-      running = false;
-      await done;
-    },
-  };
-}
 
 /** cycles runs the removals and re-adds under load over rig's Envoy and returns the responses sent for the last re-add. */
 async function cycles(t: ExecutionContext, rig: Rig): Promise<string[]> {
   const envoy = rig.envoy!;
-  const both = build(rig.apps);
-  const onlyA = build(rig.apps.filter((a) => a.name === 'app-a'));
+  const both = snapshotOf(rig.apps);
+  const onlyA = snapshotOf(rig.apps.filter((a) => a.name === 'app-a'));
   const tally: Record<string, number> = {};
   const failures: string[] = [];
   const phase = { current: 'start' };
@@ -72,7 +36,7 @@ async function cycles(t: ExecutionContext, rig: Rig): Promise<string[]> {
   await envoy.waitReady();
   t.is((await rig.ads.waitForAck(both.version, { timeoutMs: 5000 })).status, 'acked');
   await waitFor('app-b active in Envoy', async () => (await dynamicClusterNames(envoy)).includes('app-b'));
-  const traffic = load(envoy.listenerUrl, tally, failures, phase);
+  const traffic = trafficLoad(envoy.listenerUrl, WORKERS, tally, failures, phase);
   await sleep(200);
   for (let i = 0; i < CYCLES; i++) {
     phase.current = `removal ${i}`;

@@ -13,9 +13,8 @@
  * routes naming a re-added server wait until Envoy has ACKed its endpoints).
  */
 import anyTest, { type TestFn } from 'ava';
-import { Snapshot } from '../../src/xds/snapshot.ts';
 import { waitFor } from '../harness/ports.ts';
-import { baseInput, dynamicClusterNames, sendsSince, startRig, type Rig } from './_fixture.ts';
+import { dynamicClusterNames, sendsSince, snapshotOf, startRig, trafficLoad, type Rig } from './_fixture.ts';
 
 const test = anyTest as TestFn<{ rig: Rig }>;
 
@@ -27,48 +26,13 @@ test.before(async (t) => {
 });
 test.after.always(async (t) => t.context.rig?.close());
 
-const build = (apps: Rig['apps']): Snapshot => {
-  const r = Snapshot.build({ ...baseInput(apps), pins: [] });
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  return r.value;
-};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** load keeps WORKERS requests in flight through Envoy until stopped, tallying answers by server and failures by phase. */
-function load(listenerUrl: string, tally: Record<string, number>, failures: string[], phase: string) {
-  let running = true;
-  const worker = async () => {
-    while (running) {
-      let key: string;
-      try {
-        const r = await fetch(`${listenerUrl}/`, { signal: AbortSignal.timeout(5000) });
-        const body = await r.text();
-        if (r.status === 200) key = (JSON.parse(body) as { server: string }).server;
-        else {
-          key = `status ${r.status}`;
-          failures.push(`${phase}: ${r.status} ${body.slice(0, 60)}`);
-        }
-      } catch (e) {
-        key = 'error';
-        failures.push(`${phase}: ${String(e)}`);
-      }
-      tally[key] = (tally[key] ?? 0) + 1;
-    }
-  };
-  const done = Promise.all(Array.from({ length: WORKERS }, worker));
-  return {
-    async stop() {
-      running = false;
-      await done;
-    },
-  };
-}
 
 test('dropping an application server under load fails no request; Envoy ends without its cluster', async (t) => {
   const { rig } = t.context;
   const envoy = rig.envoy!;
-  const both = build(rig.apps);
-  const onlyA = build(rig.apps.filter((a) => a.name === 'app-a'));
+  const both = snapshotOf(rig.apps);
+  const onlyA = snapshotOf(rig.apps.filter((a) => a.name === 'app-a'));
   const tally: Record<string, number> = {};
   const failures: string[] = [];
   let removalSends: string[] = [];
@@ -81,7 +45,7 @@ test('dropping an application server under load fails no request; Envoy ends wit
     await waitFor('app-b active in Envoy', async () => (await dynamicClusterNames(envoy)).includes('app-b'));
     // Traffic runs only around the removal (the re-adds are envoy-cluster-addition.test.ts's).
     await sleep(200);
-    const traffic = load(envoy.listenerUrl, tally, failures, `removal ${i}`);
+    const traffic = trafficLoad(envoy.listenerUrl, WORKERS, tally, failures, { current: `removal ${i}` });
     await sleep(200);
     const from = rig.events.length;
     rig.ads.publish(onlyA);
