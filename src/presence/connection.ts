@@ -12,10 +12,13 @@
  * SIP.js restores nothing by itself (its issues #1088, #1095) and the presence server bound registrations and
  * subscriptions to the old connection. `lost` aborts when the current connection drops, so a transaction waiting
  * for an answer that can no longer come (responses travel back on the request's connection) fails at once.
+ * Before the user agent is made, SIP.js's header parser is swapped for the same parser built once (sip-grammar.ts:
+ * the stock one rebuilds itself on every header, about 2 ms per message received).
  * A NOTIFY outside any dialog is refused (RFC 6665 section 3.2: presencelb creates subscriptions only with
  * SUBSCRIBE): 489 Bad Event when its event package is not presence, else 481.
  */
 import { LostSignal } from './lost-signal.ts';
+import { install as installGrammar } from './sip-grammar.ts';
 import { UserAgent, type LogLevel, type Notification } from 'sip.js';
 import type { Clock, Logger } from '../core/ports.ts';
 import { PlbError } from '../core/errors.ts';
@@ -75,6 +78,8 @@ export class SipConnection {
       ...(o.onSent ? { onSent: o.onSent } : {}),
     };
     const sipLog = o.log.child({ lib: 'sip.js' });
+    const grammar = installGrammar();
+    if (!grammar.installed) sipLog.warn({ code: 'SIP_GRAMMAR_STOCK', why: grammar.why }, 'SIP.js parses with its stock grammar (slower; see sip-grammar.ts)');
     this.ua = new UserAgent({
       uri,
       transportConstructor: SipTransport,
