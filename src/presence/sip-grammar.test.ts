@@ -6,6 +6,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { Grammar, NameAddrHeader, URI } from 'sip.js';
+import { compileRules } from './peg-bytecode.ts';
 import { compile, install, stockParse } from './sip-grammar.ts';
 
 const corpus: Array<[rule: string, input: string]> = [
@@ -78,12 +79,29 @@ test('install replaces Grammar.parse with the parser built once', (t) => {
 });
 
 for (const [rule, input] of corpus) {
-  test(`${rule}: ${JSON.stringify(input)} parses as SIP.js parses it`, (t) => {
-    const want = stockParse(input, rule);
-    const got = Grammar.parse(input, rule);
-    t.deepEqual(shape(got), shape(want));
+  test(`${rule}: ${JSON.stringify(input)} parses as SIP.js parses it, the first time and again`, (t) => {
+    const want = shape(stockParse(input, rule));
+    const first = Grammar.parse(input, rule);
+    const again = Grammar.parse(input, rule);
+    t.deepEqual(shape(first), want);
+    t.deepEqual(shape(again), want, 'a second parse (from the cache, for the rules that have one) is the same');
+    if (first !== null && typeof first === 'object') t.not(first, again, 'each caller gets objects of its own');
   });
 }
+
+test('a cached value handed out and then changed does not change what the next caller gets', (t) => {
+  const contact = '<sip:127.0.0.1:5060;transport=ws>';
+  for (let i = 0; i < 2; i++) {
+    const a = Grammar.parse(contact, 'Contact') as Array<{ parsed: NameAddrHeader }>;
+    a[0]!.parsed.setParam('expires', '1');
+    a[0]!.parsed.uri.setParam('transport', 'tcp');
+  }
+  const b = Grammar.parse(contact, 'Contact') as Array<{ parsed: NameAddrHeader }>;
+  t.is(b[0]!.parsed.getParam('expires'), undefined);
+  t.is(b[0]!.parsed.uri.getParam('transport'), 'ws');
+  t.true(b[0]!.parsed instanceof NameAddrHeader);
+  t.true(b[0]!.parsed.uri instanceof URI);
+});
 
 test('the corpus has valid and invalid inputs, and results of the classes SIP.js builds', (t) => {
   const results = corpus.map(([rule, input]) => Grammar.parse(input, rule));
@@ -100,10 +118,35 @@ test('a parser is reused: parsing the same input twice gives equal but distinct 
   t.is(b.getParam('tag'), '2');
 });
 
+test('the interpreted and the compiled rules agree with each other on the corpus, including where they fail', (t) => {
+  const text = fs.readFileSync(createRequire(import.meta.url).resolve('sip.js/lib/grammar/pegjs/dist/grammar.js'), 'utf8');
+  const run = (parse: (input: string, options: { startRule: string; data?: unknown }) => unknown) => (input: string, startRule: string) => {
+    const options: { startRule: string; data?: unknown } = { startRule };
+    try {
+      parse(input, options);
+      return shape(options.data);
+    } catch (e) {
+      return { failed: (e as { location?: unknown }).location, expected: (e as { expected?: unknown }).expected };
+    }
+  };
+  const interpreted = run(compile(text, 'interpreted')());
+  const compiled = run(compile(text, 'compiled')());
+  for (const [rule, input] of corpus) t.deepEqual(compiled(input, rule), interpreted(input, rule), `${rule}: ${input}`);
+});
+
+test('compileRules refuses bytecode it cannot compile exactly', (t) => {
+  t.throws(() => compileRules([[99]]), { message: /rule 0, instruction 0 \(op 99\): unknown instruction/ });
+  // IF whose then-branch pushes a value and whose else-branch does not.
+  t.throws(() => compileRules([[2, 13, 1, 0, 2]]), { message: /branches leave the stack/ });
+  t.throws(() => compileRules([[6]]), { message: /underflow/ });
+  t.notThrows(() => compileRules([[5, 13, 1, 1, 6, 6, 2]]));
+});
+
 test('compile refuses a grammar file it does not recognise, naming what is missing', (t) => {
   const file = createRequire(import.meta.url).resolve('sip.js/lib/grammar/pegjs/dist/grammar.js');
   const text = fs.readFileSync(file, 'utf8');
   t.throws(() => compile(text.replace('let peg$currPos = 0;', 'let peg$pos = 0;')), { message: /peg\$currPos = 0/ });
   t.throws(() => compile(text.replace('export const parse = peg$parse;', '')), { message: /export const parse/ });
   t.throws(() => compile('export const parse = () => 1;'), { message: /imports/ });
+  t.throws(() => compile(text.replace('function peg$parseRule(index) {', 'function peg$run(index) {')), { message: /peg\$parseRule/ });
 });
