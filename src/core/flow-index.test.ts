@@ -47,3 +47,20 @@ test('ended flows are dropped once past the retention window; open ones stay; fo
   ix.ended('open', U, 5000, 'stream_error');
   t.is(ix.prune(7000), 0, 'nothing left: the user is gone from the index');
 });
+
+test('the ended flows of a busy user are pruned in rounds as they end, so they stay bounded between sweeps', (t) => {
+  const ix = new FlowIndex(1000);
+  ix.authoritativeFrom(0);
+  let most = 0;
+  for (let i = 0; i < 10000; i++) {
+    ix.started(flow(`f${i}`, U, i));
+    ix.ended(`f${i}`, U, i + 1, 'completed');
+    most = Math.max(most, ix.held(U));
+    t.is(ix.overlapping(U, Math.max(0, i - 900), i)!.length, Math.min(i + 1, 902), "the window is whole: every flow that ended at or after since");
+  }
+  // 1000 ms of retention at one flow per ms: about 1000 flows are in the window. Pruning each time the user's
+  // flows have doubled keeps at most about twice that.
+  t.log(`at most ${most} flows were held at one time`);
+  t.true(most >= 1000 && most <= 2 * 1002);
+  t.is(ix.prune(10000), 1001, "a full prune leaves the window: the flows that ended at 9000 or later");
+});

@@ -11,9 +11,14 @@
 import type { FlowEndReason, FlowRecord } from './ports.ts';
 import type { UserId } from './user-id.ts';
 
+/** PRUNE_MIN: a user's flows are not pruned on a flow's end while there are fewer than this many. */
+const PRUNE_MIN = 16;
+
 /** FlowIndex holds recent flows per user. */
 export class FlowIndex {
   readonly #byUser = new Map<UserId, Map<string, FlowRecord>>();
+  /** #pruneAt: a user's flows are pruned when they reach this many (twice what the last prune left, at least PRUNE_MIN). */
+  readonly #pruneAt = new Map<UserId, number>();
   #from = Number.POSITIVE_INFINITY;
 
   constructor(private readonly retainMs: number) {}
@@ -34,13 +39,19 @@ export class FlowIndex {
     if (f) this.#byUser.get(user)!.set(flowId, { ...f, appServer });
   }
 
-  /** ended records a flow's end and drops the user's flows that ended before the retention window. */
+  /**
+   * ended records a flow's end. Now and then (when the user's flows have doubled since the last time) it also drops
+   * the user's flows that ended before the retention window: a busy user's flows are many, and walking them all on
+   * every end cost a tenth of presencelb's CPU under load. prune() drops the rest on the lifecycle's sweep.
+   */
   ended(flowId: string, user: UserId, endedAt: number, reason: FlowEndReason): void {
     const flows = this.#byUser.get(user);
     const f = flows?.get(flowId);
     if (!flows || !f) return;
     if (f.endedAt === null) flows.set(flowId, { ...f, endedAt, endReason: reason });
-    this.#prune(user, flows, endedAt);
+    if (flows.size < (this.#pruneAt.get(user) ?? PRUNE_MIN)) return;
+    const left = this.#prune(user, flows, endedAt);
+    if (left > 0) this.#pruneAt.set(user, Math.max(PRUNE_MIN, 2 * left));
   }
 
   /**
@@ -51,7 +62,10 @@ export class FlowIndex {
     const flows = this.#byUser.get(user);
     if (!flows) return;
     for (const [id, f] of flows) if (f.endedAt !== null) flows.delete(id);
-    if (flows.size === 0) this.#byUser.delete(user);
+    if (flows.size === 0) {
+      this.#byUser.delete(user);
+      this.#pruneAt.delete(user);
+    }
   }
 
   /**
@@ -66,6 +80,11 @@ export class FlowIndex {
     return out;
   }
 
+  /** held is how many flows the index holds for a user now, in the window or not yet pruned (for tests and diagnostics). */
+  held(user: UserId): number {
+    return this.#byUser.get(user)?.size ?? 0;
+  }
+
   /** prune drops, for every user, the flows that ended before the retention window; it returns how many remain. */
   prune(now: number): number {
     let n = 0;
@@ -75,7 +94,10 @@ export class FlowIndex {
 
   #prune(user: UserId, flows: Map<string, FlowRecord>, now: number): number {
     for (const [id, f] of flows) if (f.endedAt !== null && f.endedAt < now - this.retainMs) flows.delete(id);
-    if (flows.size === 0) this.#byUser.delete(user);
+    if (flows.size === 0) {
+      this.#byUser.delete(user);
+      this.#pruneAt.delete(user);
+    }
     return flows.size;
   }
 }
