@@ -5,6 +5,10 @@
  * id (request.request_id) for the user it names, read from the same source as ext_proc reads it (the verified JWT
  * payload in the entry's dynamic metadata, or the identity header); entries for requests presencelb did not track
  * (rejected, untracked, or already ended) change nothing.
+ *
+ * The entry also names the upstream that served the stream (its address, else its cluster). When that is another
+ * configured application server than the one the flow started with (the route's cluster at request headers), the
+ * flow's server is corrected first; an address that is no configured server is logged (UNKNOWN_APP_SERVER).
  */
 import type { Logger } from '../core/ports.ts';
 import type { FlowEndReason } from '../core/ports.ts';
@@ -29,6 +33,8 @@ export interface WireHttpLogEntry {
     intermediate_log_entry?: boolean;
     /** metadata is the stream's dynamic metadata (Envoy logs every namespace). */
     metadata?: WireMetadata;
+    upstream_remote_address?: { socket_address?: { address?: string; port_value?: number } };
+    upstream_cluster?: string;
   };
   request?: { request_id?: string; request_headers?: WireMap<string> };
 }
@@ -49,7 +55,16 @@ const BROKEN_FLAGS = [
 /** AccessLogReceiver turns access log entries into flow ends. */
 export class AccessLogReceiver {
   constructor(
-    private readonly o: { identity: IdentitySettings; open: OpenFlows; flows: FlowSink; now: () => number; log: Logger },
+    private readonly o: {
+      identity: IdentitySettings;
+      open: OpenFlows;
+      flows: FlowSink;
+      now: () => number;
+      log: Logger;
+      /** serverByCluster / serverByAddress map Envoy's names for an upstream to a configured app server name. */
+      serverByCluster: ReadonlyMap<string, string>;
+      serverByAddress: ReadonlyMap<string, string>;
+    },
   ) {}
 
   /** onEntry closes the flow an entry reports on, if presencelb is tracking it. Returns whether it did. */
@@ -71,8 +86,22 @@ export class AccessLogReceiver {
     const endedAt = start !== null && dur !== null ? Math.max(start + dur, flow.startedAt) : this.o.now();
     const broken = BROKEN_FLAGS.some((f) => cp.response_flags?.[f] === true);
     const reason: FlowEndReason = broken ? 'stream_error' : 'completed';
+    const server = this.upstreamOf(cp);
+    if (server && server !== flow.appServer) this.o.flows.flowUpstream(flow.flowId, flow.user, server);
     this.o.flows.flowEnded(flow.flowId, flow.user, endedAt, reason);
     return true;
+  }
+
+  /** upstreamOf is the configured app server that served an entry's stream, or null (none, or not one of ours). */
+  private upstreamOf(cp: NonNullable<WireHttpLogEntry['common_properties']>): string | null {
+    const sa = cp.upstream_remote_address?.socket_address;
+    if (sa?.address) {
+      const address = `${sa.address}:${sa.port_value ?? 0}`;
+      const byAddress = this.o.serverByAddress.get(address);
+      if (byAddress) return byAddress;
+      this.o.log.warn({ code: 'UNKNOWN_APP_SERVER', address }, 'upstream is not a configured application server');
+    }
+    return (cp.upstream_cluster && this.o.serverByCluster.get(cp.upstream_cluster)) || null;
   }
 }
 

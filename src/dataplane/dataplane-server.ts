@@ -52,6 +52,7 @@ export class DataplaneServer {
   private lastStats = '';
 
   constructor(private readonly o: DataplaneOptions) {
+    const serverByCluster = new Map(o.appServers.map((s) => [s.name, s.name]));
     this.ctx = {
       identity: o.identity,
       flows: {
@@ -70,10 +71,17 @@ export class DataplaneServer {
       ...(o.pins && o.pinHeader ? { pins: o.pins, pinHeader: o.pinHeader } : {}),
       clock: o.clock,
       log: o.log,
-      serverByCluster: new Map(o.appServers.map((s) => [s.name, s.name])),
-      serverByAddress: new Map(o.appServers.map((s) => [`${s.host}:${s.port}`, s.name])),
+      serverByCluster,
     };
-    this.accessLog = new AccessLogReceiver({ identity: o.identity, open: this.open, flows: this.ctx.flows, now: () => o.clock.now(), log: o.log });
+    this.accessLog = new AccessLogReceiver({
+      identity: o.identity,
+      open: this.open,
+      flows: this.ctx.flows,
+      now: () => o.clock.now(),
+      log: o.log,
+      serverByCluster,
+      serverByAddress: new Map(o.appServers.map((s) => [`${s.host}:${s.port}`, s.name])),
+    });
     const max = o.maxMessageBytes ?? 4 * 1024 * 1024;
     this.server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max });
     // Requests are decoded reading only what presencelb uses (wire-decoding.ts): Envoy sends much more.
@@ -143,6 +151,9 @@ export class DataplaneServer {
       write: (m) => {
         if (!call.writableEnded && !call.destroyed) call.write(m);
       },
+      end: () => {
+        if (!call.writableEnded && !call.destroyed) call.end();
+      },
     });
     this.streams.add(stream);
     this.totals.streams++;
@@ -159,12 +170,6 @@ export class DataplaneServer {
       } catch (e) {
         this.o.log.error({ err: String(e) }, 'ext_proc: message handling failed');
       }
-      // In observability mode Envoy keeps each stream open for deferred_close_timeout after its request, so under
-      // load the open streams overflow the ext_proc cluster's circuit breaker and most requests go unseen. After the
-      // response headers it has nothing more to send (processing_mode: headers only), so presencelb ends the stream
-      // with OK, and Envoy releases it at once. (In blocking mode Envoy resets the stream itself right after the
-      // response-headers answer.)
-      if (req.response_headers && req.observability_mode === true && !call.writableEnded) call.end();
     });
     call.on('end', () => {
       finish();

@@ -14,6 +14,7 @@ function rig(opts: { grantNow?: boolean; pinned?: Record<string, string> } = {})
   const started: FlowStart[] = [];
   const ended: { id: string; reason: FlowEndReason }[] = [];
   const grants: (() => void)[] = [];
+  const ends: number[] = [];
   const open = new OpenFlows();
   const stream = new ProcessStream(
     {
@@ -23,7 +24,6 @@ function rig(opts: { grantNow?: boolean; pinned?: Record<string, string> } = {})
       log: new MemoryLogger(),
       ...(opts.pinned ? { pins: { serverFor: (u: string) => opts.pinned![u] }, pinHeader: 'x-presencelb-pin' } : {}),
       serverByCluster: new Map([['app-a', 'app-a']]),
-      serverByAddress: new Map([['127.0.0.1:8081', 'app-a']]),
       flows: {
         flowStarted: (f, grant) => {
           started.push(f);
@@ -34,9 +34,9 @@ function rig(opts: { grantNow?: boolean; pinned?: Record<string, string> } = {})
         flowEnded: (id, _u, _at, reason) => ended.push({ id, reason }),
       },
     },
-    { write: (m) => written.push(m) },
+    { write: (m) => written.push(m), end: () => ends.push(written.length) },
   );
-  return { stream, written, started, ended, grants, open };
+  return { stream, written, started, ended, grants, open, ends };
 }
 
 const requestHeaders = (observe = false): WireProcessingRequest => ({
@@ -44,13 +44,18 @@ const requestHeaders = (observe = false): WireProcessingRequest => ({
   ...(observe ? { observability_mode: true } : {}),
 });
 
-test('a valid request: flow started, CONTINUE once granted, response headers answered; the stream end ends nothing', (t) => {
-  const r = rig();
+test('a valid request: flow started, CONTINUE once granted, then the stream is ended; its end ends no flow', (t) => {
+  const r = rig({ grantNow: false });
   r.stream.onMessage(requestHeaders());
   t.is(r.started.length, 1);
+  t.deepEqual(r.written, [], 'nothing before the grant');
+  t.deepEqual(r.ends, []);
+  r.grants[0]!();
   t.deepEqual(r.written, [{ request_headers: { response: { status: 'CONTINUE' } } }]);
-  r.stream.onMessage({ response_headers: { headers: { headers: [] } } });
+  t.deepEqual(r.ends, [1], 'ended once, after the answer');
   t.is(r.stream.state, 'handed_over');
+  r.stream.onMessage({ response_headers: { headers: { headers: [] } } });
+  t.deepEqual(r.written[1], { response_headers: { response: {} } }, 'a message Envoy sends anyway is answered unchanged');
   r.stream.onEnd();
   t.deepEqual(r.ended, [], 'the access log ends the flow');
   t.is(r.open.size, 1);
@@ -65,18 +70,21 @@ test('the stream ends before the grant (message_timeout, client gone): the flow 
   t.is(r.open.size, 1);
   r.grants[0]!();
   t.deepEqual(r.written, [], 'a late grant writes nothing');
+  t.deepEqual(r.ends, []);
 });
 
-test('observability mode: the flow is recorded, nothing is ever written back', (t) => {
+test('observability mode: the flow is recorded, nothing is ever written back, the stream is ended', (t) => {
   const r = rig();
   r.stream.onMessage(requestHeaders(true));
   r.stream.onMessage({ response_headers: { headers: { headers: [] } }, observability_mode: true });
   t.is(r.started.length, 1);
   t.deepEqual(r.written, []);
+  t.deepEqual(r.ends, [0]);
   const bad = rig();
   bad.stream.onMessage({ request_headers: { headers: { headers: [] } }, observability_mode: true });
   t.is(bad.stream.state, 'rejected');
   t.deepEqual(bad.written, [], 'no immediate response either');
+  t.deepEqual(bad.ends, [0]);
   t.is(bad.started.length, 0);
 });
 
@@ -89,6 +97,7 @@ test('an invalid identity: a 400 immediate response without headers, no flow', (
   t.deepEqual(m!.immediate_response.status, { code: 'BadRequest' });
   t.is(m!.immediate_response.headers, undefined);
   t.is(JSON.parse(m!.immediate_response.body.toString()).error, 'IDENTITY_MALFORMED');
+  t.deepEqual(r.ends, [1], 'the stream ends after the immediate response');
 });
 
 test('a pinned user: CONTINUE sets the pin header to the server and clears the route cache; the flow is on that server', (t) => {

@@ -1,28 +1,30 @@
 /**
  * One ext_proc stream (envoy.service.ext_proc.v3.ExternalProcessor/Process) = the start of one HTTP stream.
  *
- *   awaiting_headers ──valid identity──▶ granting ──grant──▶ forwarded ──response headers──▶ handed_over
- *          │                                 │                   │
- *          └──no/bad identity──▶ rejected    └───────────────────┴──stream ended first──▶ detached
+ *   awaiting_headers ──valid identity──▶ granting ──grant: answer, end the stream──▶ handed_over
+ *          │                                 │
+ *          └──no/bad identity──▶ rejected    └──stream ended first──▶ detached
  *
  * A flow starts at the request headers of a request with a valid identity (identity.ts: the verified JWT's subject
- * from the forwarded dynamic metadata, or the trusted header, per config). Its end always comes from the access
- * log (access-log.ts): Envoy writes an entry for every HTTP stream when it completes or is reset, and a reset's
- * response flags (a client that went away, an upstream that failed) make the end reason stream_error. The ext_proc
- * stream is no witness of that end, so its end never ends a flow (seen with Envoy 1.40): Envoy resets it right
- * after the response-headers exchange, long before a long-lived HTTP stream completes; it closes it when presencelb
- * answers later than message_timeout, and the request goes on (failure_mode_allow); in observability mode it would
- * keep it up to deferred_close_timeout after the request, so presencelb ends it after the response headers
- * (dataplane-server.ts). The application server comes from Envoy: `xds.cluster_name`
- * at request headers (the route's chosen cluster), confirmed by `upstream.address` at response headers. Every
- * message Envoy sends is answered (unless in observability mode, where answers are ignored), the request headers
- * of a user's first flow once the claim's first steps are done (the lifecycle bounds that by
- * presence.stepTimeoutMs).
+ * from the forwarded dynamic metadata, or the trusted header, per config). The application server is the route's
+ * cluster, from the `xds.cluster_name` attribute (or the pinned server, for a pinned user steered by the pin
+ * header).
+ *
+ * The request headers are all presencelb needs from ext_proc, so once it has answered them (or, in observability
+ * mode, recorded the flow) it ends the stream with OK: Envoy then processes the rest of the request without it
+ * and sends nothing more (the bootstraps skip response headers as well). One message each way per request, and no
+ * stream left for Envoy to reset. A rejected request's stream ends after its immediate response.
+ *
+ * The flow's end, and the upstream that really served it, come from the access log (access-log.ts): Envoy writes
+ * an entry for every HTTP stream when it completes or is reset, long-lived streams included. The ext_proc stream
+ * is no witness of that end, so its end never ends a flow: it closes long before a long-lived HTTP stream
+ * completes, and when presencelb answers later than message_timeout Envoy closes it and the request goes on
+ * (failure_mode_allow). The request headers of a user's first flow are answered once the claim's first steps are
+ * done (the lifecycle bounds that by presence.stepTimeoutMs).
  */
 import { randomUUID } from 'node:crypto';
 import { formatErrors } from '../core/result.ts';
 import type { Clock, Logger } from '../core/ports.ts';
-import type { UserId } from '../core/user-id.ts';
 import type { FlowSink } from './flow-sink.ts';
 import { headerValues, stringAttribute, type WireHeader, type WireMap, type WireMetadata, type WireStruct } from './headers.ts';
 import { identityOf, type IdentitySettings } from './identity.ts';
@@ -30,7 +32,7 @@ import type { OpenFlows } from './open-flows.ts';
 import type { PinLookup } from './pin-table.ts';
 
 /** StreamState is where one ext_proc stream is in its life. */
-export type StreamState = 'awaiting_headers' | 'granting' | 'forwarded' | 'handed_over' | 'rejected' | 'detached';
+export type StreamState = 'awaiting_headers' | 'granting' | 'handed_over' | 'rejected' | 'detached';
 
 /** StreamContext is what every stream shares: settings and collaborators fixed at server start. */
 export interface StreamContext {
@@ -46,14 +48,15 @@ export interface StreamContext {
    */
   readonly pins?: PinLookup;
   readonly pinHeader?: string;
-  /** serverByCluster / serverByAddress map Envoy's names for an upstream to a configured app server name. */
+  /** serverByCluster maps Envoy's cluster names to configured app server names. */
   readonly serverByCluster: ReadonlyMap<string, string>;
-  readonly serverByAddress: ReadonlyMap<string, string>;
 }
 
 /** Writer is the part of the gRPC duplex stream a ProcessStream writes to. */
 export interface Writer {
   write(msg: object): void;
+  /** end closes the stream with OK: presencelb has nothing more to say, and wants nothing more from Envoy. */
+  end(): void;
 }
 
 /** WireProcessingRequest is an envoy.service.ext_proc.v3.ProcessingRequest as decoded by proto-loader. */
@@ -73,32 +76,30 @@ export interface WireProcessingRequest {
 /** ProcessStream handles the messages of one ext_proc stream. */
 export class ProcessStream {
   state: StreamState = 'awaiting_headers';
-  private flow: { id: string; requestId: string; user: UserId; appServer: string | null } | null = null;
 
   constructor(private readonly ctx: StreamContext, private readonly out: Writer) {}
 
-  /** onMessage handles one ProcessingRequest. */
+  /**
+   * onMessage handles one ProcessingRequest. Envoy sends only request headers when the stream is ended after them
+   * (as presencelb does); anything else it may send under another processing_mode is answered unchanged.
+   */
   onMessage(req: WireProcessingRequest): void {
     const observe = req.observability_mode === true;
     if (req.request_headers) return this.onRequestHeaders(req, observe);
-    if (req.response_headers) {
-      this.onResponseHeaders(req);
-      if (!observe) this.out.write({ response_headers: { response: {} } });
-      return;
-    }
     if (observe) return;
-    if (req.request_body) this.out.write({ request_body: { response: {} } });
+    if (req.response_headers) this.out.write({ response_headers: { response: {} } });
+    else if (req.request_body) this.out.write({ request_body: { response: {} } });
     else if (req.response_body) this.out.write({ response_body: { response: {} } });
     else if (req.request_trailers) this.out.write({ request_trailers: {} });
     else if (req.response_trailers) this.out.write({ response_trailers: {} });
   }
 
   /**
-   * onEnd: the stream is over. A flow still waiting for its grant or its response stays open: the HTTP stream may
-   * well go on (see the module comment), and the access log ends the flow either way.
+   * onEnd: the stream is over. A flow still waiting for its grant stays open: the HTTP stream may well go on (see
+   * the module comment), and the access log ends the flow either way.
    */
   onEnd(): void {
-    if (this.state === 'granting' || this.state === 'forwarded') this.state = 'detached';
+    if (this.state === 'granting') this.state = 'detached';
   }
 
   private onRequestHeaders(req: WireProcessingRequest, observe: boolean): void {
@@ -123,6 +124,7 @@ export class ProcessStream {
           },
         });
       }
+      this.out.end();
       return;
     }
     const cluster = stringAttribute(req.attributes, 'xds.cluster_name');
@@ -132,32 +134,19 @@ export class ProcessStream {
     const pinned = observe || !this.ctx.pinHeader ? undefined : this.ctx.pins?.serverFor(id.value);
     const flow = { id: randomUUID(), requestId, user: id.value, appServer: pinned ?? (cluster ? (this.ctx.serverByCluster.get(cluster) ?? null) : null) };
     const startedAt = this.ctx.clock.now();
-    if (!this.ctx.open.open(requestId, { flowId: flow.id, user: flow.user, startedAt })) {
+    const entry = { flowId: flow.id, user: flow.user, appServer: flow.appServer, startedAt };
+    if (!this.ctx.open.open(requestId, entry)) {
       this.ctx.log.warn({ user: flow.user }, 'ext_proc: request id already open; this flow will end at restart or shutdown');
       flow.requestId = `local:${randomUUID()}`;
-      this.ctx.open.open(flow.requestId, { flowId: flow.id, user: flow.user, startedAt });
+      this.ctx.open.open(flow.requestId, entry);
     }
-    this.flow = flow;
     this.state = 'granting';
     this.ctx.flows.flowStarted({ id: flow.id, user: flow.user, appServer: flow.appServer, startedAt }, () => {
       if (this.state !== 'granting') return;
-      this.state = 'forwarded';
-      if (observe) return;
-      this.out.write({ request_headers: { response: pinned ? steer(this.ctx.pinHeader!, pinned) : { status: 'CONTINUE' } } });
+      this.state = 'handed_over';
+      if (!observe) this.out.write({ request_headers: { response: pinned ? steer(this.ctx.pinHeader!, pinned) : { status: 'CONTINUE' } } });
+      this.out.end();
     });
-  }
-
-  private onResponseHeaders(req: WireProcessingRequest): void {
-    if (!this.flow || (this.state !== 'forwarded' && this.state !== 'granting')) return;
-    this.state = 'handed_over';
-    const address = stringAttribute(req.attributes, 'upstream.address');
-    const cluster = stringAttribute(req.attributes, 'xds.cluster_name');
-    const server = (address && this.ctx.serverByAddress.get(address)) || (cluster && this.ctx.serverByCluster.get(cluster)) || null;
-    if (address && !this.ctx.serverByAddress.has(address)) this.ctx.log.warn({ code: 'UNKNOWN_APP_SERVER', address }, 'upstream is not a configured application server');
-    if (server && server !== this.flow.appServer) {
-      this.flow.appServer = server;
-      this.ctx.flows.flowUpstream(this.flow.id, this.flow.user, server);
-    }
   }
 }
 

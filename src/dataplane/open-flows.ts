@@ -12,6 +12,8 @@ import type { UserId } from '../core/user-id.ts';
 export interface OpenFlow {
   readonly flowId: string;
   readonly user: UserId;
+  /** appServer is the server the flow was recorded with at its start (null if Envoy's cluster was not one). */
+  readonly appServer: string | null;
   readonly startedAt: number;
 }
 

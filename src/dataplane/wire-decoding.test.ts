@@ -54,6 +54,8 @@ test('StreamAccessLogsMessage: the fields access-log.ts reads decode as proto-lo
                 response_flags: { downstream_remote_reset: true },
                 intermediate_log_entry: true,
                 upstream_cluster: 'app-a',
+                upstream_remote_address: { socket_address: { address: '127.0.0.1', port_value: 8081 } },
+                upstream_local_address: { socket_address: { address: '127.0.0.1', port_value: 40000 } },
                 metadata: { filter_metadata: [{ key: 'jwt', value: struct({ payload: { struct_value: struct({ sub: { string_value: 'u' } }) } }) }] },
               },
               request: { request_id: 'r1', request_headers: [{ key: 'x-user-id', value: 'u' }], path: '/' },
@@ -74,6 +76,9 @@ test('StreamAccessLogsMessage: the fields access-log.ts reads decode as proto-lo
   t.is(cp.intermediate_log_entry, true);
   t.deepEqual(cp.metadata, full.common_properties.metadata);
   t.deepEqual(pruned.request, { request_id: 'r1', request_headers: full.request.request_headers });
-  t.is(cp.upstream_cluster, undefined);
+  t.is(cp.upstream_cluster, full.common_properties.upstream_cluster);
+  t.like(cp.upstream_remote_address, { socket_address: { address: '127.0.0.1', port_value: 8081 } });
+  t.is(full.common_properties.upstream_remote_address.socket_address.port_value, 8081);
+  t.is(cp.upstream_local_address, undefined, 'a field presencelb does not read is skipped');
   t.is(pruned.response, undefined);
 });

@@ -40,6 +40,8 @@ export const ACCESS_LOG_KEEP: Keep = {
         response_flags: true,
         intermediate_log_entry: true,
         metadata: { filter_metadata: true },
+        upstream_remote_address: { socket_address: { address: true, port_value: true } },
+        upstream_cluster: true,
       },
       request: { request_id: true, request_headers: true },
     },

@@ -87,6 +87,11 @@ export interface Rig {
    * open flow, and still does STATS_LOG_INTERVAL_MS later (a line is logged at most that long after a change).
    */
   settled(mark: number, timeoutMs?: number): Promise<DataplaneCounts>;
+  /**
+   * unseen waits long enough for presencelb to have reported any new ext_proc stream, and returns the streams it
+   * has seen in all (equal to a mark taken before means: none since).
+   */
+  unseen(mark: number): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -166,6 +171,11 @@ export async function startRig(o: RigOptions): Promise<Rig> {
         const c = idle();
         if (c) return c;
       }
+    },
+    async unseen(mark) {
+      // Nothing new to report means no new 'dataplane counts' line: wait out two reporting intervals and more.
+      await new Promise((r) => setTimeout(r, 2 * STATS_LOG_INTERVAL_MS + 500));
+      return counts()?.streamsTotal ?? 0;
     },
     async stop() {
       for (const d of devices) await d.stop().catch(() => undefined);

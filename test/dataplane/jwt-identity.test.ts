@@ -67,10 +67,10 @@ test.serial('no token, or a forged, expired, premature, misaddressed, unsigned o
     t.is(r.status, what === 'wrong audience' ? 403 : 401, what);
     t.regex(r.text, /^(Jwt|Audiences in Jwt) /, `${what}: jwt_authn's answer (${r.text})`);
   }
-  // Envoy answered alone: presencelb started no flow and stored nothing. (Envoy runs ext_proc's response path on
-  // its own 401, so presencelb does see a stream per rejected request, with response headers only.)
-  const c = await rig.settled(mark);
-  t.is(c.flowsTotal, flowsBefore, 'no flow started');
+  // Envoy answered alone: presencelb saw none of these requests (ext_proc skips response headers, so not even
+  // Envoy's own 401 reaches it), started no flow and stored nothing.
+  t.is(await rig.unseen(mark), mark, 'presencelb saw no stream');
+  t.is(rig.counts()?.flowsTotal ?? 0, flowsBefore, 'no flow started');
   t.deepEqual(await rig.rowCounts(), before);
   t.deepEqual(rig.plb.events(user), []);
 });

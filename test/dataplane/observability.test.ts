@@ -89,8 +89,9 @@ test.serial('identities are rejected by Envoy: 401 without a valid token, 403 wh
     const r = await rig.get('/x', { headers });
     t.is(r.status, status, `${what}: ${r.text}`);
   }
-  // Envoy's local replies still pass ext_proc's response path, so presencelb sees streams; it starts no flow.
-  const c = await rig.settled(mark, SETTLE_MS);
-  t.is(c.flowsTotal, flowsBefore);
+  // Envoy answered alone: presencelb saw none of these requests (ext_proc skips response headers, so not even
+  // Envoy's own local replies reach it), and it started no flow.
+  t.is(await rig.unseen(mark), mark, 'presencelb saw no stream');
+  t.is(rig.counts()?.flowsTotal ?? 0, flowsBefore);
   t.deepEqual(await rig.rowCounts(), before);
 });
