@@ -22,6 +22,9 @@ import type { DecisionRecord, FlowEndReason, FlowRecord, FlowStore, Logger, PinR
 import type { UserId } from '../core/user-id.ts';
 import { checkFlowWrite, checkUserRecord, checkWrite, type StoreWrite, type WriteSink } from './flow-writes.ts';
 
+/** SLOW_BATCH_MS: a batch that takes this long to apply is logged (STORE_SLOW), with its size. */
+const SLOW_BATCH_MS = 1000;
+
 /** WriteBehindOptions tune batching; the defaults suit one presencelb process. */
 export interface WriteBehindOptions {
   readonly flushMs?: number;
@@ -204,8 +207,11 @@ export class WriteBehindStore<S extends FlowStore & WriteSink = FlowStore & Writ
     // Later writes to these flows and users are queued after the batch instead of being folded into it.
     for (const op of batch) this.unfold(op);
     this.applying = (async () => {
+      const startedAt = Date.now();
       try {
         const purged = await this.inner.applyWrites(batch);
+        const ms = Date.now() - startedAt;
+        if (ms >= SLOW_BATCH_MS) this.o.log.warn({ code: 'STORE_SLOW', writes: kinds(batch), ms, queued: this.queue.length }, 'store batch slow');
         this.queue.splice(0, batch.length);
         this.applied += batch.length;
         this.failures = 0;
@@ -222,4 +228,11 @@ export class WriteBehindStore<S extends FlowStore & WriteSink = FlowStore & Writ
     })();
     return this.applying;
   }
+}
+
+/** kinds counts a batch's writes by kind, for the log. */
+function kinds(batch: readonly StoreWrite[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const op of batch) out[op.kind] = (out[op.kind] ?? 0) + 1;
+  return out;
 }
