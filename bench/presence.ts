@@ -273,7 +273,8 @@ async function runPhase(stack: BenchStack, sip: SipLoad, name: string, asked: nu
     wrongBranch: traces.filter(([u, t]) => t.branch !== undefined && (t.branch === 'reconnect') !== active.has(u)).length,
     noNotify: traces.filter(([, t]) => t.notifyReceivedAt === undefined).length,
     firstPublishToLastDoneSec: dones.length > 0 ? (dones[dones.length - 1]! - firstSent) / 1000 : NaN,
-    decisionsPerSec: { overall: dones.length > 1 ? (dones.length - 1) / ((dones[dones.length - 1]! - dones[0]!) / 1000) : NaN, best10s: best10 / 10 },
+    // overall: from the first PUBLISH sent, so a burst of decisions completing late cannot pass for a sustained rate.
+    decisionsPerSec: { overall: dones.length > 0 ? dones.length / ((dones[dones.length - 1]! - firstSent) / 1000) : NaN, best10s: best10 / 10 },
     latency,
     messagesReceived: msgs.messages.filter(([u]) => active.has(u)).length,
     messageFailures: traces.filter(([, t]) => t.messageOk === false).length,
@@ -303,7 +304,7 @@ function render(r: PhaseResult): string {
   out.push(`PUBLISHes sent in ${fmt(r.publishSeconds)} s (${JSON.stringify(r.publishStatuses)}, max send lag ${fmt(r.publishMaxLagMs, 0)} ms)`);
   out.push(`decided ${r.decided}/${r.users}; no NOTIFY seen for ${r.noNotify}; decision contradicting the user's activity: ${r.wrongBranch}`);
   out.push(`steps completed (users): ${JSON.stringify(r.completed)}`);
-  out.push(`first PUBLISH -> last decision completed: ${fmt(r.firstPublishToLastDoneSec)} s; decisions completed per second: ${fmt(r.decisionsPerSec.overall, 0)} overall (first to last), ${fmt(r.decisionsPerSec.best10s, 0)} in the best 10 s`);
+  out.push(`first PUBLISH -> last decision completed: ${fmt(r.firstPublishToLastDoneSec)} s; decisions completed per second: ${fmt(r.decisionsPerSec.overall, 0)} overall (from the first PUBLISH to the last decision), ${fmt(r.decisionsPerSec.best10s, 0)} in the best 10 s`);
   if (r.messagesReceived + r.messageFailures > 0) out.push(`reconnect MESSAGEs received by the devices: ${r.messagesReceived}; reconnect_message failures: ${r.messageFailures}`);
   out.push(`CPU seconds over ${fmt(r.wallSec)} s: ${Object.entries(r.cpu).map(([k, v]) => `${k} ${fmt(v, 1)}`).join(', ')}; others on the machine ${fmt(r.othersCores, 2)} cores`);
   if (r.connectionLosses > 0) out.push(`presencelb lost its WebSocket to Kamailio ${r.connectionLosses} time(s) during the phase (NOTIFYs sent meanwhile are lost)`);
