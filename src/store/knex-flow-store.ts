@@ -274,7 +274,7 @@ export class KnexFlowStore implements FlowStore, WriteSink {
    */
   private async purgeAll(trx: Knex.Transaction, users: readonly string[]): Promise<Map<string, Record<string, number>>> {
     const out = new Map<string, Record<string, number>>(users.map((u) => [u, Object.fromEntries(USER_TABLES.map((t) => [t, 0]))]));
-    for (const part of chunks(users, ROWS_PER_STATEMENT)) {
+    for (const part of chunks(users, USERS_PER_PURGE)) {
       for (const table of USER_TABLES) {
         const res = await trx.raw(`DELETE FROM ?? WHERE user_id IN (${part.map(() => '?').join(', ')}) RETURNING user_id`, [table, ...part]);
         const rows = (Array.isArray(res) ? res : (res as { rows: unknown[] }).rows) as Array<{ user_id: string }>;
@@ -309,8 +309,15 @@ export class KnexFlowStore implements FlowStore, WriteSink {
 /** USER_MERGE_COLUMNS are what an upsert of a stored user replaces (created_at is kept). */
 const USER_MERGE_COLUMNS: Array<keyof UserRow> = ['state', 'app_server', 'updated_at', 'presence'];
 
-/** ROWS_PER_STATEMENT keeps every statement below SQLite's historical 999 bound variables (6 × 150, 5 × 150). */
-const ROWS_PER_STATEMENT = 150;
+/**
+ * ROWS_PER_STATEMENT: rows per insert or update. knex writes a multi-row insert on SQLite as a compound SELECT,
+ * which SQLite caps at 500 terms; at most 6 bound variables a row keeps a statement far below SQLite's 32,766 (since
+ * 3.32; the sqlite3 package bundles 3.52) and PostgreSQL's 65,535. USERS_PER_PURGE: users per DELETE (one variable
+ * each). Fewer statements matter: each is a round trip through a busy event loop, and a batch of 2,000 purges in
+ * chunks of 150 was 56 of them.
+ */
+const ROWS_PER_STATEMENT = 400;
+const USERS_PER_PURGE = 2000;
 
 function* chunks<T>(all: readonly T[], n: number): Generator<T[]> {
   for (let i = 0; i < all.length; i += n) yield all.slice(i, i + n);
