@@ -6,6 +6,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
+import { PacedInbox } from './paced-inbox.ts';
 import type { PresenceEndpoint } from './presence-url.ts';
 import { SipFramingError, SipStreamFramer } from './sip-framing.ts';
 import type { Wire, WireConnector } from './sip-transport.ts';
@@ -34,8 +35,9 @@ export function streamConnector(ep: PresenceEndpoint, o: StreamWireOptions): Wir
       let closing = false;
       let lastError: Error | null = null;
       const timer = setTimeout(() => socket.destroy(new Error(`no connection within ${o.connectTimeoutMs} ms`)), o.connectTimeoutMs);
+      const inbox = new PacedInbox((m) => events.onMessage(m), socket);
       const framer = new SipStreamFramer(
-        (m) => events.onMessage(m),
+        (m) => inbox.push(m),
         () => socket.write('\r\n'),
       );
       socket.on('error', (e) => {
@@ -56,6 +58,7 @@ export function streamConnector(ep: PresenceEndpoint, o: StreamWireOptions): Wir
       socket.on('close', () => {
         clearTimeout(timer);
         if (!open) return reject(lastError ?? new Error(`connection to ${ep.url} closed before it was established`));
+        inbox.flush();
         if (!closing) events.onClose(lastError ?? new Error(`connection closed by ${ep.url}`));
       });
       socket.once(readyEvent, () => {

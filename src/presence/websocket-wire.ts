@@ -2,11 +2,12 @@
  * The Wire for ws:// and wss:// presence servers (RFC 7118): one `ws` WebSocket with sub-protocol "sip", one SIP
  * message per WebSocket message. Using `ws` directly (rather than SIP.js's browser transport and a global
  * WebSocket) lets wss:// trust a configured CA file. Server pings are answered by `ws`; CRLF keep-alive
- * messages are dropped. Messages sent in one turn of the event loop leave in one socket write (the socket is corked
+ * messages are dropped. Received messages reach SIP.js in slices (paced-inbox.ts). Messages sent in one turn of the event loop leave in one socket write (the socket is corked
  * until the next tick): under a burst of presence changes one write per message was 8% of presencelb's CPU.
  */
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
+import { PacedInbox } from './paced-inbox.ts';
 import type { PresenceEndpoint } from './presence-url.ts';
 import type { Wire, WireConnector } from './sip-transport.ts';
 
@@ -32,13 +33,15 @@ export function webSocketConnector(ep: PresenceEndpoint, o: WebSocketWireOptions
         lastError = e;
         if (!open) reject(e);
       });
+      const inbox = new PacedInbox((m) => events.onMessage(m), ws);
       ws.on('message', (data, isBinary) => {
         const text = isBinary ? Buffer.from(data as Buffer).toString('utf8') : String(data);
         if (/^(\r\n)*$/.test(text)) return;
-        events.onMessage(text);
+        inbox.push(text);
       });
       ws.on('close', (code, reason) => {
         if (!open) return reject(lastError ?? new Error(`WebSocket ${ep.url} closed before it opened (code ${code})`));
+        inbox.flush();
         if (!closing) events.onClose(lastError ?? new Error(`WebSocket closed by ${ep.url} (code ${code}${reason.length ? `, ${reason.toString()}` : ''})`));
       });
       ws.once('open', () => {
