@@ -11,7 +11,8 @@
  *   dropped before the answer), PRESENCE_REJECTED (non-2xx; the message names the status code) or
  *   PRESENCE_TIMEOUT (after opTimeoutMs). Digest challenges (401/407) are answered with the configured credentials.
  * - Withdrawals reach their goal state when the server says the thing is already gone: 481 to an unsubscribe and
- *   412 to an unpublish resolve like a 2xx. Withdrawing what is not held resolves at once without any traffic.
+ *   412 to an unpublish resolve like a 2xx. Withdrawing what is not held resolves at once without any traffic. A
+ *   withdrawal that fails still lets the item go: it rejects, and nothing refreshes or re-establishes the item.
  * - What is held stays held until withdrawn: after the connection comes back, and when a refresh fails or a
  *   subscription dies without a terminating NOTIFY, the Healer re-establishes it (REGISTER again, PUBLISH again,
  *   a fresh SUBSCRIBE whose first NOTIFY goes to the sink like any other).
@@ -229,24 +230,37 @@ export class SipPresenceClient implements PresenceClient {
     return this.op('registration', user, () => this.withdrawRegistration(user));
   }
 
+  /**
+   * withdrawPublication and withdrawRegistration remove the item at the server, and let it go here whether that
+   * worked or not (the error still reaches the caller): nothing refreshes or heals it afterwards, so a withdrawal
+   * that timed out under load never brings the item back, and the server drops it at its expiry.
+   */
   private async withdrawPublication(user: UserId): Promise<void> {
     const pub = this.publications.get(user);
     if (!pub) return;
-    if (pub.published) {
-      await this.conn.ensure();
-      await pub.remove();
+    this.healer.cancel('publication', user);
+    try {
+      if (pub.published) {
+        await this.conn.ensure();
+        await pub.remove();
+      }
+    } finally {
+      pub.dispose();
+      if (this.publications.get(user) === pub) this.publications.delete(user);
     }
-    pub.dispose();
-    if (this.publications.get(user) === pub) this.publications.delete(user);
   }
 
   private async withdrawRegistration(user: UserId): Promise<void> {
     const reg = this.registrations.get(user);
     if (!reg) return;
-    await this.conn.ensure();
-    await reg.unregister();
-    reg.dispose();
-    if (this.registrations.get(user) === reg) this.registrations.delete(user);
+    this.healer.cancel('registration', user);
+    try {
+      await this.conn.ensure();
+      await reg.unregister();
+    } finally {
+      reg.dispose();
+      if (this.registrations.get(user) === reg) this.registrations.delete(user);
+    }
   }
 
   /** restore re-establishes everything held after the connection came back. */

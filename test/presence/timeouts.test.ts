@@ -41,6 +41,11 @@ test('every operation rejects PRESENCE_TIMEOUT when the server never answers', a
   // The registration is kept (its REGISTER may have taken effect), so withdrawing it tries and times out too.
   const err = await t.throwsAsync(client.unregister(user));
   t.true(isPlbError(err, 'PRESENCE_TIMEOUT'), String(err));
+  // A failed withdrawal still lets the registration go: nothing will refresh or re-establish it.
+  t.false(client.held(user).registered);
+  const sent = received.length;
+  await client.unregister(user);
+  t.is(received.length, sent, 'withdrawing it again sends nothing');
   // Nothing was published or subscribed: those withdrawals resolve at once.
   await client.unpublish(user);
   await client.unsubscribe(user);
