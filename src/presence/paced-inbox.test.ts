@@ -1,10 +1,11 @@
 /** PacedInbox: received messages are delivered in order, in slices that yield to the event loop, with backpressure. */
 import test from 'ava';
-import { PacedInbox } from './paced-inbox.ts';
+import { PacedInbox, sipResponse } from './paced-inbox.ts';
 
 const tick = () => new Promise((r) => setImmediate(r));
 
-function rig(o = { sliceMs: 5, highWater: 3 }) {
+function rig(opts: { sliceMs: number; highWater: number } = { sliceMs: 5, highWater: 3 }) {
+  const o = { ...opts, urgent: sipResponse };
   const got: string[] = [];
   const flow: string[] = [];
   let work = 0;
@@ -61,4 +62,13 @@ test('flush delivers what is queued at once (the connection closed), and nothing
   t.is(r.inbox.pending, 0);
   await tick();
   t.deepEqual(r.got, ['a', 'b'], 'the slice already scheduled finds nothing to deliver');
+});
+
+test('responses go ahead of the requests waiting; each kind keeps its own order', async (t) => {
+  const r = rig({ sliceMs: 50, highWater: 100 });
+  for (const m of ['NOTIFY 1', 'NOTIFY 2', 'SIP/2.0 200 a', 'NOTIFY 3', 'SIP/2.0 481 b']) r.inbox.push(m);
+  await tick();
+  t.deepEqual(r.got, ['SIP/2.0 200 a', 'SIP/2.0 481 b', 'NOTIFY 1', 'NOTIFY 2', 'NOTIFY 3']);
+  t.true(sipResponse('SIP/2.0 200 OK\r\n'));
+  t.false(sipResponse('NOTIFY sip:x SIP/2.0\r\n'));
 });

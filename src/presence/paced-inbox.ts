@@ -8,9 +8,15 @@
  * lagged the decisions by up to 20 s. Here a slice runs for at most sliceMs, then the inbox yields
  * (setImmediate), so database completions and timers get their turn between slices.
  *
- * Order is kept. When more than highWater messages wait, the connection is paused (no more reads: the presence
- * server's own queue and TCP hold the rest) and resumed once the inbox is empty. flush() delivers whatever is still
- * queued at once, for when the connection closes: nothing received is dropped.
+ * Responses go first: a message the `urgent` test picks (SIP responses, see sipResponse) is delivered before the
+ * requests waiting, in the order responses arrived; requests keep their order too. Under a burst of NOTIFYs the
+ * answers to presencelb's own requests (an unsubscribe in the teardown branch) would otherwise wait behind
+ * thousands of them and time out. Nothing orders a response against a request of another transaction (RFC 6665
+ * already lets a NOTIFY overtake the 200 to its SUBSCRIBE).
+ *
+ * When more than highWater messages wait, the connection is paused (no more reads: the presence server's own
+ * queue and TCP hold the rest) and resumed once the inbox is empty. flush() delivers whatever is still queued at
+ * once, for when the connection closes: nothing received is dropped.
  */
 
 /** Flow is the connection's read switch. */
@@ -25,14 +31,45 @@ export interface PacedInboxOptions {
   readonly sliceMs: number;
   /** highWater is the number of waiting messages at which the connection is paused. */
   readonly highWater: number;
+  /** urgent picks the messages delivered ahead of the others. */
+  readonly urgent: (message: string) => boolean;
 }
 
-export const PACED_INBOX_DEFAULTS: PacedInboxOptions = { sliceMs: 10, highWater: 2000 };
+/** sipResponse says whether a SIP message is a response (its start line is the SIP version). */
+export const sipResponse = (message: string): boolean => message.startsWith('SIP/2.0 ');
+
+export const PACED_INBOX_DEFAULTS: PacedInboxOptions = { sliceMs: 10, highWater: 2000, urgent: sipResponse };
+
+/** Fifo is a queue with O(1) take, compacted as it is drained. */
+class Fifo {
+  private items: string[] = [];
+  private head = 0;
+
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  push(m: string): void {
+    this.items.push(m);
+  }
+
+  take(): string {
+    const m = this.items[this.head++]!;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return m;
+  }
+}
 
 /** PacedInbox queues received messages and delivers them in slices; see the module comment. */
 export class PacedInbox {
-  private queue: string[] = [];
-  private head = 0;
+  private readonly urgent = new Fifo();
+  private readonly rest = new Fifo();
   private scheduled = false;
   private paused = false;
 
@@ -44,12 +81,12 @@ export class PacedInbox {
 
   /** pending is the number of messages received and not yet delivered. */
   get pending(): number {
-    return this.queue.length - this.head;
+    return this.urgent.size + this.rest.size;
   }
 
   /** push queues one received message. */
   push(message: string): void {
-    this.queue.push(message);
+    (this.o.urgent(message) ? this.urgent : this.rest).push(message);
     if (!this.paused && this.pending >= this.o.highWater) {
       this.paused = true;
       this.flow.pause();
@@ -59,8 +96,11 @@ export class PacedInbox {
 
   /** flush delivers every queued message now (the connection is closing). */
   flush(): void {
-    while (this.head < this.queue.length) this.deliver(this.queue[this.head++]!);
-    this.compact();
+    while (this.pending > 0) this.deliver(this.next());
+  }
+
+  private next(): string {
+    return this.urgent.size > 0 ? this.urgent.take() : this.rest.take();
   }
 
   private schedule(): void {
@@ -73,28 +113,16 @@ export class PacedInbox {
     this.scheduled = false;
     const until = performance.now() + this.o.sliceMs;
     try {
-      while (this.head < this.queue.length) {
-        this.deliver(this.queue[this.head++]!);
+      while (this.pending > 0) {
+        this.deliver(this.next());
         if (performance.now() >= until) break;
       }
     } finally {
-      this.compact();
       if (this.pending > 0) this.schedule();
       else if (this.paused) {
         this.paused = false;
         this.flow.resume();
       }
-    }
-  }
-
-  /** compact drops delivered messages from the front of the queue once they are many. */
-  private compact(): void {
-    if (this.head === this.queue.length) {
-      this.queue = [];
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
     }
   }
 }

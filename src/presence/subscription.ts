@@ -27,8 +27,12 @@ import { refreshDelayMs } from './refresh-policy.ts';
 import { expectSuccess, finalResponse, sipError, type SipResponse } from './sip-outcome.ts';
 import { parseSubscriptionState } from './sip-headers.ts';
 
-/** FINAL_NOTIFY_WAIT_MS is how long an ended subscription waits for the server's final NOTIFY. */
-const FINAL_NOTIFY_WAIT_MS = 2000;
+/**
+ * FINAL_NOTIFY_WAIT_MS is how long an ended subscription waits for the server's final NOTIFY. Under a burst the 200
+ * to the unsubscribe overtakes the NOTIFYs waiting in the inbox (paced-inbox.ts), and the final NOTIFY can arrive
+ * seconds later: at 2 s, 7% of them found no dialog (answered 481) in a 10,000-user teardown.
+ */
+const FINAL_NOTIFY_WAIT_MS = 5000;
 
 /** SubscriptionPhase is where a UserSubscription is in its life (see the diagram above). */
 export type SubscriptionPhase = 'subscribing' | 'active' | 'ending' | 'ended';
