@@ -21,6 +21,22 @@ export interface Wire {
   close(): void;
 }
 
+/**
+ * corkForTurn holds a socket's writes until the next tick (the first call in a turn corks it, and the tick
+ * uncorks it), so the messages a wire sends in one turn of the event loop leave in one write. Under a burst of
+ * presence changes one write per message was 8% of presencelb's CPU. Wires call it before each write.
+ */
+export function corkForTurn(socket: { cork(): void; uncork(): void }): void {
+  if (corked.has(socket)) return;
+  corked.add(socket);
+  socket.cork();
+  process.nextTick(() => {
+    corked.delete(socket);
+    socket.uncork();
+  });
+}
+const corked = new WeakSet<object>();
+
 /** WireEvents is what a wire reports once it is open. */
 export interface WireEvents {
   onMessage(message: string): void;

@@ -3,13 +3,15 @@
  * TCP keep-alive probes notice a peer that vanished without closing; CRLF pings from the server are answered
  * (RFC 5626 section 3.5.1). For tls:// the server certificate is verified against the given CAs (Node's bundled
  * ones by default) and the URL's host, so an IP address in the URL must be in the certificate's subjectAltName.
+ * Received messages reach SIP.js in slices (paced-inbox.ts); messages sent in one turn of the event loop leave in
+ * one socket write (corkForTurn).
  */
 import net from 'node:net';
 import tls from 'node:tls';
 import { PacedInbox } from './paced-inbox.ts';
 import type { PresenceEndpoint } from './presence-url.ts';
 import { SipFramingError, SipStreamFramer } from './sip-framing.ts';
-import type { Wire, WireConnector } from './sip-transport.ts';
+import { corkForTurn, type Wire, type WireConnector } from './sip-transport.ts';
 
 /** StreamWireOptions tune one stream connection. */
 export interface StreamWireOptions {
@@ -69,6 +71,7 @@ export function streamConnector(ep: PresenceEndpoint, o: StreamWireOptions): Wir
         resolve({
           send(message) {
             if (socket.destroyed || !socket.writable) throw new Error(`connection to ${ep.url} is closed`);
+            corkForTurn(socket);
             socket.write(message, 'utf8');
           },
           close() {

@@ -2,14 +2,14 @@
  * The Wire for ws:// and wss:// presence servers (RFC 7118): one `ws` WebSocket with sub-protocol "sip", one SIP
  * message per WebSocket message. Using `ws` directly (rather than SIP.js's browser transport and a global
  * WebSocket) lets wss:// trust a configured CA file. Server pings are answered by `ws`; CRLF keep-alive
- * messages are dropped. Received messages reach SIP.js in slices (paced-inbox.ts). Messages sent in one turn of the event loop leave in one socket write (the socket is corked
- * until the next tick): under a burst of presence changes one write per message was 8% of presencelb's CPU.
+ * messages are dropped. Received messages reach SIP.js in slices (paced-inbox.ts); messages sent in one turn of
+ * the event loop leave in one socket write (corkForTurn).
  */
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { PacedInbox } from './paced-inbox.ts';
 import type { PresenceEndpoint } from './presence-url.ts';
-import type { Wire, WireConnector } from './sip-transport.ts';
+import { corkForTurn, type Wire, type WireConnector } from './sip-transport.ts';
 
 /** WebSocketWireOptions tune one WebSocket connection. */
 export interface WebSocketWireOptions {
@@ -28,7 +28,6 @@ export function webSocketConnector(ep: PresenceEndpoint, o: WebSocketWireOptions
       let open = false;
       let closing = false;
       let lastError: Error | null = null;
-      let corked = false;
       ws.on('error', (e) => {
         lastError = e;
         if (!open) reject(e);
@@ -56,14 +55,7 @@ export function webSocketConnector(ep: PresenceEndpoint, o: WebSocketWireOptions
             if (ws.readyState !== WebSocket.OPEN) throw new Error(`WebSocket ${ep.url} is closed`);
             // ws keeps its socket as _socket (ws 8); without it, each message is written on its own.
             const socket = (ws as unknown as { _socket?: Socket })._socket;
-            if (socket && !corked) {
-              corked = true;
-              socket.cork();
-              process.nextTick(() => {
-                corked = false;
-                socket.uncork();
-              });
-            }
+            if (socket) corkForTurn(socket);
             ws.send(message);
           },
           close() {
