@@ -62,10 +62,7 @@ export class FlowIndex {
     const flows = this.#byUser.get(user);
     if (!flows) return;
     for (const [id, f] of flows) if (f.endedAt !== null) flows.delete(id);
-    if (flows.size === 0) {
-      this.#byUser.delete(user);
-      this.#pruneAt.delete(user);
-    }
+    this.#dropIfEmpty(user, flows);
   }
 
   /**
@@ -94,10 +91,14 @@ export class FlowIndex {
 
   #prune(user: UserId, flows: Map<string, FlowRecord>, now: number): number {
     for (const [id, f] of flows) if (f.endedAt !== null && f.endedAt < now - this.retainMs) flows.delete(id);
-    if (flows.size === 0) {
-      this.#byUser.delete(user);
-      this.#pruneAt.delete(user);
-    }
+    this.#dropIfEmpty(user, flows);
     return flows.size;
+  }
+
+  /** #dropIfEmpty forgets a user whose flows are all gone. */
+  #dropIfEmpty(user: UserId, flows: Map<string, FlowRecord>): void {
+    if (flows.size > 0) return;
+    this.#byUser.delete(user);
+    this.#pruneAt.delete(user);
   }
 }

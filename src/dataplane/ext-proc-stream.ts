@@ -132,16 +132,14 @@ export class ProcessStream {
     const requestId = requestIds.length === 1 && requestIds[0]!.length <= 128 ? requestIds[0]! : `local:${randomUUID()}`;
     // A pinned user's request goes to the pinned server (the steering route), not the cluster Envoy chose first.
     const pinned = observe || !this.ctx.pinHeader ? undefined : this.ctx.pins?.serverFor(id.value);
-    const flow = { id: randomUUID(), requestId, user: id.value, appServer: pinned ?? (cluster ? (this.ctx.serverByCluster.get(cluster) ?? null) : null) };
-    const startedAt = this.ctx.clock.now();
-    const entry = { flowId: flow.id, user: flow.user, appServer: flow.appServer, startedAt };
+    const start = { id: randomUUID(), user: id.value, appServer: pinned ?? (cluster ? (this.ctx.serverByCluster.get(cluster) ?? null) : null), startedAt: this.ctx.clock.now() };
+    const entry = { flowId: start.id, user: start.user, appServer: start.appServer, startedAt: start.startedAt };
     if (!this.ctx.open.open(requestId, entry)) {
-      this.ctx.log.warn({ user: flow.user }, 'ext_proc: request id already open; this flow will end at restart or shutdown');
-      flow.requestId = `local:${randomUUID()}`;
-      this.ctx.open.open(flow.requestId, entry);
+      this.ctx.log.warn({ user: start.user }, 'ext_proc: request id already open; this flow will end at restart or shutdown');
+      this.ctx.open.open(`local:${randomUUID()}`, entry);
     }
     this.state = 'granting';
-    this.ctx.flows.flowStarted({ id: flow.id, user: flow.user, appServer: flow.appServer, startedAt }, () => {
+    this.ctx.flows.flowStarted(start, () => {
       if (this.state !== 'granting') return;
       this.state = 'handed_over';
       if (!observe) this.out.write({ request_headers: { response: pinned ? steer(this.ctx.pinHeader!, pinned) : { status: 'CONTINUE' } } });

@@ -5,7 +5,7 @@
  * file is generated in "bytecode" form, and its `peg$parse(input, options)` rebuilds the whole parser on every call:
  * about 1,000 constants and closures, and 230 bytecode arrays decoded from strings. Measured here, one call cost
  * about 230 µs, whatever its input. A received message takes about nine calls (first line, Via, From, To, Call-ID,
- * CSeq, Content-Length, Content-Type, Contact), so about 2 ms. Under a presence load that was most of presencelb's
+ * CSeq, Content-Length, Content-Type, Contact), so about 2 to 3 ms. Under a presence load that was most of presencelb's
  * CPU (ARCHITECTURE.md, "Measurements").
  *
  * install() rewrites that generated file's text once, at start-up:
