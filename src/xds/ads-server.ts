@@ -29,6 +29,7 @@ import type {
   WaitForAckOptions,
   XdsStreamView,
 } from './ads-types.ts';
+import { REMOVAL_DRAIN_MS } from './ads-types.ts';
 
 /** ADS_SERVICE is the full name of the gRPC service AdsServer implements. */
 export const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
@@ -37,6 +38,8 @@ export const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryServic
 interface ProtocolStream<Req, Res> extends XdsStreamView {
   onRequest(req: Req, snapshot: Snapshot | null, rejected: RejectedByNode): { outcome: RequestOutcome; responses: { kind: XdsKind; message: Res }[] };
   onSnapshot(snapshot: Snapshot, rejected: RejectedByNode): { kind: XdsKind; message: Res }[];
+  /** dueAt is when removals held for the drain become due: onSnapshot with the current snapshot then sends them. */
+  dueAt(): number | null;
 }
 
 /** Summary is what the server logs and reports of one response. */
@@ -76,6 +79,7 @@ export class AdsServer {
   readonly #now: () => number;
   readonly #onEvent: (e: AdsEvent) => void;
   readonly #controlPlaneId: string;
+  readonly #removalDrainMs: number;
   readonly #registry: EnvoyRegistry;
   readonly #streams = new Map<XdsStreamView, Attached>();
   #server: Server | null = null;
@@ -88,6 +92,7 @@ export class AdsServer {
     this.#now = () => clock.now();
     this.#onEvent = opts.onEvent ?? (() => {});
     this.#controlPlaneId = opts.controlPlaneId ?? 'presencelb';
+    this.#removalDrainMs = opts.removalDrainMs ?? REMOVAL_DRAIN_MS;
     this.#registry = new EnvoyRegistry({ now: this.#now, historySize: opts.historySize ?? 256 });
   }
 
@@ -97,7 +102,7 @@ export class AdsServer {
     // Envoy's requests are small; a delta reconnect lists every resource it holds (~50 bytes each), so 4 MiB
     // bounds what one message may carry with room for 10,000s of resources.
     const server = new Server({ 'grpc.keepalive_time_ms': 30000, 'grpc.keepalive_permit_without_calls': 1, 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
-    const streamOpts = { now: this.#now, controlPlaneId: this.#controlPlaneId };
+    const streamOpts = { now: this.#now, controlPlaneId: this.#controlPlaneId, removalDrainMs: this.#removalDrainMs };
     server.addService(serviceDefinition(ADS_SERVICE), {
       StreamAggregatedResources: (call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) =>
         this.#attach(call, new AdsStream(this.#nextStreamId++, streamOpts), sotwSummary),
@@ -116,8 +121,8 @@ export class AdsServer {
   /**
    * publish makes snapshot the current one and pushes what changed to every stream, in make-before-break order
    * (clusters and endpoints, then listeners and routes; over state of the world, routes to an added cluster wait
-   * for Envoy's ACK of its endpoints; clusters Envoy holds that the snapshot lacks are removed last, in the
-   * response a stream writes on Envoy's ACK of the routes). Publishing the current
+   * for Envoy's ACK of its endpoints; clusters Envoy holds that the snapshot lacks are removed last, once
+   * Envoy has ACKed the routes and removalDrainMs has passed since). Publishing the current
    * version again does nothing. It returns once every response has been handed to grpc-js (not waiting for ACKs;
    * see waitForAck).
    */
@@ -186,11 +191,32 @@ export class AdsServer {
         this.#onEvent({ type: 'send', node: stream.node, protocol: stream.protocol, kind, version: s.version, resources: s.resources, removed: s.removed, bytes: s.bytes });
       }
     };
-    this.#streams.set(stream, { push: (snapshot) => write(stream.onSnapshot(snapshot, rejected)), end: () => call.end() });
+    // Removals held for the drain go out when due, unless a request or a publish has flushed the stream before.
+    let drain: NodeJS.Timeout | null = null;
     let closed = false;
+    const schedule = () => {
+      if (drain) clearTimeout(drain);
+      drain = null;
+      const due = stream.dueAt();
+      if (due === null || closed) return;
+      drain = setTimeout(() => {
+        drain = null;
+        if (this.#snapshot) write(stream.onSnapshot(this.#snapshot, rejected));
+        schedule();
+        this.#registry.settle(stream.node);
+      }, Math.max(1, due - this.#now()));
+    };
+    this.#streams.set(stream, {
+      push: (snapshot) => {
+        write(stream.onSnapshot(snapshot, rejected));
+        schedule();
+      },
+      end: () => call.end(),
+    });
     const close = (why: string) => {
       if (closed) return;
       closed = true;
+      if (drain) clearTimeout(drain);
       this.#streams.delete(stream);
       this.#registry.unbind(stream);
       log.info({ node: stream.node, why }, 'ADS stream closed');
@@ -206,6 +232,7 @@ export class AdsServer {
       }
       this.#report(stream, outcome, log);
       write(responses);
+      schedule();
       this.#registry.settle(stream.node);
     });
     call.on('end', () => {

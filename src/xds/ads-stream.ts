@@ -16,7 +16,8 @@
  *   reports it still holds a configuration of its own.
  * - Make before break: a snapshot's types go out CDS, EDS, LDS, RDS. Clusters Envoy holds (those of the last CDS
  *   response sent, or of the one it ACKed when it refused that) that the snapshot lacks are removed last: until
- *   Envoy has ACKed the snapshot's LDS and RDS (those the stream subscribes to), CDS carries them too, as they were
+ *   Envoy has ACKed the snapshot's LDS and RDS (those the stream subscribes to), and for removalDrainMs after that
+ *   ACK (dueAt says when; requests that picked an old route may still be on their way to the router), CDS carries them too, as they were
  *   sent, under the intermediate version `<CDS version>+stale-<digest of the kept clusters>`, and EDS keeps serving
  *   the assignments Envoy asks for that the snapshot lacks (`<EDS version>+stale-<digest>`). The snapshot's own CDS
  *   and EDS follow in reply to that ACK. An intermediate version is no snapshot's, so a type counts as applied
@@ -98,6 +99,8 @@ interface Subscription {
 export interface AdsStreamOptions {
   readonly now: () => number;
   readonly controlPlaneId: string;
+  /** removalDrainMs delays the final CDS and EDS past the ACK of the routes that stopped using the removed clusters (default 0; see AdsServerOptions). */
+  readonly removalDrainMs?: number;
 }
 
 /** AdsStream holds one stream's subscriptions and what it has been sent and has acknowledged. */
@@ -108,6 +111,7 @@ export class AdsStream implements XdsStreamView {
   #nonce = 0;
   readonly #subs = new Map<XdsKind, Subscription>();
   readonly #opts: AdsStreamOptions;
+  #dueAt: number | null = null;
 
   constructor(id: number, opts: AdsStreamOptions) {
     this.id = id;
@@ -170,6 +174,11 @@ export class AdsStream implements XdsStreamView {
     return this.#flush(snapshot, rejected);
   }
 
+  /** dueAt is when clusters kept for the drain may go (then onSnapshot with the current snapshot sends the final CDS and EDS); null when none wait. */
+  dueAt(): number | null {
+    return this.#dueAt;
+  }
+
   /** isSubscribed is true when the stream currently wants at least one resource of kind. */
   isSubscribed(kind: XdsKind): boolean {
     const sub = this.#subs.get(kind);
@@ -208,6 +217,7 @@ export class AdsStream implements XdsStreamView {
    * the clusters held-back listeners and routes need.
    */
   #flush(snapshot: Snapshot, rejected: RejectedByNode): Outgoing[] {
+    this.#dueAt = null;
     const carry = this.#carry(snapshot);
     const out: Outgoing[] = [];
     let warm: boolean | undefined;
@@ -249,15 +259,21 @@ export class AdsStream implements XdsStreamView {
 
   /**
    * #carry returns the clusters Envoy holds that snapshot lacks, with the assignments Envoy holds and asks for that
-   * snapshot lacks, while Envoy may still route to them: until it has ACKed the snapshot's LDS and RDS. Null when
-   * nothing needs keeping.
+   * snapshot lacks, while Envoy may still route to them: until it has ACKed the snapshot's LDS and RDS, and for
+   * removalDrainMs after that (setting dueAt). Null when nothing needs keeping.
    */
   #carry(snapshot: Snapshot): Carry | null {
     const cds = this.#subs.get('CDS');
     if (!cds) return null;
     const clusters = snapshot.slice('CDS').resources;
     const stale = [...held(cds).values()].filter((r) => !clusters.has(r.name) && wants(cds, r.name));
-    if (stale.length === 0 || (this.#holdsRoutes(snapshot, 'LDS') && this.#holdsRoutes(snapshot, 'RDS'))) return null;
+    if (stale.length === 0) return null;
+    if (this.#holdsRoutes(snapshot, 'LDS') && this.#holdsRoutes(snapshot, 'RDS')) {
+      // Requests that picked a route before the update may still be on their way to the router: drain them first.
+      const due = Math.max(this.#subs.get('LDS')?.ackedAt ?? 0, this.#subs.get('RDS')?.ackedAt ?? 0) + (this.#opts.removalDrainMs ?? 0);
+      if (this.#opts.now() >= due) return null;
+      this.#dueAt = due;
+    }
     const eds = this.#subs.get('EDS');
     const assignments = snapshot.slice('EDS').resources;
     const kept = eds ? [...held(eds).values()].filter((r) => !assignments.has(r.name) && wants(eds, r.name)) : [];

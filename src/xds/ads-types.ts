@@ -201,4 +201,16 @@ export interface AdsServerOptions {
   readonly controlPlaneId?: string;
   /** historySize is how many published versions waitForAck can still be asked about (default 256). */
   readonly historySize?: number;
+  /**
+   * removalDrainMs is how long a removed cluster outlives Envoy's ACK of the routes that stopped using it (default
+   * REMOVAL_DRAIN_MS). A request picks its route when its headers arrive and its cluster only when it reaches the
+   * router, after ext_proc has answered; a request that picked a route before the update would find its cluster gone.
+   */
+  readonly removalDrainMs?: number;
 }
+
+/**
+ * REMOVAL_DRAIN_MS outlasts the longest a request can wait between picking its route and reaching the router in the
+ * shipped bootstraps: ext_proc's message_timeout (0.5 s), then failure_mode_allow lets it on.
+ */
+export const REMOVAL_DRAIN_MS = 1000;

@@ -20,8 +20,9 @@
  * - With no snapshot yet, requests are held: subscriptions and initial versions are recorded, nothing is answered.
  * - Make before break: on a change, the types go out CDS, EDS, LDS, RDS, each in one response (listeners and routes
  *   with their removals). Removals of clusters and endpoints Envoy holds follow, in responses of their own, only
- *   once Envoy holds the current listeners and routes (all ACKed), so no route Envoy uses ever names a cluster it
- *   lost. The other way round, listeners and routes (of one type, in one response) that route to a cluster Envoy
+ *   once Envoy holds the current listeners and routes (all ACKed) and removalDrainMs has passed since that ACK
+ *   (dueAt says when; requests that picked an old route before it may still be on their way to the router), so no
+ *   route Envoy uses ever names a cluster it lost. The other way round, listeners and routes (of one type, in one response) that route to a cluster Envoy
  *   does not hold, or whose assignment it does not hold (it subscribes to that only once it has the cluster), wait
  *   until Envoy has ACKed both; the ACK that completes them releases the routes. A refused cluster or assignment
  *   holds back only the routes that need it (no loop); a later snapshot is measured again.
@@ -44,6 +45,8 @@ export interface DeltaStreamOptions {
   readonly controlPlaneId: string;
   /** maxInFlight bounds the responses remembered while awaiting ACK (default 256); older ones are forgotten. */
   readonly maxInFlight?: number;
+  /** removalDrainMs delays removals past the ACK of the routes that stopped using them (default 0; see AdsServerOptions). */
+  readonly removalDrainMs?: number;
 }
 
 /** GONE is the version recorded for a name Envoy has been told does not exist. */
@@ -102,6 +105,7 @@ export class DeltaStream implements XdsStreamView {
   readonly #types = new Map<XdsKind, TypeState>();
   readonly #inFlight = new Map<string, InFlight>();
   readonly #opts: DeltaStreamOptions;
+  #dueAt: number | null = null;
 
   constructor(id: number, opts: DeltaStreamOptions) {
     this.id = id;
@@ -170,6 +174,11 @@ export class DeltaStream implements XdsStreamView {
   /** onSnapshot returns the responses a newly published snapshot calls for, in make-before-break order. */
   onSnapshot(snapshot: Snapshot, rejected: RejectedByNode): DeltaOutgoing[] {
     return this.#flush(snapshot, rejected);
+  }
+
+  /** dueAt is when removals held for the drain become due (then onSnapshot with the current snapshot sends them); null when none wait. */
+  dueAt(): number | null {
+    return this.#dueAt;
   }
 
   /** isSubscribed is true when the stream currently wants at least one resource of kind. */
@@ -286,8 +295,12 @@ export class DeltaStream implements XdsStreamView {
       if (cold(t.kind, updates)) continue;
       if (updates.length > 0 || removals.length > 0) out.push(this.#send(t.kind, st, snapshot, updates, removals));
     }
+    this.#dueAt = null;
     if (deferred.length > 0 && this.#holdsCurrent('LDS') && this.#holdsCurrent('RDS')) {
-      for (const [kind, removals] of deferred) out.push(this.#send(kind, this.#types.get(kind)!, snapshot, [], removals));
+      // Requests that picked a route before the update may still be on their way to the router: drain them first.
+      const due = Math.max(this.#types.get('LDS')?.ackedAt ?? 0, this.#types.get('RDS')?.ackedAt ?? 0) + (this.#opts.removalDrainMs ?? 0);
+      if (this.#opts.now() < due) this.#dueAt = due;
+      else for (const [kind, removals] of deferred) out.push(this.#send(kind, this.#types.get(kind)!, snapshot, [], removals));
     }
     this.#sync();
     return out;

@@ -193,6 +193,27 @@ test('a dropped cluster is kept (intermediate CDS and EDS versions) until the ro
   t.deepEqual(s.onSnapshot(onlyA, never), []);
 });
 
+test('with a removal drain, the final CDS and EDS go once the drain has passed since the routes were ACKed, and dueAt says when', (t) => {
+  let now = 1000;
+  const s = new AdsStream(1, { now: () => now, controlPlaneId: 'test', removalDrainMs: 1000 });
+  subscribeAll(s, S0);
+  const [cds, eds, rds] = s.onSnapshot(onlyA, never) as [Outgoing, Outgoing, Outgoing];
+  answer(s, cds, onlyA);
+  answer(s, eds, onlyA);
+  t.is(s.dueAt(), null, 'nothing waits while the routes are in flight');
+  now = 1500;
+  t.deepEqual(answer(s, rds, onlyA), [], 'app-b stays while requests that picked the old routes drain');
+  t.is(s.dueAt(), 2500);
+  now = 2499;
+  t.deepEqual(s.onSnapshot(onlyA, never), [], 'not before the drain has passed');
+  now = 2500;
+  const final = s.onSnapshot(onlyA, never);
+  t.deepEqual(summary(final), [`CDS@${onlyA.typeVersion('CDS')}:1`, `EDS@${onlyA.typeVersion('EDS')}:1`]);
+  t.false(carries(byKind(final, 'CDS'), S0, 'app-b'));
+  t.is(s.dueAt(), null);
+  t.deepEqual(s.onSnapshot(onlyA, never), [], 'sent once');
+});
+
 test('the intermediate version is deterministic and no snapshot’s', (t) => {
   const versions = [newStream(), newStream()].map((s) => {
     subscribeAll(s, S0);

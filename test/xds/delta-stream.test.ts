@@ -189,6 +189,25 @@ test('make before break: new clusters and endpoints (ACKed), then routes; the re
   for (const k of ['CDS', 'EDS', 'RDS'] as const) t.is(s.ackedVersion(k), moved.typeVersion(k), k);
 });
 
+test('with a removal drain, the removed cluster goes once the drain has passed since the routes were ACKed, and dueAt says when', (t) => {
+  const s = new DeltaStream(1, { now: () => clock, controlPlaneId: 'test', removalDrainMs: 1000 });
+  connect(s, S0);
+  const moved = snap([], apps('app-a'));
+  const [routes] = s.onSnapshot(moved, never);
+  t.deepEqual(summary([routes!]), [`RDS +presencelb-routes@${v4(moved, 'RDS', 'presencelb-routes')}`]);
+  t.is(s.dueAt(), null, 'nothing waits while the routes are in flight');
+  const ackedAt = clock;
+  t.deepEqual(ack(s, routes!, moved).responses, [], 'app-b stays while requests that picked the old routes drain');
+  t.is(s.dueAt(), ackedAt + 1000);
+  clock += 999;
+  t.deepEqual(s.onSnapshot(moved, never), [], 'not before the drain has passed');
+  t.is(s.dueAt(), ackedAt + 1000);
+  clock += 1;
+  t.deepEqual(summary(s.onSnapshot(moved, never)), ['CDS -app-b', 'EDS -app-b']);
+  t.is(s.dueAt(), null);
+  t.deepEqual(s.onSnapshot(moved, never), [], 'sent once');
+});
+
 test('a refused route holds back the removal of the cluster it still uses', (t) => {
   const s = newStream();
   connect(s, S0);

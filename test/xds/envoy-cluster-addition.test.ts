@@ -10,7 +10,9 @@
  * world 1, 9, 3, 0, 0, 0, 2, 4, 0, 3, 8, 5, 15, 3, 0, 6 (16 runs, 59 failures; all in re-add phases but for 5 of the
  * 9, seen just after a re-add, in the removal phase that followed it); over delta 0, 13, 12, 10, 9, 6, 6, 5, 8 (9
  * runs, 69 failures). With the routes held until Envoy has ACKed the endpoints: none in any run (15 over
- * state of the world, 9 over delta, 660 to 4,000 requests each).
+ * state of the world, 9 over delta, 660 to 4,000 requests each). Once, in CI (delta, a removal phase), one request had
+ * picked the old route before the update and reached the router after app-b was gone (no_cluster 1): removals now
+ * also wait the server's removal drain (REMOVAL_DRAIN_MS) after the routes' ACK.
  */
 import test, { type ExecutionContext } from 'ava';
 import { waitFor } from '../harness/ports.ts';
