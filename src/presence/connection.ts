@@ -19,6 +19,7 @@
  */
 import { LostSignal } from './lost-signal.ts';
 import { install as installGrammar } from './sip-grammar.ts';
+import { install as installHeaderAccessors } from './sip-header-names.ts';
 import { UserAgent, type LogLevel, type Notification } from 'sip.js';
 import type { Clock, Logger } from '../core/ports.ts';
 import { PlbError } from '../core/errors.ts';
@@ -80,6 +81,7 @@ export class SipConnection {
     const sipLog = o.log.child({ lib: 'sip.js' });
     const grammar = installGrammar();
     if (!grammar.installed) sipLog.warn({ code: 'SIP_GRAMMAR_STOCK', why: grammar.why }, 'SIP.js parses with its stock grammar (slower; see sip-grammar.ts)');
+    installHeaderAccessors();
     this.ua = new UserAgent({
       uri,
       transportConstructor: SipTransport,
