@@ -9,16 +9,17 @@
  * claim.reconnect_message (reconnect: the pin published, then the MESSAGE answered).
  *
  * Phases (each with fresh users):
- *   teardown  --users idle users, changes at --teardown-rate (default 500/s, the target: presencelb sustains it
- *             or it does not): how long tearing all of them down takes, and the decisions/s;
+ *   teardown  --users idle users, changes at --teardown-rate (default 600/s: above the 500/s target, so the rate
+ *             of completions measures what presencelb sustains, not what was offered): how long tearing all of them
+ *             down takes, and the decisions/s (sustained: the middle 80% of the completions);
  *   mixed     --users users, --active-share of them active (an open flow, see lib/ext-proc-flows.ts, and a
  *             registered device that answers the reconnect MESSAGE), changes at --rate: latency per branch.
- * If a target is missed (or --profile always), one more mixed phase with --profile-users users runs with presencelb
- * under the CPU profiler, at --teardown-rate, and the top functions are printed.
+ * If a target is missed (or --profile always), one more phase with --profile-users users (--profile-active-share of
+ * them active) runs with presencelb under the CPU profiler, at --teardown-rate, and the top functions are printed.
  *
- *   npm run bench -- presence [--users 10000] [--rate 200] [--teardown-rate 500] [--active-share 0.5]
+ *   npm run bench -- presence [--users 10000] [--rate 200] [--teardown-rate 600] [--active-share 0.5]
  *                             [--phases teardown,mixed] [--kamailio-shm 1024] [--grace-ms 5000]
- *                             [--profile auto|always|never] [--profile-users 2000]
+ *                             [--profile auto|always|never] [--profile-users 2000] [--profile-active-share 0.5]
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -37,7 +38,7 @@ const { values: args } = parseArgs({
   options: {
     users: { type: 'string', default: '10000' },
     rate: { type: 'string', default: '200' },
-    'teardown-rate': { type: 'string', default: '500' },
+    'teardown-rate': { type: 'string', default: '600' },
     'active-share': { type: 'string', default: '0.5' },
     phases: { type: 'string', default: 'teardown,mixed' },
     'kamailio-shm': { type: 'string', default: '1024' },
@@ -45,12 +46,22 @@ const { values: args } = parseArgs({
     'warmup-concurrency': { type: 'string', default: '32' },
     profile: { type: 'string', default: 'auto' },
     'profile-users': { type: 'string', default: '2000' },
+    'profile-active-share': { type: 'string', default: '0.5' },
     'quiet-wait': { type: 'string', default: '30' },
   },
 });
 const USERS = Number(args.users);
 const GRACE_MS = Number(args['grace-ms']);
 const PROFILE = args.profile as 'auto' | 'always' | 'never';
+
+/** sustainedRate is the rate of the middle 80% of the completion times (sorted, ms): 0.8·n over the time they span. */
+function sustainedRate(dones: readonly number[]): number {
+  if (dones.length < 10) return NaN;
+  const lo = Math.floor(dones.length * 0.1);
+  const hi = Math.ceil(dones.length * 0.9) - 1;
+  const span = (dones[hi]! - dones[lo]!) / 1000;
+  return span > 0 ? (hi - lo) / span : NaN;
+}
 
 /** UserTrace is what presencelb logged about one user after its presence change. */
 interface UserTrace {
@@ -127,7 +138,7 @@ interface PhaseResult {
   readonly wrongBranch: number;
   readonly noNotify: number;
   readonly firstPublishToLastDoneSec: number;
-  readonly decisionsPerSec: { readonly overall: number; readonly best10s: number };
+  readonly decisionsPerSec: { readonly overall: number; readonly sustained: number; readonly best10s: number };
   readonly latency: Record<string, Record<string, Summary>>;
   readonly messagesReceived: number;
   readonly messageFailures: number;
@@ -273,8 +284,10 @@ async function runPhase(stack: BenchStack, sip: SipLoad, name: string, asked: nu
     wrongBranch: traces.filter(([u, t]) => t.branch !== undefined && (t.branch === 'reconnect') !== active.has(u)).length,
     noNotify: traces.filter(([, t]) => t.notifyReceivedAt === undefined).length,
     firstPublishToLastDoneSec: dones.length > 0 ? (dones[dones.length - 1]! - firstSent) / 1000 : NaN,
-    // overall: from the first PUBLISH sent, so a burst of decisions completing late cannot pass for a sustained rate.
-    decisionsPerSec: { overall: dones.length > 0 ? dones.length / ((dones[dones.length - 1]! - firstSent) / 1000) : NaN, best10s: best10 / 10 },
+    // overall: from the first PUBLISH sent. sustained: the middle 80% of the completions over the time they took, so
+    // neither the start (the first NOTIFYs on their way) nor the end (the offer over) counts; with changes offered
+    // faster than presencelb decides, that is its capacity.
+    decisionsPerSec: { overall: dones.length > 0 ? dones.length / ((dones[dones.length - 1]! - firstSent) / 1000) : NaN, sustained: sustainedRate(dones), best10s: best10 / 10 },
     latency,
     messagesReceived: msgs.messages.filter(([u]) => active.has(u)).length,
     messageFailures: traces.filter(([, t]) => t.messageOk === false).length,
@@ -304,7 +317,9 @@ function render(r: PhaseResult): string {
   out.push(`PUBLISHes sent in ${fmt(r.publishSeconds)} s (${JSON.stringify(r.publishStatuses)}, max send lag ${fmt(r.publishMaxLagMs, 0)} ms)`);
   out.push(`decided ${r.decided}/${r.users}; no NOTIFY seen for ${r.noNotify}; decision contradicting the user's activity: ${r.wrongBranch}`);
   out.push(`steps completed (users): ${JSON.stringify(r.completed)}`);
-  out.push(`first PUBLISH -> last decision completed: ${fmt(r.firstPublishToLastDoneSec)} s; decisions completed per second: ${fmt(r.decisionsPerSec.overall, 0)} overall (from the first PUBLISH to the last decision), ${fmt(r.decisionsPerSec.best10s, 0)} in the best 10 s`);
+  out.push(
+    `first PUBLISH -> last decision completed: ${fmt(r.firstPublishToLastDoneSec)} s; decisions completed per second: ${fmt(r.decisionsPerSec.sustained, 0)} sustained (the middle 80% of the completions), ${fmt(r.decisionsPerSec.overall, 0)} overall (from the first PUBLISH to the last decision), ${fmt(r.decisionsPerSec.best10s, 0)} in the best 10 s`,
+  );
   if (r.messagesReceived + r.messageFailures > 0) out.push(`reconnect MESSAGEs received by the devices: ${r.messagesReceived}; reconnect_message failures: ${r.messageFailures}`);
   out.push(`CPU seconds over ${fmt(r.wallSec)} s: ${Object.entries(r.cpu).map(([k, v]) => `${k} ${fmt(v, 1)}`).join(', ')}; others on the machine ${fmt(r.othersCores, 2)} cores`);
   if (r.connectionLosses > 0) out.push(`presencelb lost its WebSocket to Kamailio ${r.connectionLosses} time(s) during the phase (NOTIFYs sent meanwhile are lost)`);
@@ -356,7 +371,12 @@ async function main(): Promise<void> {
     const mixed = results.find((r) => r.name === 'mixed');
     const p99 = (r: PhaseResult | undefined, b: string) => r?.latency['NOTIFY received -> decision completed']?.[b]?.p99 ?? NaN;
     const targets = [
-      { what: '>= 500 decisions/s sustained', value: `${fmt(tear?.decisionsPerSec.overall, 0)}/s (teardown phase, ${tear?.offeredRate ?? '-'}/s offered)`, met: (tear?.decisionsPerSec.overall ?? 0) >= 500 },
+      {
+        what: '>= 500 decisions/s sustained',
+        value: `${fmt(tear?.decisionsPerSec.sustained, 0)}/s (teardown phase, ${tear?.offeredRate ?? '-'}/s offered; middle 80% of the completions)`,
+        // Only an offer above the target can show the target met: at 500/s offered, 500/s is the most there is to decide.
+        met: (tear?.decisionsPerSec.sustained ?? 0) >= 500 && (tear?.offeredRate ?? 0) > 500,
+      },
       {
         what: `p99 NOTIFY -> decision <= 100 ms at ${mixed?.offeredRate ?? '-'} changes/s`,
         value: `reconnect ${fmt(p99(mixed, 'reconnect'), 0)} ms, teardown ${fmt(p99(mixed, 'teardown'), 0)} ms`,
@@ -370,7 +390,8 @@ async function main(): Promise<void> {
     ];
     if (PROFILE === 'always' || (PROFILE === 'auto' && targets.some((t) => !t.met))) {
       const pn = Number(args['profile-users']);
-      results.push(await runPhase(s, sip, `profiled (${pn} users, half active)`, pn, 0.5, Number(args['teardown-rate']), path.join(dir, 'presencelb-presence.cpuprofile')));
+      const share = Number(args['profile-active-share']);
+      results.push(await runPhase(s, sip, `profiled (${pn} users, ${share * 100}% active)`, pn, share, Number(args['teardown-rate']), path.join(dir, 'presencelb-presence.cpuprofile')));
     }
 
     const out = ['', '=== presence (issue 5) ==='];
