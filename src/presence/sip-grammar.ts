@@ -19,7 +19,8 @@
  *
  * Header values that repeat from message to message (the first line of a 200, CSeq, Content-Type, the presence
  * server's Contact, Subscription-State…: CACHED_RULES) are parsed once and then copied: each caller still gets
- * objects of its own, of the same classes. Values unique to a message (Via's branch, tags) are parsed every time.
+ * objects of its own, of the same classes. Values unique to a message (Via's branch, tags) are parsed every time:
+ * in their plain forms by the direct parsers of sip-fast-headers.ts (Via, From, To, Call-ID), otherwise by the grammar.
  *
  * The rewrite checks each piece of text it relies on. If the file is not what it expects (another SIP.js
  * version), install() leaves SIP.js as it is and returns the reason, which the caller logs. sip-grammar.test.ts
@@ -29,6 +30,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { Grammar, NameAddrHeader, URI } from 'sip.js';
 import { compileRules } from './peg-bytecode.ts';
+import { FAST_RULES } from './sip-fast-headers.ts';
 
 type PegParse = (input: string, options: { startRule?: string; data?: unknown }) => unknown;
 
@@ -60,7 +62,7 @@ export function install(): GrammarInstall {
   try {
     const make = compile(fs.readFileSync(grammarFile(), 'utf8'), 'compiled');
     stock = Grammar.parse;
-    Grammar.parse = cachedParse(reentrantParse(make));
+    Grammar.parse = directFirst(cachedParse(reentrantParse(make)));
     state = { installed: true };
   } catch (e) {
     state = { installed: false, why: e instanceof Error ? e.message : String(e) };
@@ -160,6 +162,15 @@ function bytecodeOf(body: string): number[][] {
  */
 const CACHED_RULES = new Set(['Request_Response', 'CSeq', 'Content_Length', 'Content_Type', 'Contact', 'Max_Forwards', 'Event', 'Subscription_State', 'Record_Route', 'Min_SE', 'Session_Expires']);
 const CACHE_SIZE = 1024;
+
+/** directFirst answers the start rules that have a direct parser (sip-fast-headers.ts) with it, when it accepts the value. */
+function directFirst(parse: typeof Grammar.parse): typeof Grammar.parse {
+  return (input: string, startRule: string) => {
+    const direct = FAST_RULES.get(startRule);
+    const value = direct ? direct(input) : null;
+    return value !== null ? value : parse(input, startRule);
+  };
+}
 
 /** cachedParse serves CACHED_RULES from a cache of parsed values, handing out a copy of each (see copyValue). */
 function cachedParse(parse: typeof Grammar.parse): typeof Grammar.parse {
