@@ -2,8 +2,7 @@
  * WriteBehindStore keeps writes off the request path and off the database's connection queue: insertFlow,
  * setFlowAppServer, endFlow, upsertUser, recordDecision, savePin and deletePin are checked, queued and resolved at
  * once, and purgeUser is queued and resolved with its counts once its batch is committed; all are applied
- * in batches (one transaction every flushMs, or as soon as maxBatch writes are queued, or on the next turn when a
- * purge is queued, since it completes a decision; a batch of any size is a few
+ * in batches (one transaction every flushMs, or as soon as maxBatch writes are queued; a batch of any size is a few
  * statements, see KnexFlowStore.applyWrites). A flow's later writes are folded into its queued insert, so a short
  * request usually costs one row written once; a user's later states are folded into its queued upsert (the latest
  * state wins, the first createdAt is kept), so a burst of new users costs a few multi-row statements, not one
@@ -54,8 +53,6 @@ export class WriteBehindStore<S extends FlowStore & WriteSink = FlowStore & Writ
   private applied = 0;
   private timer: NodeJS.Timeout | null = null;
   private failures = 0;
-  /** queuedPurges counts purges queued and not yet applied: while there is one, batches go without waiting flushMs. */
-  private queuedPurges = 0;
   private readonly flushMs: number;
   private readonly maxBatch: number;
   private readonly maxPending: number;
@@ -147,10 +144,8 @@ export class WriteBehindStore<S extends FlowStore & WriteSink = FlowStore & Writ
   purgeUser(u: UserId): Promise<PurgeCounts> {
     return new Promise<PurgeCounts>((resolve, reject) => {
       const op: QueuedPurge = { kind: 'purge', user: u, done: (r) => (r instanceof Error ? reject(r) : resolve(r)) };
-      this.queuedPurges++;
       this.enqueue(op);
       this.queuedUsers.delete(u);
-      this.hurry();
     });
   }
 
@@ -159,7 +154,6 @@ export class WriteBehindStore<S extends FlowStore & WriteSink = FlowStore & Writ
     this.timer = null;
     await this.flush().catch((e) => this.o.log.error({ code: 'STORE_FAILED', err: String(e), lost: this.queue.length }, 'flow writes could not be applied before closing'));
     for (const op of this.queue) if (op.kind === 'purge') (op as QueuedPurge).done(new Error('store closed before the purge was applied'));
-    this.queuedPurges = 0;
     await this.inner.close();
   }
 
@@ -177,33 +171,12 @@ export class WriteBehindStore<S extends FlowStore & WriteSink = FlowStore & Writ
       this.applied += dropped.length;
       for (const d of dropped) {
         this.unfold(d);
-        if (d.kind === 'purge') {
-          this.queuedPurges--;
-          (d as QueuedPurge).done(new Error('write queue full: purge dropped'));
-        }
+        if (d.kind === 'purge') (d as QueuedPurge).done(new Error('write queue full: purge dropped'));
       }
       this.o.log.error({ code: 'STORE_FAILED', dropped: dropped.length }, 'flow write queue full: oldest writes dropped');
     }
     if (this.queue.length >= this.maxBatch && !this.applying) void this.applyNext(this.maxBatch).catch(() => undefined);
-    else this.schedule(this.delay());
-  }
-
-  /** delay is how long the next batch waits: back-off after a failure, none while a purge waits, else flushMs. */
-  private delay(): number {
-    if (this.failures) return Math.min(5000, this.flushMs * 2 ** this.failures);
-    return this.queuedPurges > 0 ? 0 : this.flushMs;
-  }
-
-  /**
-   * hurry brings the next batch forward to the next turn of the event loop: a purge completes the claim's teardown,
-   * so it does not wait flushMs (a decision waited 25 ms more for it). Writes queued in the same turn join the batch,
-   * and while a batch is in flight the next one forms behind it as before.
-   */
-  private hurry(): void {
-    if (this.applying || this.failures) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    this.schedule(0);
+    else this.schedule(this.flushMs);
   }
 
   private schedule(ms: number): void {
@@ -243,18 +216,14 @@ export class WriteBehindStore<S extends FlowStore & WriteSink = FlowStore & Writ
         this.applied += batch.length;
         this.failures = 0;
         let i = 0;
-        for (const op of batch) {
-          if (op.kind !== 'purge') continue;
-          this.queuedPurges--;
-          (op as QueuedPurge).done((purged[i++] ?? {}) as PurgeCounts);
-        }
+        for (const op of batch) if (op.kind === 'purge') (op as QueuedPurge).done((purged[i++] ?? {}) as PurgeCounts);
       } catch (e) {
         this.failures++;
         this.o.log.error({ code: 'STORE_FAILED', err: String(e), queued: this.queue.length }, 'flow writes not applied: retrying');
         throw e;
       } finally {
         this.applying = null;
-        if (this.queue.length > 0) this.schedule(this.delay());
+        if (this.queue.length > 0) this.schedule(this.failures ? Math.min(5000, this.flushMs * 2 ** this.failures) : this.flushMs);
       }
     })();
     return this.applying;
