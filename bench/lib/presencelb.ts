@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { REPO_ROOT } from '../../test/harness/envoy.ts';
+import { NODE_FLAGS } from '../../src/cli/node-flags.ts';
 
 const BIN = path.join(REPO_ROOT, 'bin/presencelb.mjs');
 
@@ -74,7 +75,7 @@ export async function launchPresencelb(config: Record<string, unknown>, o: { dir
   const logFile = path.join(o.dir, 'presencelb.log');
   const log = fs.createWriteStream(logFile);
   const errLog = fs.createWriteStream(path.join(o.dir, 'presencelb.stderr.log'));
-  const child: ChildProcess = spawn(process.execPath, [...(o.nodeArgs ?? []), BIN, 'serve', '-c', configFile], {
+  const child: ChildProcess = spawn(process.execPath, [...NODE_FLAGS, ...(o.nodeArgs ?? []), BIN, 'serve', '-c', configFile], {
     cwd: REPO_ROOT,
     env: cleanEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],

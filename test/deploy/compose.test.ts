@@ -142,7 +142,7 @@ test('every build context, Dockerfile and COPY source exists and is inside its b
   t.regex(dockerfile, /^FROM node:20-bookworm-slim/m);
   t.regex(dockerfile, /^RUN bash scripts\/build-protos\.sh/m, 'build/envoy.binpb is built in the image');
   t.regex(dockerfile, /^USER (?!root\b)\S+/m, 'runs as a non-root user');
-  t.regex(dockerfile, /^ENTRYPOINT \["node", "bin\/presencelb\.mjs"\]$/m);
+  t.regex(dockerfile, /^ENTRYPOINT \["node", (?:"--[a-z-]+=\w+", )*"bin\/presencelb\.mjs"\]$/m, 'node, its flags (node-flags.test.ts), bin/presencelb.mjs');
   t.regex(dockerfile, /^CMD \["serve", "-c", "\/etc\/presencelb\/presencelb\.yaml"\]$/m);
   t.regex(dockerfile, /^EXPOSE 18000 18001 9464$/m);
 });

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { waitFor } from './ports.ts';
+import { NODE_FLAGS } from '../../src/cli/node-flags.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -60,7 +61,7 @@ export async function startPresencelb(config: Record<string, unknown>, opts: { w
 
 /** launch runs `presencelb serve -c configFile`; run numbers the runs in dir (their logs: presencelb.log, presencelb-2.log…). */
 async function launch(dir: string, configFile: string, dbFile: string, waitReady: boolean, run: number): Promise<Presencelb> {
-  const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, 'bin/presencelb.mjs'), 'serve', '-c', configFile], {
+  const child: ChildProcess = spawn(process.execPath, [...NODE_FLAGS, path.join(ROOT, 'bin/presencelb.mjs'), 'serve', '-c', configFile], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
