@@ -33,6 +33,6 @@ RUN install -d -o node -g node -m 0750 /var/lib/presencelb
 # The node image's unprivileged user (uid 1000).
 USER node
 EXPOSE 18000 18001 9464
-# V8 options: src/cli/node-flags.ts (NODE_FLAGS) says why; test/deploy/node-flags.test.ts keeps them the same.
+# V8 options: src/cli/node-flags.ts (NODE_FLAGS) says why; test/deploy/compose.test.ts keeps them the same.
 ENTRYPOINT ["node", "--max-semi-space-size=32", "bin/presencelb.mjs"]
 CMD ["serve", "-c", "/etc/presencelb/presencelb.yaml"]

@@ -1,7 +1,8 @@
 /**
  * NODE_FLAGS are the V8 options `presencelb serve` runs with. They must be on node's command line (V8 sizes its heap
  * when the process starts; setting them from inside has no effect), so every launcher passes them: the Dockerfile's
- * ENTRYPOINT, scripts/up.sh, the test harness and the benchmarks. test/deploy/node-flags.test.ts checks the first two.
+ * ENTRYPOINT (checked in test/deploy/compose.test.ts), scripts/up.sh (test/deploy/node-flags.test.ts), the test
+ * harness and the benchmarks.
  *
  * --max-semi-space-size=32 (MB; the default here is 16): the young generation holds a request's and a SIP
  * message's short-lived objects until they die, instead of promoting them to the old space. Measured with `npm run

@@ -11,8 +11,8 @@
  *
  * The accepted forms:
  * - From, To: `["Display Name" ]<sip:user@host[:port]>[;tag=token]`
- * - Via: `SIP/2.0/<UDP|TCP|TLS|SCTP|WS|WSS> host[:port]`, then `;branch=token`, `;received=IPv4` and `;rport=digits`, each at
- *   most once, in any order
+ * - Via: `SIP/2.0/<UDP|TCP|TLS|SCTP|WS|WSS> host[:port]`, then `;branch=token`, `;received=IPv4` and
+ *   `;rport=digits`, each at most once, in any order
  * - Call-ID: `word[@word]`
  */
 import { NameAddrHeader, URI } from 'sip.js';

@@ -270,7 +270,8 @@ export class KnexFlowStore implements FlowStore, WriteSink {
   /**
    * purgeAll deletes every row about the users, in trx, with one statement per table whatever their number (DELETE
    * … RETURNING user_id, on SQLite 3.35+ and PostgreSQL; a write first, so SQLite takes the write lock at once and
-   * waits its busy timeout for it, where a read first would fail to upgrade), and logs what it deleted per user (debug: the lifecycle's claim.purge line carries the same counts).
+   * waits its busy timeout for it, where a read first would fail to upgrade), and logs what it deleted per user
+   * (debug: the lifecycle's claim.purge line carries the same counts).
    */
   private async purgeAll(trx: Knex.Transaction, users: readonly string[]): Promise<Map<string, Record<string, number>>> {
     const out = new Map<string, Record<string, number>>(users.map((u) => [u, Object.fromEntries(USER_TABLES.map((t) => [t, 0]))]));

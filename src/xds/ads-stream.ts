@@ -15,16 +15,16 @@
  *   reply. On a new stream, a version the node already NACKed on an earlier stream is not offered again while Envoy
  *   reports it still holds a configuration of its own.
  * - Make before break: a snapshot's types go out CDS, EDS, LDS, RDS. Clusters Envoy holds (those of the last CDS
- *   response sent, or of the one it ACKed when it refused that) that the snapshot lacks are removed last: until
- *   Envoy has ACKed the snapshot's LDS and RDS (those the stream subscribes to), and for removalDrainMs after that
- *   ACK (dueAt says when; requests that picked an old route may still be on their way to the router), CDS carries them too, as they were
- *   sent, under the intermediate version `<CDS version>+stale-<digest of the kept clusters>`, and EDS keeps serving
- *   the assignments Envoy asks for that the snapshot lacks (`<EDS version>+stale-<digest>`). The snapshot's own CDS
- *   and EDS follow in reply to that ACK. An intermediate version is no snapshot's, so a type counts as applied
- *   (ackedVersion equal to the snapshot's) only once its final version is ACKed. A new snapshot meanwhile is
- *   measured against what Envoy holds then; a refused response is not offered again, so a NACK cannot loop (a
- *   refused route update keeps the clusters until a later snapshot). On a new stream Envoy reports only a version,
- *   not which clusters it holds, so nothing is kept until presencelb has sent CDS on that stream.
+ *   response sent, or of the one it ACKed when it refused that) that the snapshot lacks are removed last: until Envoy
+ *   has ACKed the snapshot's LDS and RDS (those the stream subscribes to), and for removalDrainMs after that ACK (dueAt
+ *   says when; requests that picked an old route may still be on their way to the router), CDS carries them too, as
+ *   they were sent, under the intermediate version `<CDS version>+stale-<digest of the kept clusters>`, and EDS keeps
+ *   serving the assignments Envoy asks for that the snapshot lacks (`<EDS version>+stale-<digest>`). The snapshot's own
+ *   CDS and EDS follow in reply to that ACK. An intermediate version is no snapshot's, so a type counts as applied
+ *   (ackedVersion equal to the snapshot's) only once its final version is ACKed. A new snapshot meanwhile is measured
+ *   against what Envoy holds then; a refused response is not offered again, so a NACK cannot loop (a refused route
+ *   update keeps the clusters until a later snapshot). On a new stream Envoy reports only a version, not which clusters
+ *   it holds, so nothing is kept until presencelb has sent CDS on that stream.
  * - Make before break on addition: Envoy asks EDS for a new cluster's assignment only once it has the cluster, and
  *   a route to a cluster still warming fails. So the snapshot's LDS and RDS go out only when every cluster the
  *   listeners and routes the stream wants refer to is warm: in the CDS response Envoy last ACKed on this stream, and

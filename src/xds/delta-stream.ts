@@ -19,13 +19,13 @@
  *   restarted Envoy is not left without one). A request with an unknown nonce still changes subscriptions.
  * - With no snapshot yet, requests are held: subscriptions and initial versions are recorded, nothing is answered.
  * - Make before break: on a change, the types go out CDS, EDS, LDS, RDS, each in one response (listeners and routes
- *   with their removals). Removals of clusters and endpoints Envoy holds follow, in responses of their own, only
- *   once Envoy holds the current listeners and routes (all ACKed) and removalDrainMs has passed since that ACK
- *   (dueAt says when; requests that picked an old route before it may still be on their way to the router), so no
- *   route Envoy uses ever names a cluster it lost. The other way round, listeners and routes (of one type, in one response) that route to a cluster Envoy
- *   does not hold, or whose assignment it does not hold (it subscribes to that only once it has the cluster), wait
- *   until Envoy has ACKed both; the ACK that completes them releases the routes. A refused cluster or assignment
- *   holds back only the routes that need it (no loop); a later snapshot is measured again.
+ *   with their removals). Removals of clusters and endpoints Envoy holds follow, in responses of their own, only once
+ *   Envoy holds the current listeners and routes (all ACKed) and removalDrainMs has passed since that ACK (dueAt says
+ *   when; requests that picked an old route before it may still be on their way to the router), so no route Envoy uses
+ *   ever names a cluster it lost. The other way round, listeners and routes (of one type, in one response) that route
+ *   to a cluster Envoy does not hold, or whose assignment it does not hold (it subscribes to that only once it has the
+ *   cluster), wait until Envoy has ACKed both; the ACK that completes them releases the routes. A refused cluster or
+ *   assignment holds back only the routes that need it (no loop); a later snapshot is measured again.
  */
 import type { EncodedResource, Snapshot, TypeSlice } from './snapshot.ts';
 import { RESOURCE_TYPES, resourceType, resourceTypeByUrl, type XdsKind } from './resource-types/index.ts';
