@@ -22,28 +22,23 @@ import { headerize } from 'sip.js/lib/core/messages/utils.js';
 /** CACHE_MAX bounds the canonical names remembered (SIP.js's own are about 40; the rest come from the network). */
 export const CACHE_MAX = 1024;
 
-const canonical = new Map<string, string>();
-/** rules maps a canonical name to the grammar rule SIP.js parses it with ("Call-ID" → "Call_ID"). */
-const rules = new Map<string, string>();
+/** remembered wraps a function of a header name with a table of its answers, bounded by CACHE_MAX. */
+function remembered(fn: (name: string) => string): (name: string) => string {
+  const table = new Map<string, string>();
+  return (name) => {
+    let v = table.get(name);
+    if (v === undefined) {
+      v = fn(name);
+      if (table.size < CACHE_MAX) table.set(name, v);
+    }
+    return v;
+  };
+}
 
 /** canonicalName is SIP.js's headerize(name), remembered. */
-export function canonicalName(name: string): string {
-  let c = canonical.get(name);
-  if (c === undefined) {
-    c = headerize(name);
-    if (canonical.size < CACHE_MAX) canonical.set(name, c);
-  }
-  return c;
-}
-
-function ruleOf(name: string): string {
-  let r = rules.get(name);
-  if (r === undefined) {
-    r = name.replace(/-/g, '_');
-    if (rules.size < CACHE_MAX) rules.set(name, r);
-  }
-  return r;
-}
+export const canonicalName = remembered(headerize);
+/** ruleOf is the grammar rule SIP.js parses a canonical name with ("Call-ID" → "Call_ID"), remembered. */
+const ruleOf = remembered((name) => name.replace(/-/g, '_'));
 
 /** A header as IncomingMessage keeps it: the raw value, and its parse once asked for. */
 interface Kept {
