@@ -19,7 +19,11 @@
  *
  *   npm run bench -- dataplane [--duration 300] [--phase 15] [--users 10000] [--connections 64] [--rate N]
  *                              [--envoy-concurrency 1] [--kamailio-shm 1024] [--profile auto|always|never]
- *                              [--quiet-wait 30] [--repeat 2]
+ *                              [--quiet-wait 30] [--repeat 2] [--heap-profile]
+ *
+ * --heap-profile: after the long run, one more blocking phase at the fixed rate with V8's sampling heap profiler on
+ * in presencelb (what survives young collections: see heapProfileWindow); the top allocation sites are printed and
+ * the profile is saved as presencelb-blocking.heapprofile. It needs the inspector (--profile auto or always).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -27,7 +31,7 @@ import { parseArgs } from 'node:util';
 import { VARIANTS, type Variant } from './lib/bootstraps.ts';
 import { startFixedRate, type FixedRateResult } from './lib/fixed-rate.ts';
 import { CpuMeter, cpuSeconds, ownCpuSeconds, rssBytes, trackCpu, treeCpuSeconds } from './lib/proc.ts';
-import { profileWindow, readLoopDelay, renderProfile, resetLoopDelay, saveProfile, summarizeProfile, type LoopDelay } from './lib/profile.ts';
+import { heapProfileWindow, profileWindow, readLoopDelay, renderHeapProfile, renderProfile, resetLoopDelay, saveProfile, summarizeProfile, type LoopDelay } from './lib/profile.ts';
 import { newUsers, progress, runDir, stopHook, waitMachineQuiet, waitQuiet, writeUsers } from './lib/run.ts';
 import { get, startStack, warmUp, type BenchStack } from './lib/stack.ts';
 import { fmt, mb, table } from './lib/stats.ts';
@@ -47,6 +51,7 @@ const { values: args } = parseArgs({
     profile: { type: 'string', default: 'auto' },
     'quiet-wait': { type: 'string', default: '30' },
     repeat: { type: 'string', default: '2' },
+    'heap-profile': { type: 'boolean', default: false },
   },
 });
 const USERS = Number(args.users);
@@ -58,6 +63,8 @@ const PROFILE = args.profile as 'auto' | 'always' | 'never';
 const QUIET_WAIT = Number(args['quiet-wait']);
 /** REPEAT: each saturated and fixed-rate phase runs this many times; the one least disturbed by others is kept. */
 const REPEAT = Number(args.repeat);
+const HEAP_PROFILE = args['heap-profile'] === true;
+if (HEAP_PROFILE && PROFILE === 'never') throw new Error('--heap-profile needs the inspector: use --profile auto or always');
 
 /** ExtProcCounts are the Envoy counters that say whether presencelb saw each request. */
 interface ExtProcCounts {
@@ -235,6 +242,16 @@ async function main(): Promise<void> {
     rss.push({ t: (Date.now() - tLong) / 1000, bytes: rssBytes(s.plb.pid) });
     progress(`  achieved ${fmt(long.load.achievedRps, 0)} req/s, p50 ${fmt(long.load.latencyMs.p50, 2)} ms, p99 ${fmt(long.load.latencyMs.p99, 2)} ms; RSS ${mb(rss[0]!.bytes)} -> ${mb(rss[rss.length - 1]!.bytes)} MiB`);
 
+    let heapProfile = '';
+    if (HEAP_PROFILE && s.plb.inspectorUrl) {
+      await waitQuiet(s.plb.pid, { share: 0.05, windowMs: 500 });
+      progress(`heap profile: presencelb's allocations that outlive young collections, blocking at ${latencyRate} req/s for ${PHASE} s`);
+      const { profile } = await heapProfileWindow(s.plb.inspectorUrl, () => startFixedRate({ url: blocking.url, usersFile, rate: latencyRate, seconds: PHASE }).done);
+      const file = path.join(dir, 'presencelb-blocking.heapprofile');
+      fs.writeFileSync(file, JSON.stringify(profile));
+      heapProfile = `${renderHeapProfile(profile)}\n(profile saved as ${file})`;
+    }
+
     // Targets.
     const ratio = (v: Variant) => sat.get(v)!.load.rps / plainRps;
     const p99At = (v: Variant, rate: number) => fixed.get(`${v}@${rate}`)!.load.latencyMs.p99;
@@ -347,6 +364,7 @@ async function main(): Promise<void> {
     for (const [k, n] of Object.entries(problems)) out.push(`  ${n} x ${k}`);
     out.push('', 'targets:', table([['target', 'measured', 'met'], ...targets.map((t) => [t.what, t.value, t.met ? 'yes' : 'NO'])]));
     for (const [v, text] of Object.entries(profiles)) out.push('', `presencelb CPU profile, saturated ${v}:`, text);
+    if (heapProfile) out.push('', `presencelb heap profile, blocking at ${latencyRate} req/s:`, heapProfile);
     out.push('', `run directory (configs, logs, results.json): ${dir}`);
     process.stdout.write(`${out.join('\n')}\n`);
     fs.writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ args, warm, saturated: Object.fromEntries(sat), fixed: Object.fromEntries(fixed), long, rss, targets, problems }, null, 2));

@@ -65,7 +65,16 @@ function cleanEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   delete env.PRESENCELB_STORE_URL;
   delete env.PRESENCELB_LOG_LEVEL;
+  delete env.PRESENCELB_BENCH_NODE_ARGS;
   return env;
+}
+
+/**
+ * extraNodeArgs: PRESENCELB_BENCH_NODE_ARGS (space-separated), node options for presencelb alone when diagnosing a
+ * run, e.g. `--trace-gc` (its lines land in presencelb.log beside the JSON ones); V8 refuses many in NODE_OPTIONS.
+ */
+function extraNodeArgs(): string[] {
+  return (process.env.PRESENCELB_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 }
 
 /** launchPresencelb writes config to dir/presencelb.yaml, starts `presencelb serve` and resolves once it is ready. */
@@ -75,7 +84,7 @@ export async function launchPresencelb(config: Record<string, unknown>, o: { dir
   const logFile = path.join(o.dir, 'presencelb.log');
   const log = fs.createWriteStream(logFile);
   const errLog = fs.createWriteStream(path.join(o.dir, 'presencelb.stderr.log'));
-  const child: ChildProcess = spawn(process.execPath, [...NODE_FLAGS, ...(o.nodeArgs ?? []), BIN, 'serve', '-c', configFile], {
+  const child: ChildProcess = spawn(process.execPath, [...NODE_FLAGS, ...extraNodeArgs(), ...(o.nodeArgs ?? []), BIN, 'serve', '-c', configFile], {
     cwd: REPO_ROOT,
     env: cleanEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],

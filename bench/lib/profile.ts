@@ -257,3 +257,54 @@ export async function readLoopDelay(inspectorUrl: string): Promise<LoopDelay> {
   const ns = JSON.parse(v) as LoopDelay;
   return { p50: ns.p50 / 1e6, p99: ns.p99 / 1e6, max: ns.max / 1e6 };
 }
+
+/** HeapProfileNode is one node of V8's sampling heap profile (HeapProfiler.stopSampling's result). */
+interface HeapProfileNode {
+  readonly callFrame: CallFrame;
+  readonly selfSize: number;
+  readonly children: readonly HeapProfileNode[];
+}
+
+/** HeapProfile is a .heapprofile (DevTools opens it). */
+export interface HeapProfile {
+  readonly head: HeapProfileNode;
+}
+
+/**
+ * heapProfileWindow samples the allocations of the process behind inspectorUrl while fn runs, one sample per
+ * intervalBytes allocated on average. The profile keeps what was still alive at the end and what survived young
+ * collections before a full collection freed it: the objects that fill the old space and cost full collections,
+ * not those that die young.
+ */
+export async function heapProfileWindow<T>(inspectorUrl: string, fn: () => Promise<T>, intervalBytes = 16384): Promise<{ result: T; profile: HeapProfile }> {
+  const ins = await Inspector.connect(inspectorUrl);
+  try {
+    await ins.send('HeapProfiler.enable');
+    await ins.send('HeapProfiler.startSampling', { samplingInterval: intervalBytes, includeObjectsCollectedByMajorGC: true });
+    const result = await fn();
+    const { profile } = (await ins.send('HeapProfiler.stopSampling')) as { profile: HeapProfile };
+    await ins.send('HeapProfiler.disable');
+    return { result, profile };
+  } finally {
+    ins.close();
+  }
+}
+
+/** renderHeapProfile lists the allocation sites with the most sampled bytes (self), with their callers' chain. */
+export function renderHeapProfile(p: HeapProfile, top = 20): string {
+  const sites = new Map<string, number>();
+  let total = 0;
+  const frame = (cf: CallFrame) => `${cf.functionName || '(anonymous)'} ${shortUrl(cf.url)}`;
+  const walk = (n: HeapProfileNode, chain: readonly string[]) => {
+    const here = [...chain, frame(n.callFrame)].slice(-3);
+    if (n.selfSize > 0) {
+      const k = [...here].reverse().join(' < ');
+      sites.set(k, (sites.get(k) ?? 0) + n.selfSize);
+      total += n.selfSize;
+    }
+    for (const c of n.children) walk(c, here);
+  };
+  walk(p.head, []);
+  const rows = [...sites].sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, v]) => [fmt(v / 1048576, 1), fmt((100 * v) / (total || 1), 1), k]);
+  return [`${fmt(total / 1048576, 1)} MiB sampled (alive at the end, or promoted and freed by a full collection)`, table([['MiB', '%', 'allocation site < caller < caller'], ...rows])].join('\n');
+}
