@@ -113,7 +113,7 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
     clock,
     log: log.child({ component: 'ext_proc' }),
   });
-  const extProcPort = await dataplane.start(config.extProc.listen, serverTls.extProc.credentials);
+  const extProcPort = await dataplane.start(config.extProc.listen, serverTls.extProc.pem);
   const sweeper = setInterval(() => {
     const n = lifecycle.sweep();
     if (n > 0) log.warn({ users: n }, 'sweep: subscriptions silent for too long, decided without a NOTIFY');

@@ -12,6 +12,8 @@ import { fail, ok, type FieldError, type Result } from './core/result.ts';
 export interface ServerTls {
   readonly credentials: ServerCredentials;
   readonly mode: 'off' | 'tls' | 'mutual';
+  /** pem is the material itself, for a server on node:http2 (the data path's, src/dataplane/h2-grpc.ts); absent: plaintext. */
+  readonly pem?: { readonly cert: Buffer; readonly key: Buffer; readonly ca: Buffer | null };
 }
 
 /** readServerTls reads tls (absent: plaintext); field names errors, e.g. 'xds.tls'. */
@@ -32,7 +34,7 @@ export function readServerTls(tls: TlsConfig | undefined, field: string): Result
   if (errors.length) return fail(...errors);
   try {
     const credentials = ServerCredentials.createSsl(ca, [{ cert_chain: cert!, private_key: key! }], ca !== null);
-    return ok({ credentials, mode: ca ? 'mutual' : 'tls' });
+    return ok({ credentials, mode: ca ? 'mutual' : 'tls', pem: { cert: cert!, key: key!, ca } });
   } catch (e) {
     return fail({ code: 'CONFIG_INVALID', path: field, message: `unusable TLS material: ${(e as Error).message}` });
   }

@@ -1,19 +1,20 @@
 /**
- * The data-path gRPC server Envoy calls on every request (grpc-js adapter). It serves two Envoy services on one
- * port: ext_proc (envoy.service.ext_proc.v3.ExternalProcessor: flow starts, identity, upstream) and the access log
- * service (envoy.service.accesslog.v3.AccessLogService: flow ends). Both share the table of open flows.
+ * The data-path gRPC server Envoy calls on every request (adapter on node:http2, h2-grpc.ts: grpc-js's per-call
+ * machinery cost more than presencelb's own work here). It serves two Envoy services on one port: ext_proc
+ * (envoy.service.ext_proc.v3.ExternalProcessor: flow starts, identity, upstream) and the access log service
+ * (envoy.service.accesslog.v3.AccessLogService: flow ends). Both share the table of open flows.
  *
  * Its load is visible in the log: whenever it changed, at most every STATS_LOG_INTERVAL_MS, one debug line
  * `{dataplane: {openStreams, openFlows, streamsTotal, flowsTotal}}` (message 'dataplane counts'). Open counts
  * return to what they were once Envoy's streams are over; the totals only grow, so a reader can tell a fresh
  * line from an old one. Tests of the child process read these lines to prove nothing leaks.
  */
-import * as grpc from '@grpc/grpc-js';
 import type { AppServer, Clock, Logger } from '../core/ports.ts';
 import { serviceDefinition } from '../protos/envoy.ts';
 import { AccessLogReceiver, type WireHttpLogEntry } from './access-log.ts';
 import type { FlowSink } from './flow-sink.ts';
 import { ProcessStream, type StreamContext, type WireProcessingRequest } from './ext-proc-stream.ts';
+import { H2GrpcServer, type CallHandlers, type GrpcCall, type GrpcMethod, type TlsPem } from './h2-grpc.ts';
 import type { IdentitySettings } from './identity.ts';
 import { OpenFlows } from './open-flows.ts';
 import type { PinLookup } from './pin-table.ts';
@@ -42,7 +43,7 @@ interface WireAlsMessage {
 
 /** DataplaneServer serves ext_proc and the access log service. */
 export class DataplaneServer {
-  private readonly server: grpc.Server;
+  private readonly server: H2GrpcServer;
   private readonly streams = new Set<ProcessStream>();
   private readonly open = new OpenFlows();
   private readonly ctx: StreamContext;
@@ -82,22 +83,24 @@ export class DataplaneServer {
       serverByCluster,
       serverByAddress: new Map(o.appServers.map((s) => [`${s.host}:${s.port}`, s.name])),
     });
-    const max = o.maxMessageBytes ?? 4 * 1024 * 1024;
-    this.server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max });
-    // Requests are decoded reading only what presencelb uses (wire-decoding.ts): Envoy sends much more.
-    this.server.addService(decodingWith(serviceDefinition('envoy.service.ext_proc.v3.ExternalProcessor'), 'Process', prunedDecoder('envoy.service.ext_proc.v3.ProcessingRequest', PROCESSING_REQUEST_KEEP)), {
-      Process: (call: grpc.ServerDuplexStream<WireProcessingRequest, object>) => this.process(call),
-    });
-    this.server.addService(decodingWith(serviceDefinition('envoy.service.accesslog.v3.AccessLogService'), 'StreamAccessLogs', prunedDecoder('envoy.service.accesslog.v3.StreamAccessLogsMessage', ACCESS_LOG_KEEP)), {
-      StreamAccessLogs: (call: grpc.ServerReadableStream<WireAlsMessage, object>, cb: grpc.sendUnaryData<object>) => this.accessLogs(call, cb),
+    this.server = new H2GrpcServer({
+      maxMessageBytes: o.maxMessageBytes ?? 4 * 1024 * 1024,
+      methods: [
+        // Requests are decoded reading only what presencelb uses (wire-decoding.ts): Envoy sends much more.
+        method<WireProcessingRequest>('envoy.service.ext_proc.v3.ExternalProcessor', 'Process', prunedDecoder('envoy.service.ext_proc.v3.ProcessingRequest', PROCESSING_REQUEST_KEEP), (call) => this.process(call)),
+        method<WireAlsMessage>('envoy.service.accesslog.v3.AccessLogService', 'StreamAccessLogs', prunedDecoder('envoy.service.accesslog.v3.StreamAccessLogsMessage', ACCESS_LOG_KEEP), (call) => this.accessLogs(call)),
+      ],
+      onError: (e) => o.log.debug({ err: e.message }, 'data path connection error'),
     });
   }
 
-  /** start binds listen (host:port; port 0 picks one; plaintext unless credentials say TLS) and resolves with the bound port. */
-  start(listen: string, credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
-    return new Promise((resolve, reject) =>
-      this.server.bindAsync(listen, credentials, (err, port) => (err ? reject(err) : resolve(port))),
-    );
+  /**
+   * start binds listen (host:port; port 0 picks one), plaintext, or TLS with tls's PEM material (mutual TLS when it
+   * has a CA), and resolves with the bound port.
+   */
+  async start(listen: string, tls?: TlsPem): Promise<number> {
+    const at = listen.lastIndexOf(':');
+    return this.server.listen(listen.slice(0, at), Number(listen.slice(at + 1)), tls);
   }
 
   /** openStreams is the number of ext_proc streams Envoy holds open now. */
@@ -115,17 +118,7 @@ export class DataplaneServer {
    * open in the store: the lifecycle closes them (reason shutdown) as it stops.
    */
   async stop(graceMs = 2000): Promise<void> {
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
-        this.server.forceShutdown();
-        resolve();
-      }, graceMs);
-      t.unref();
-      this.server.tryShutdown(() => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
+    await this.server.close(graceMs);
     this.streams.clear();
     this.open.drain();
     if (this.statsTimer) clearTimeout(this.statsTimer);
@@ -146,58 +139,54 @@ export class DataplaneServer {
     this.statsTimer.unref();
   }
 
-  private process(call: grpc.ServerDuplexStream<WireProcessingRequest, object>): void {
-    const stream = new ProcessStream(this.ctx, {
-      write: (m) => {
-        if (!call.writableEnded && !call.destroyed) call.write(m);
-      },
-      end: () => {
-        if (!call.writableEnded && !call.destroyed) call.end();
-      },
-    });
+  private process(call: GrpcCall): CallHandlers<WireProcessingRequest> {
+    const stream = new ProcessStream(this.ctx, { write: (m) => call.write(m), end: () => call.finish() });
     this.streams.add(stream);
     this.totals.streams++;
     this.changed();
-    const finish = () => {
-      if (this.streams.delete(stream)) {
-        stream.onEnd();
-        this.changed();
-      }
+    return {
+      message: (req) => {
+        try {
+          stream.onMessage(req);
+        } catch (e) {
+          this.o.log.error({ err: String(e) }, 'ext_proc: message handling failed');
+        }
+      },
+      // Envoy has nothing more to send: the stream ends with OK if it has not already.
+      end: () => call.finish(),
+      closed: () => {
+        if (this.streams.delete(stream)) {
+          stream.onEnd();
+          this.changed();
+        }
+      },
     };
-    call.on('data', (req: WireProcessingRequest) => {
-      try {
-        stream.onMessage(req);
-      } catch (e) {
-        this.o.log.error({ err: String(e) }, 'ext_proc: message handling failed');
-      }
-    });
-    call.on('end', () => {
-      finish();
-      call.end();
-    });
-    call.on('error', finish);
-    call.on('cancelled', finish);
-    call.on('close', finish);
   }
 
-  private accessLogs(call: grpc.ServerReadableStream<WireAlsMessage, object>, cb: grpc.sendUnaryData<object>): void {
-    call.on('data', (m: WireAlsMessage) => {
-      for (const e of m.http_logs?.log_entry ?? []) {
-        try {
-          this.accessLog.onEntry(e);
-        } catch (err) {
-          this.o.log.error({ err: String(err) }, 'access log: entry handling failed');
+  private accessLogs(call: GrpcCall): CallHandlers<WireAlsMessage> {
+    return {
+      message: (m) => {
+        for (const e of m.http_logs?.log_entry ?? []) {
+          try {
+            this.accessLog.onEntry(e);
+          } catch (err) {
+            this.o.log.error({ err: String(err) }, 'access log: entry handling failed');
+          }
         }
-      }
-    });
-    call.on('end', () => cb(null, {}));
-    call.on('error', () => undefined);
+      },
+      // StreamAccessLogs is client-streaming: one (empty) response once Envoy closes its side.
+      end: () => {
+        call.write({});
+        call.finish();
+      },
+      closed: () => undefined,
+    };
   }
 }
 
-/** decodingWith returns def with method's requests decoded by decode instead of proto-loader's deserializer. */
-function decodingWith(def: grpc.ServiceDefinition, method: string, decode: (buf: Buffer) => unknown): grpc.ServiceDefinition {
-  const m = def[method];
-  if (!m) throw new Error(`service has no method ${method}`);
-  return { ...def, [method]: { ...m, requestDeserialize: decode } };
+/** method describes a streaming method of an Envoy service in the image, with requests decoded by decode. */
+function method<Req>(service: string, name: string, decode: (buf: Buffer) => Req, handle: (call: GrpcCall) => CallHandlers<Req>): GrpcMethod<Req> {
+  const m = serviceDefinition(service)[name];
+  if (!m) throw new Error(`${service} has no method ${name}`);
+  return { path: m.path, decode, encode: (msg) => m.responseSerialize(msg), handle };
 }
