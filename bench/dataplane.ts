@@ -4,8 +4,8 @@
  * One run, one machine, side by side, through the same routes and clusters (from presencelb over ADS) to an
  * upstream Envoy answering with a direct_response:
  *   plain          Envoy alone: no ext_proc filter, no access log;
- *   blocking       ext_proc as shipped (Envoy waits for presencelb's answer to request and response headers) and
- *                  the gRPC access log (flow ends);
+ *   blocking       ext_proc as shipped (Envoy waits for presencelb's answer to the request headers) and the gRPC
+ *                  access log (flow ends);
  *   observability  the same with ext_proc observability_mode: true (Envoy does not wait).
  * Identity is the x-user-id header (presencelb identity.source: header), users picked at random among --users.
  *

@@ -6,8 +6,8 @@
  * Variants of the Envoy under test (routes, clusters and endpoints always come from presencelb over ADS, so every
  * variant routes exactly alike):
  *   plain          no ext_proc filter, no access log at all: Envoy alone.
- *   blocking       ext_proc as shipped (request and response headers, Envoy waits for each answer) and the gRPC
- *                  access log to presencelb (flow ends).
+ *   blocking       ext_proc as shipped (request headers, Envoy waits for the answer) and the gRPC access log to
+ *                  presencelb (flow ends).
  *   observability  the same with ext_proc `observability_mode: true` (Envoy sends and does not wait).
  * In every variant the HTTP filters other than ext_proc and the router (JWT verification, header mutation) are
  * removed, and so is the stdout access log (its cost is Envoy's, not presencelb's).

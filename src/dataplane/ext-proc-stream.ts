@@ -12,8 +12,9 @@
  *
  * The request headers are all presencelb needs from ext_proc, so once it has answered them (or, in observability
  * mode, recorded the flow) it ends the stream with OK: Envoy then processes the rest of the request without it
- * and sends nothing more (the bootstraps skip response headers as well). One message each way per request, and no
- * stream left for Envoy to reset. A rejected request's stream ends after its immediate response.
+ * and sends nothing more (the bootstraps skip response headers as well). One message each way per request; the
+ * bootstraps have Envoy half-close the stream rather than reset it (ARCHITECTURE.md, "One connection to
+ * presencelb"). A rejected request's stream ends after its immediate response.
  *
  * The flow's end, and the upstream that really served it, come from the access log (access-log.ts): Envoy writes
  * an entry for every HTTP stream when it completes or is reset, long-lived streams included. The ext_proc stream
