@@ -13,7 +13,14 @@ export interface ServerTls {
   readonly credentials: ServerCredentials;
   readonly mode: 'off' | 'tls' | 'mutual';
   /** pem is the material itself, for a server on node:http2 (the data path's, src/dataplane/h2-grpc.ts); absent: plaintext. */
-  readonly pem?: { readonly cert: Buffer; readonly key: Buffer; readonly ca: Buffer | null };
+  readonly pem?: TlsPem;
+}
+
+/** TlsPem is a server's TLS material; ca set means clients must present a certificate it signed (mutual TLS). */
+export interface TlsPem {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  readonly ca: Buffer | null;
 }
 
 /** readServerTls reads tls (absent: plaintext); field names errors, e.g. 'xds.tls'. */

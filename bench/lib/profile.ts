@@ -66,9 +66,8 @@ class Inspector {
 }
 
 /** profileWindow profiles the process behind inspectorUrl while fn runs; samples every intervalUs microseconds. */
-export async function profileWindow<T>(inspectorUrl: string, fn: () => Promise<T>, intervalUs = 500): Promise<{ result: T; profile: CpuProfile }> {
-  const ins = await Inspector.connect(inspectorUrl);
-  try {
+export function profileWindow<T>(inspectorUrl: string, fn: () => Promise<T>, intervalUs = 500): Promise<{ result: T; profile: CpuProfile }> {
+  return withInspector(inspectorUrl, async (ins) => {
     await ins.send('Profiler.enable');
     await ins.send('Profiler.setSamplingInterval', { interval: intervalUs });
     await ins.send('Profiler.start');
@@ -76,6 +75,14 @@ export async function profileWindow<T>(inspectorUrl: string, fn: () => Promise<T
     const { profile } = (await ins.send('Profiler.stop')) as { profile: CpuProfile };
     await ins.send('Profiler.disable');
     return { result, profile };
+  });
+}
+
+/** withInspector runs fn with a DevTools protocol session to the process behind inspectorUrl, closed afterwards. */
+async function withInspector<T>(inspectorUrl: string, fn: (ins: Inspector) => Promise<T>): Promise<T> {
+  const ins = await Inspector.connect(inspectorUrl);
+  try {
+    return await fn(ins);
   } finally {
     ins.close();
   }
@@ -225,15 +232,12 @@ export interface LoopDelay {
  * evaluate runs one expression in the inspected process (with the DevTools command-line API, which offers
  * `require`) and returns its value.
  */
-async function evaluate(inspectorUrl: string, expression: string): Promise<unknown> {
-  const ins = await Inspector.connect(inspectorUrl);
-  try {
+function evaluate(inspectorUrl: string, expression: string): Promise<unknown> {
+  return withInspector(inspectorUrl, async (ins) => {
     const r = (await ins.send('Runtime.evaluate', { expression, includeCommandLineAPI: true, returnByValue: true })) as { result: { value?: unknown }; exceptionDetails?: { text: string } };
     if (r.exceptionDetails) throw new Error(`evaluate: ${r.exceptionDetails.text}`);
     return r.result.value;
-  } finally {
-    ins.close();
-  }
+  });
 }
 
 /**
@@ -276,18 +280,15 @@ export interface HeapProfile {
  * collections before a full collection freed it: the objects that fill the old space and cost full collections,
  * not those that die young.
  */
-export async function heapProfileWindow<T>(inspectorUrl: string, fn: () => Promise<T>, intervalBytes = 16384): Promise<{ result: T; profile: HeapProfile }> {
-  const ins = await Inspector.connect(inspectorUrl);
-  try {
+export function heapProfileWindow<T>(inspectorUrl: string, fn: () => Promise<T>, intervalBytes = 16384): Promise<{ result: T; profile: HeapProfile }> {
+  return withInspector(inspectorUrl, async (ins) => {
     await ins.send('HeapProfiler.enable');
     await ins.send('HeapProfiler.startSampling', { samplingInterval: intervalBytes, includeObjectsCollectedByMajorGC: true });
     const result = await fn();
     const { profile } = (await ins.send('HeapProfiler.stopSampling')) as { profile: HeapProfile };
     await ins.send('HeapProfiler.disable');
     return { result, profile };
-  } finally {
-    ins.close();
-  }
+  });
 }
 
 /** renderHeapProfile lists the allocation sites with the most sampled bytes (self), with their callers' chain. */

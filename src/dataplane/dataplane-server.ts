@@ -11,10 +11,11 @@
  */
 import type { AppServer, Clock, Logger } from '../core/ports.ts';
 import { serviceDefinition } from '../protos/envoy.ts';
+import type { TlsPem } from '../tls-credentials.ts';
 import { AccessLogReceiver, type WireHttpLogEntry } from './access-log.ts';
 import type { FlowSink } from './flow-sink.ts';
 import { ProcessStream, type StreamContext, type WireProcessingRequest } from './ext-proc-stream.ts';
-import { H2GrpcServer, type CallHandlers, type GrpcCall, type GrpcMethod, type TlsPem } from './h2-grpc.ts';
+import { H2GrpcServer, type CallHandlers, type GrpcCall, type GrpcMethod } from './h2-grpc.ts';
 import type { IdentitySettings } from './identity.ts';
 import { OpenFlows } from './open-flows.ts';
 import type { PinLookup } from './pin-table.ts';

@@ -113,6 +113,19 @@ function echo(port: number, sends: string[], endAfter = true): Promise<{ got: st
   });
 }
 
+/** openEcho opens an Echo call that stays open, once its first message has been answered. */
+async function openEcho(port: number): Promise<{ c: any; call: grpc.ClientDuplexStream<Buffer, Buffer>; status: Promise<grpc.StatusObject> }> {
+  const c = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as any;
+  const call = c.Echo() as grpc.ClientDuplexStream<Buffer, Buffer>;
+  call.on('error', () => undefined);
+  const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+  await new Promise<void>((resolve) => {
+    call.once('data', () => resolve());
+    call.write(Buffer.from('hi'));
+  });
+  return { c, call, status };
+}
+
 test('a bidirectional call: every message answered, OK when the client ends, closed() once', async (t) => {
   const s = await serve();
   const r = await echo(s.port, ['a', 'bc', '']);
@@ -189,13 +202,7 @@ test('not gRPC (GET, other content-type) is refused with a status', async (t) =>
 
 test('a client that resets its call: closed() runs, the server goes on', async (t) => {
   const s = await serve();
-  const c = new Client(`127.0.0.1:${s.port}`, grpc.credentials.createInsecure()) as any;
-  const call = c.Echo();
-  call.on('error', () => undefined);
-  await new Promise<void>((resolve) => {
-    call.once('data', () => resolve());
-    call.write(Buffer.from('hi'));
-  });
+  const { c, call } = await openEcho(s.port);
   call.cancel();
   for (let i = 0; i < 50 && s.closed.length === 0; i++) await new Promise((res) => setTimeout(res, 10));
   t.deepEqual(s.closed, ['echo']);
@@ -206,14 +213,7 @@ test('a client that resets its call: closed() runs, the server goes on', async (
 
 test('close: new connections are refused, an open call is cut after the grace period', async (t) => {
   const s = await serve();
-  const c = new Client(`127.0.0.1:${s.port}`, grpc.credentials.createInsecure()) as any;
-  const call = c.Echo();
-  call.on('error', () => undefined);
-  const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
-  await new Promise<void>((resolve) => {
-    call.once('data', () => resolve());
-    call.write(Buffer.from('hi'));
-  });
+  const { c, call, status } = await openEcho(s.port);
   const t0 = Date.now();
   await s.server.close(200);
   t.true(Date.now() - t0 >= 150, 'waited for the open call');

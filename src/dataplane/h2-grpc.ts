@@ -10,17 +10,19 @@
  * (grpc-timeout) is the client's to enforce.
  *
  * One more thing grpc-js cannot do: once a call's response is complete, the stream is closed with RST_STREAM
- * NO_ERROR after the trailers (RFC 9113 section 8.1: the request's remainder is not wanted). Envoy otherwise
- * resets each ext_proc stream itself with INTERNAL_ERROR once its request is over, and Node turns every such reset
- * into an Error with a formatted stack: about a tenth of presencelb's data-path CPU (ARCHITECTURE.md).
+ * NO_ERROR after the trailers (RFC 9113 section 8.1: the request's remainder is not wanted), so it is gone on both
+ * sides without an error. Envoy's own reset of each ext_proc stream is what the bootstraps' graceful-close runtime
+ * flag turns off (ARCHITECTURE.md, "One connection to presencelb"): where it still comes first (observability
+ * mode), Node makes it an Error, and past 1,000 a burst nghttp2 answers with GOAWAY.
  */
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import type { TlsPem } from '../tls-credentials.ts';
 
 const { NGHTTP2_NO_ERROR } = http2.constants;
 
 /** GrpcStatus codes used here (grpc/doc/statuscodes.md). */
-export const GrpcStatus = { OK: 0, INVALID_ARGUMENT: 3, RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12, INTERNAL: 13, UNAVAILABLE: 14 } as const;
+export const GrpcStatus = { INVALID_ARGUMENT: 3, RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12, INTERNAL: 13 } as const;
 
 /** GrpcCall is the server's side of one call, as a method's handler sees it. */
 export interface GrpcCall {
@@ -28,10 +30,8 @@ export interface GrpcCall {
   write(msg: object): void;
   /** finish ends the call with OK. */
   finish(): void;
-  /** fail ends the call with a non-OK status and a message. */
+  /** fail ends the call with a non-OK status and a message. Once the call is over, all three are ignored. */
   fail(code: number, message: string): void;
-  /** done: the call has finished, failed or been aborted; writes are ignored from then on. */
-  readonly done: boolean;
 }
 
 /** CallHandlers are a method handler's callbacks for one call. */
@@ -117,13 +117,6 @@ export function frame(msg: Buffer): Buffer {
 
 const RESPONSE_HEADERS = Object.freeze({ ':status': 200, 'content-type': 'application/grpc' });
 const OK_TRAILERS = Object.freeze({ 'grpc-status': '0' });
-
-/** TlsPem is a server's TLS material; ca set means clients must present a certificate it signed (mutual TLS). */
-export interface TlsPem {
-  readonly cert: Buffer;
-  readonly key: Buffer;
-  readonly ca: Buffer | null;
-}
 
 /** H2GrpcServer serves methods over HTTP/2, plaintext or TLS. */
 export class H2GrpcServer {
@@ -232,9 +225,6 @@ export class H2GrpcServer {
         trailers = { 'grpc-status': String(code), 'grpc-message': grpcMessage(message) };
         stream.end();
       },
-      get done() {
-        return done || stream.destroyed;
-      },
     };
     const h = method.handle(call);
     const reader = new FrameReader(this.o.maxMessageBytes);
@@ -273,7 +263,7 @@ function trailersOnly(stream: http2.ServerHttp2Stream, code: number, message: st
 }
 
 /** grpcMessage percent-encodes a status message as gRPC asks: '%', and bytes outside printable ASCII, as %XX. */
-export function grpcMessage(message: string): string {
+function grpcMessage(message: string): string {
   let out = '';
   for (const b of Buffer.from(message)) out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
   return out;
