@@ -8,7 +8,7 @@ import type { Lifecycle } from './core/lifecycle.ts';
 import { PlbError, isPlbError } from './core/errors.ts';
 import type { Clock, Logger } from './core/ports.ts';
 import { formatErrors } from './core/result.ts';
-import type { DataplaneServer } from './dataplane/dataplane-server.ts';
+import type { DataplaneThread } from './dataplane/dataplane-thread.ts';
 import type { AdminBackend } from './admin/admin-backend.ts';
 import { AdminServer } from './admin/admin-server.ts';
 import { readAdminSecrets, type AdminSecrets } from './admin/secrets.ts';
@@ -51,7 +51,7 @@ export interface OperatorParts {
   readonly reads: StoreReads;
   readonly presence: Pick<SipPresenceClient, 'held'>;
   readonly xds: AdsServer;
-  readonly dataplane: DataplaneServer;
+  readonly dataplane: Pick<DataplaneThread, 'openFlows'>;
 }
 
 /** OperatorSurface is the running admin API and metrics endpoint. */

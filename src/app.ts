@@ -8,7 +8,7 @@ import { systemClock } from './clock.ts';
 import { Lifecycle } from './core/lifecycle.ts';
 import type { LifecycleEvent } from './core/lifecycle-events.ts';
 import type { Clock, Logger, PresenceNotification, RoutePublisher } from './core/ports.ts';
-import { DataplaneServer } from './dataplane/dataplane-server.ts';
+import { DataplaneThread } from './dataplane/dataplane-thread.ts';
 import { SipPresenceClient } from './presence/sip-presence-client.ts';
 import { prepareOperator, startOperator } from './app-operator.ts';
 import { PlbError } from './core/errors.ts';
@@ -25,7 +25,7 @@ import { PinTable } from './dataplane/pin-table.ts';
 export interface App {
   readonly lifecycle: Lifecycle;
   readonly xds: AdsServer;
-  readonly dataplane: DataplaneServer;
+  readonly dataplane: DataplaneThread;
   readonly ports: { readonly xds: number; readonly extProc: number; readonly admin: number; readonly metrics: number };
   /**
    * stop closes the admin API and the metrics endpoint, drains ext_proc streams, withdraws what presencelb holds at
@@ -60,6 +60,13 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
     log: log.child({ component: 'sip' }),
   });
   let routes: RoutePublisher | null = null;
+  // The data path runs in its own thread (dataplane-thread.ts); it follows from here on which users are granted at once.
+  const dataplane = new DataplaneThread({
+    identity: config.identity,
+    appServers: config.applicationServers,
+    ...(config.xds.pins === 'header' ? { pinHeader: config.xds.pinHeader } : {}),
+    log: log.child({ component: 'ext_proc' }),
+  });
   const lifecycle = new Lifecycle({
     presence: instrument(presence, operator.presenceFailures),
     store,
@@ -73,6 +80,7 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
     // A presence server refreshes each subscription with a NOTIFY within its expiry; a minute of slack on top.
     staleNotifyMs: (config.presence.subscribeExpiresSec + 60) * 1000,
     presenceInterpretation: config.presence.interpretation,
+    onAccess: dataplane.onAccess,
   });
   sink = (n) => lifecycle.onNotify(n);
   lifecycle.observe((e) => logEvent(log, e));
@@ -105,15 +113,12 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
     await store.deletePin(pin.user).catch(() => undefined);
   }
 
-  const dataplane = new DataplaneServer({
-    identity: config.identity,
-    appServers: config.applicationServers,
+  const extProcPort = await dataplane.start({
+    listen: config.extProc.listen,
+    ...(serverTls.extProc.pem ? { tls: serverTls.extProc.pem } : {}),
     flows: lifecycle,
-    ...(table ? { pins: table, pinHeader: config.xds.pinHeader } : {}),
-    clock,
-    log: log.child({ component: 'ext_proc' }),
+    ...(table ? { pins: table } : {}),
   });
-  const extProcPort = await dataplane.start(config.extProc.listen, serverTls.extProc.pem);
   const sweeper = setInterval(() => {
     const n = lifecycle.sweep();
     if (n > 0) log.warn({ users: n }, 'sweep: subscriptions silent for too long, decided without a NOTIFY');

@@ -13,7 +13,7 @@ import type { KeyedQueue } from './keyed-queue.ts';
 import type { LifecycleOptions, Session } from './lifecycle-types.ts';
 import type { AppServer, PinRecord, PurgeCounts } from './ports.ts';
 import { presenceVerdict, snapshotFromFingerprint, type PresenceInterpretation } from './presence-change.ts';
-import { transition } from './session.ts';
+import type { SessionState } from './session.ts';
 import type { StepRunner } from './step-runner.ts';
 import type { UserId } from './user-id.ts';
 
@@ -26,6 +26,8 @@ export interface BranchContext {
   readonly queue: KeyedQueue<UserId>;
   readonly servers: ReadonlyMap<string, AppServer>;
   readonly interpretation: PresenceInterpretation;
+  /** move is the Lifecycle's one way to change a session's state (the state machine, and onAccess). */
+  readonly move: (s: Session, to: SessionState) => void;
 }
 
 /** ClaimBranches runs the reconnect and teardown branches for a Lifecycle. */
@@ -34,11 +36,11 @@ export class ClaimBranches {
 
   /** reconnect takes the reconnect branch from deciding; it resolves true when the route update was published. */
   async reconnect(user: UserId, s: Session, d: Extract<Decision, { branch: 'reconnect' }>): Promise<boolean> {
-    s.state = transition(s.state, 'reconnecting');
+    this.c.move(s, 'reconnecting');
     const server = d.appServer ? this.c.servers.get(d.appServer) : undefined;
     if (!server) {
       this.c.o.log.warn({ user, appServer: d.appServer }, 'in use, but its application server is unknown: no reconnect message or route update');
-      s.state = transition(s.state, 'tracking');
+      this.c.move(s, 'tracking');
       return false;
     }
     // The route update first, then the MESSAGE: a device that reconnects as soon as the MESSAGE reaches it must find
@@ -84,7 +86,7 @@ export class ClaimBranches {
       }
       await this.unpin(user);
       s.pinCreatedAt = null;
-      s.state = transition(s.state, 'tracking');
+      this.c.move(s, 'tracking');
       await this.c.fx.persist(user, s);
     });
   }
@@ -100,7 +102,7 @@ export class ClaimBranches {
    */
   async tearDown(user: UserId, s: Session): Promise<PurgeCounts | null> {
     const wasPinned = s.state === 'reconnecting' || s.cancelPinTimer !== null;
-    s.state = transition(s.state, 'tearing_down');
+    this.c.move(s, 'tearing_down');
     s.cancelPinTimer?.();
     s.cancelPinTimer = null;
     if (wasPinned) await this.unpin(user);
@@ -108,7 +110,7 @@ export class ClaimBranches {
     let counts: PurgeCounts | null = null;
     await this.c.fx.step('purge', user, async () => ({ rows: (counts = await this.c.o.store.purgeUser(user)) }));
     if (counts) this.c.index.forget(user);
-    s.state = transition(s.state, 'gone');
+    this.c.move(s, 'gone');
     this.c.sessions.delete(user);
     return counts;
   }

@@ -22,6 +22,12 @@ export interface LifecycleOptions {
   readonly staleNotifyMs: number;
   /** presenceInterpretation: when presence says the user is gone (presence-change.ts); default DEFAULT_PRESENCE_INTERPRETATION. */
   readonly presenceInterpretation?: PresenceInterpretation;
+  /**
+   * onAccess hears when a user starts or stops being granted at once (session.ts, grantsAtOnce): true once the
+   * user is tracked, false before anything could make a flow of the user wait for a presence step again (a
+   * decision, a teardown, a degraded presence server). It is called synchronously with the state change.
+   */
+  readonly onAccess?: (user: UserId, atOnce: boolean) => void;
 }
 
 /** Session is the lifecycle's in-memory view of one tracked user; mutated only inside that user's queue. */

@@ -10,19 +10,20 @@ const servers = [{ name: 'app-a', host: '127.0.0.1', port: 1 }, { name: 'app-b',
 
 function setup() {
   const calls: string[] = [];
+  const access: string[] = [];
   const clock = new ManualClock();
   const presence = new FakePresence(calls);
   const store = new MemoryStore(calls);
   const routes = new FakeRoutes(calls);
   const log = new MemoryLogger();
-  const lc = new Lifecycle({ presence, store, routes, clock, log, appServers: servers, graceMs: 5000, reconnectWindowMs: 60000, stepTimeoutMs: 400, staleNotifyMs: 700000 });
+  const lc = new Lifecycle({ presence, store, routes, clock, log, appServers: servers, graceMs: 5000, reconnectWindowMs: 60000, stepTimeoutMs: 400, staleNotifyMs: 700000, onAccess: (u, atOnce) => access.push(`${atOnce ? '+' : '-'}${u === U ? 'U' : u}`) });
   const steps: string[] = [];
   lc.observe((e) => steps.push(`${e.step}${e.ok ? '' : '!'}`));
   const grant = (name: string) => () => calls.push(`grant(${name})`);
   const notify = (tuples: PresenceTuple[] | null, extra: Partial<PresenceNotification> = {}) =>
     lc.onNotify({ user: U, sentAt: null, receivedAt: clock.now(), bodyError: null, subscription: { state: 'active', reason: null, expires: 600, retryAfter: null }, document: tuples && { entity: `sip:${U}@d`, tuples }, ...extra });
   const ownT: PresenceTuple = { id: OWN_TUPLE_ID, basic: 'open', note: 'app-a' };
-  return { calls, clock, presence, store, routes, log, lc, steps, grant, notify, ownT };
+  return { calls, access, clock, presence, store, routes, log, lc, steps, grant, notify, ownT };
 }
 
 test('first flow: register, notify, access, subscribe in that order; later flows are let through at once', async (t) => {
@@ -74,6 +75,36 @@ test('presence change of an idle user: unsubscribe, unpublish, unregister, purge
   lc.flowStarted({ id: 'f2', user: U, appServer: 'app-a', startedAt: clock.now() }, grant('f2'));
   await lc.idle();
   t.deepEqual(calls.slice(-5), ['store.insertFlow(f2)', 'presence.register', 'presence.publish(app-a)', 'grant(f2)', 'presence.subscribe']);
+});
+
+test('onAccess: granted at once from tracked on, not from a decision that may tear down, nor while degraded', async (t) => {
+  const { lc, access, calls, grant, notify, ownT, clock, presence } = setup();
+  lc.flowStarted({ id: 'f1', user: U, appServer: 'app-a', startedAt: clock.now() }, grant('f1'));
+  t.deepEqual(access, []);
+  await lc.idle();
+  t.deepEqual(access, ['+U'], 'tracked');
+  notify([ownT]);
+  await lc.idle();
+  notify([ownT, { id: 'dev', basic: 'closed', note: null }]);
+  await lc.idle();
+  t.is(lc.session(U)?.state, 'reconnecting');
+  t.deepEqual(access, ['+U', '-U', '+U'], 'deciding, then reconnecting');
+  lc.flowEnded('f1', U, clock.now(), 'completed');
+  clock.advance(60000);
+  await lc.idle();
+  t.is(lc.session(U)?.state, 'tracking');
+  t.deepEqual(access.length, 3, 'the window over: still granted at once');
+  clock.advance(6000);
+  notify([ownT, { id: 'dev', basic: 'open', note: null }]);
+  await lc.idle();
+  t.is(calls.at(-1), 'store.purgeUser');
+  t.is(lc.session(U), undefined);
+  t.deepEqual(access.slice(3), ['-U'], 'not in use: deciding, then torn down without being granted at once again');
+  presence.failing.add('subscribe');
+  lc.flowStarted({ id: 'f2', user: U, appServer: 'app-a', startedAt: clock.now() }, grant('f2'));
+  await lc.idle();
+  t.is(lc.session(U)?.state, 'degraded');
+  t.deepEqual(access.slice(6), [], 'never tracked: never granted at once');
 });
 
 test('a change of presencelb’s own tuple only, an unparsable body, or an unknown presentity decides nothing', async (t) => {

@@ -30,7 +30,7 @@ import type { LifecycleOptions, Session } from './lifecycle-types.ts';
 import type { AppServer, FlowEndReason, PinRecord, PresenceNotification, PresenceSink, PurgeCounts } from './ports.ts';
 import { classifyNotify, DEFAULT_PRESENCE_INTERPRETATION, terminationPolicy, type PresenceInterpretation } from './presence-change.ts';
 import { fail, ok, type Result } from './result.ts';
-import { transition, type SessionState } from './session.ts';
+import { grantsAtOnce, transition, type SessionState } from './session.ts';
 import type { UserId } from './user-id.ts';
 
 /** FlowStart is what the data path knows when a request's headers arrive. */
@@ -61,7 +61,7 @@ export class Lifecycle implements PresenceSink {
     this.fx = new StepRunner(o.store, o.clock, o.log);
     // Ended flows are kept past graceMs for NOTIFYs that are handled late (a busy queue, a Date header a second old).
     this.index = new FlowIndex(o.graceMs + 30000);
-    this.branches = new ClaimBranches({ o, fx: this.fx, index: this.index, sessions: this.sessions, queue: this.queue, servers: this.servers, interpretation: this.interpretation });
+    this.branches = new ClaimBranches({ o, fx: this.fx, index: this.index, sessions: this.sessions, queue: this.queue, servers: this.servers, interpretation: this.interpretation, move: (s, to) => this.move(s, to) });
   }
 
   /** observe adds an observer of every claim step; the returned function removes it. */
@@ -201,7 +201,7 @@ export class Lifecycle implements PresenceSink {
       void this.queue.run(u.user, async () => {
         await this.setUp(s, () => {});
         if (pin && s.state === 'tracking') {
-          s.state = transition(s.state, 'reconnecting');
+          this.move(s, 'reconnecting');
           s.pinCreatedAt = pin.createdAt;
           s.cancelPinTimer = this.o.clock.setTimer(pin.expiresAt - this.o.clock.now(), () => this.branches.windowOver(u.user));
         }
@@ -284,21 +284,28 @@ export class Lifecycle implements PresenceSink {
     return s;
   }
 
+  /** move changes a session's state as the state machine allows, and tells onAccess when grantsAtOnce changes. */
+  private move(s: Session, to: SessionState): void {
+    const before = grantsAtOnce(s.state);
+    s.state = transition(s.state, to);
+    if (grantsAtOnce(to) !== before) this.o.onAccess?.(s.user, !before);
+  }
+
   /** setUp takes the claim's register, notify, provide-access and subscribe steps, in that order. */
   private async setUp(s: Session, grant: () => void): Promise<void> {
     const user = s.user;
-    if (s.state === 'degraded') s.state = transition(s.state, 'registering');
+    if (s.state === 'degraded') this.move(s, 'registering');
     await this.fx.persist(user, s);
     if (!(await this.fx.step('register', user, () => this.o.presence.register(user)))) return this.degrade(user, s, grant);
-    s.state = transition(s.state, 'publishing');
+    this.move(s, 'publishing');
     const server = s.appServer ? (this.servers.get(s.appServer) ?? null) : null;
     if (!(await this.fx.step('notify', user, () => this.o.presence.publish(user, server), { appServer: s.appServer }))) return this.degrade(user, s, grant);
     grant();
     this.fx.emit('provide_access', user, true, { appServer: s.appServer });
-    s.state = transition(s.state, 'subscribing');
+    this.move(s, 'subscribing');
     s.fingerprint = null;
     if (!(await this.fx.step('subscribe', user, () => this.o.presence.subscribe(user)))) return this.degrade(user, s, grant);
-    s.state = transition(s.state, 'tracking');
+    this.move(s, 'tracking');
     s.lastNotifyAt = this.o.clock.now();
     s.retryDelayMs = RETRY_MIN_MS;
     await this.fx.persist(user, s);
@@ -306,7 +313,7 @@ export class Lifecycle implements PresenceSink {
 
   private async degrade(user: UserId, s: Session, grant: () => void): Promise<void> {
     grant();
-    s.state = transition(s.state, 'degraded');
+    this.move(s, 'degraded');
     s.retryAt = this.o.clock.now() + s.retryDelayMs;
     this.o.log.warn({ user, retryInMs: s.retryDelayMs }, 'presence steps failed: user degraded, retried on a later flow');
     s.retryDelayMs = Math.min(s.retryDelayMs * 2, RETRY_MAX_MS);
@@ -366,7 +373,7 @@ export class Lifecycle implements PresenceSink {
    */
   private async act(s: Session, at: number, imposed?: Decision): Promise<boolean> {
     const user = s.user;
-    s.state = transition(s.state, 'deciding');
+    this.move(s, 'deciding');
     let d = imposed;
     if (!d) {
       const flows = this.index.overlapping(user, at - this.o.graceMs, this.o.clock.now()) ?? await this.o.store.flowsOverlapping(user, at - this.o.graceMs).catch((e) => {
@@ -374,7 +381,7 @@ export class Lifecycle implements PresenceSink {
         return null;
       });
       if (flows === null) {
-        s.state = transition(s.state, s.cancelPinTimer ? 'reconnecting' : 'tracking');
+        this.move(s, s.cancelPinTimer ? 'reconnecting' : 'tracking');
         return false;
       }
       d = decide(flows, at, this.o.graceMs);

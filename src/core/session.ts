@@ -47,6 +47,15 @@ export function transition(from: SessionState, to: SessionState): SessionState {
   return to;
 }
 
+/**
+ * grantsAtOnce says whether a user in state s has a flow granted at once, with no presence step before it
+ * (Lifecycle.flowStarted's fast path): the user is registered, published and subscribed. The data path may answer
+ * such a user's requests without asking the lifecycle (Lifecycle's onAccess option reports the changes).
+ */
+export function grantsAtOnce(s: SessionState): boolean {
+  return s === 'tracking' || s === 'reconnecting';
+}
+
 /** isLive says whether a session still holds presence-server state (anything but gone). */
 export function isLive(s: SessionState): boolean {
   return s !== 'gone';

@@ -29,3 +29,17 @@ test('PinTable: restored pins are kept, except those naming a server no longer c
   t.deepEqual(table.pins(), [keep]);
   t.deepEqual(table.dropped, [gone, upper]);
 });
+
+test('PinTable: watchers hear every change, and nothing once they stop', async (t) => {
+  const table = new PinTable({ servers: ['app-a', 'app-b'] });
+  const heard: [string, string | undefined][] = [];
+  const stop = table.watch((u, s) => heard.push([u, s]));
+  const pin = { user: U, appServer: 'app-b', createdAt: 1, expiresAt: 2 };
+  await table.pin(pin);
+  await t.throwsAsync(table.pin({ ...pin, appServer: 'app-z' }));
+  await table.unpin(U);
+  await table.unpin(U);
+  stop();
+  await table.pin(pin);
+  t.deepEqual(heard, [[U, 'app-b'], [U, undefined]]);
+});

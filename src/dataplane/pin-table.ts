@@ -29,6 +29,7 @@ export class PinTable implements RoutePublisher, PinLookup {
   readonly #servers: ReadonlySet<string>;
   readonly #pins = new Map<string, PinRecord>();
   #generation = 0;
+  readonly #watchers = new Set<(user: UserId, appServer: string | undefined) => void>();
   /** dropped are the initial pins that could not be kept (server no longer configured, or not a canonical UUID). */
   readonly dropped: readonly PinRecord[];
 
@@ -52,12 +53,24 @@ export class PinTable implements RoutePublisher, PinLookup {
       throw new PlbError('SNAPSHOT_INCONSISTENT', `pin names application server '${pin.appServer}', which is not configured`);
     }
     this.#pins.set(pin.user, Object.freeze({ ...pin }));
+    for (const w of this.#watchers) w(pin.user, pin.appServer);
     return { version: this.#bump() };
   }
 
   /** unpin withdraws the user's pin, if any. */
   async unpin(user: UserId): Promise<{ version: string }> {
-    return { version: this.#pins.delete(user) ? this.#bump() : this.version };
+    if (!this.#pins.delete(user)) return { version: this.version };
+    for (const w of this.#watchers) w(user, undefined);
+    return { version: this.#bump() };
+  }
+
+  /**
+   * watch calls fn with every change from now on (the user's new server, or undefined when unpinned), synchronously
+   * with it; the returned function stops the calls. A copy of the table in another thread follows it this way.
+   */
+  watch(fn: (user: UserId, appServer: string | undefined) => void): () => void {
+    this.#watchers.add(fn);
+    return () => this.#watchers.delete(fn);
   }
 
   serverFor(user: UserId): string | undefined {

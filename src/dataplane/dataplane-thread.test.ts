@@ -1,0 +1,206 @@
+/** DataplaneThread: the data path in a worker thread, against grpc-js clients speaking Envoy's two services. */
+import * as grpc from '@grpc/grpc-js';
+import test from 'ava';
+import type { FlowStart } from '../core/lifecycle.ts';
+import type { FlowEndReason, Logger } from '../core/ports.ts';
+import type { UserId } from '../core/user-id.ts';
+import { serviceClient } from '../protos/envoy.ts';
+import { DataplaneThread } from './dataplane-thread.ts';
+import { PinTable } from './pin-table.ts';
+
+const U = '0b6f3a52-6a3e-4d36-9f3c-6c1d2b3a4f50' as UserId;
+const identity = { source: 'header' as const, header: 'x-user-id', jwtMetadataNamespace: 'envoy.filters.http.jwt_authn', jwtPayloadKey: 'jwt_payload' };
+const appServers = [
+  { name: 'app-a', host: '127.0.0.1', port: 9001 },
+  { name: 'app-b', host: '127.0.0.1', port: 9002 },
+];
+
+/** Sink is a FlowSink that records what it hears and holds grants until the test releases them. */
+class Sink {
+  readonly events: string[] = [];
+  readonly grants: (() => void)[] = [];
+  private waiters: (() => void)[] = [];
+  flowStarted(f: FlowStart, grant: () => void): void {
+    this.events.push(`start ${f.user} ${f.appServer}`);
+    this.grants.push(grant);
+    this.changed();
+  }
+  flowUpstream(_id: string, user: UserId, server: string): void {
+    this.events.push(`upstream ${user} ${server}`);
+    this.changed();
+  }
+  flowEnded(_id: string, user: UserId, _at: number, reason: FlowEndReason): void {
+    this.events.push(`end ${user} ${reason}`);
+    this.changed();
+  }
+  /** until resolves once the sink has heard n events. */
+  async until(n: number): Promise<void> {
+    while (this.events.length < n) await new Promise<void>((r) => this.waiters.push(r));
+  }
+  private changed(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+}
+
+const lines: string[] = [];
+const log: Logger = { debug: () => undefined, info: (_o, m) => lines.push(`info ${m}`), warn: (_o, m) => lines.push(`warn ${m}`), error: (_o, m) => lines.push(`error ${m}`), child: () => log };
+
+const Processor = serviceClient('envoy.service.ext_proc.v3.ExternalProcessor');
+const AccessLog = serviceClient('envoy.service.accesslog.v3.AccessLogService');
+
+interface Answer {
+  readonly msgs: Record<string, unknown>[];
+  readonly status: grpc.StatusObject;
+}
+
+/** process sends one request's headers for user (request id rid) and collects what the server answers. */
+function processHeaders(port: number, rid: string, user = U): { answer: Promise<Answer>; answered: () => boolean } {
+  const client = new Processor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const call = (client as unknown as { Process(): grpc.ClientDuplexStream<object, Record<string, unknown>> }).Process();
+  const msgs: Record<string, unknown>[] = [];
+  let done = false;
+  const answer = new Promise<Answer>((resolve) => {
+    call.on('data', (m) => {
+      msgs.push(m);
+      call.end(); // as Envoy: its side stays open until the answer (its end alone would finish the stream)
+    });
+    call.on('error', () => undefined); // the status says it
+    call.on('status', (status) => {
+      done = true;
+      client.close();
+      resolve({ msgs, status });
+    });
+  });
+  call.write({
+    request_headers: { headers: { headers: [{ key: 'x-user-id', raw_value: Buffer.from(user) }, { key: 'x-request-id', raw_value: Buffer.from(rid) }] } },
+    attributes: [{ key: 'envoy.filters.http.ext_proc', value: { fields: [{ key: 'xds.cluster_name', value: { string_value: 'app-a' } }] } }],
+  });
+  return { answer, answered: () => done };
+}
+
+/** logEnd sends the access log entry that ends request rid of user, served by app-b. */
+function logEnd(port: number, rid: string, user = U): Promise<void> {
+  const client = new AccessLog(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  return new Promise((resolve, reject) => {
+    const call = (client as unknown as { StreamAccessLogs(cb: (e: Error | null) => void): grpc.ClientWritableStream<object> }).StreamAccessLogs((e) => {
+      client.close();
+      if (e) reject(e);
+      else resolve();
+    });
+    call.write({
+      identifier: { log_name: 'presencelb' },
+      http_logs: {
+        log_entry: [
+          {
+            common_properties: { upstream_cluster: 'app-b', start_time: { seconds: Math.floor(Date.now() / 1000) } },
+            request: { request_id: rid, request_headers: [{ key: 'x-user-id', value: user }] },
+          },
+        ],
+      },
+    });
+    call.end();
+  });
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 50));
+
+test.serial('a new user waits for the lifecycle grant; once granted at once, the thread answers alone; the access log ends the flow', async (t) => {
+  const sink = new Sink();
+  const dp = new DataplaneThread({ identity, appServers, log });
+  const port = await dp.start({ listen: '127.0.0.1:0', flows: sink });
+  try {
+    const first = processHeaders(port, 'r1');
+    await sink.until(1);
+    t.deepEqual(sink.events, [`start ${U} app-a`]);
+    await tick();
+    t.false(first.answered(), 'the first request waits for its grant');
+    sink.grants[0]!();
+    const a1 = await first.answer;
+    t.is(a1.status.code, grpc.status.OK);
+    t.like(a1.msgs[0], { request_headers: { response: { status: 'CONTINUE' } } });
+    t.is(dp.openFlows, 1);
+
+    dp.onAccess(U, true);
+    const second = await processHeaders(port, 'r2').answer;
+    t.like(second.msgs[0], { request_headers: { response: { status: 'CONTINUE' } } }, 'answered without waiting for the sink');
+    await sink.until(2);
+    t.is(dp.openFlows, 2);
+
+    await logEnd(port, 'r1');
+    await sink.until(4);
+    t.deepEqual(sink.events.slice(2), [`upstream ${U} app-b`, `end ${U} completed`]);
+    t.is(dp.openFlows, 1);
+
+    dp.onAccess(U, false);
+    const third = processHeaders(port, 'r3');
+    await sink.until(5);
+    await tick();
+    t.false(third.answered(), 'no longer granted at once: waits again');
+    sink.grants[2]!();
+    t.is((await third.answer).status.code, grpc.status.OK);
+  } finally {
+    await dp.stop(100);
+  }
+  t.is(dp.threadId, -1);
+});
+
+test.serial('a pinned user is steered by the pin table the main thread changes', async (t) => {
+  const sink = new Sink();
+  const pins = new PinTable({ servers: ['app-a', 'app-b'] });
+  const dp = new DataplaneThread({ identity, appServers, log, pinHeader: 'x-presencelb-pin' });
+  dp.onAccess(U, true);
+  const port = await dp.start({ listen: '127.0.0.1:0', flows: sink, pins });
+  try {
+    t.like((await processHeaders(port, 'p1').answer).msgs[0], { request_headers: { response: { status: 'CONTINUE' } } });
+    await pins.pin({ user: U, appServer: 'app-b', createdAt: 1, expiresAt: Date.now() + 60000 });
+    await tick();
+    const steered = (await processHeaders(port, 'p2').answer).msgs[0] as { request_headers: { response: { header_mutation: { set_headers: { header: { key: string; raw_value: Buffer } }[] }; clear_route_cache: boolean } } };
+    const set = steered.request_headers.response.header_mutation.set_headers[0]!.header;
+    t.is(set.key, 'x-presencelb-pin');
+    t.is(Buffer.from(set.raw_value).toString(), 'app-b');
+    t.true(steered.request_headers.response.clear_route_cache);
+    await sink.until(2);
+    t.deepEqual(sink.events, [`start ${U} app-a`, `start ${U} app-b`], 'the pinned flow is recorded with the pinned server');
+  } finally {
+    await dp.stop(100);
+  }
+});
+
+test.serial('a thread that dies has its open flows ended, and a new one serves on the same port', async (t) => {
+  const sink = new Sink();
+  const dp = new DataplaneThread({ identity, appServers, log, restartDelayMs: 50 });
+  dp.onAccess(U, true);
+  const port = await dp.start({ listen: '127.0.0.1:0', flows: sink });
+  try {
+    await processHeaders(port, 'k1').answer;
+    await sink.until(1);
+    const before = dp.threadId;
+    await dp.kill();
+    await sink.until(2);
+    t.deepEqual(sink.events, [`start ${U} app-a`, `end ${U} presencelb_restart`]);
+    t.is(dp.openFlows, 0);
+    while (dp.threadId === -1 || dp.threadId === before) await tick();
+    let answer: Answer | null = null;
+    for (let i = 0; i < 40 && !answer?.msgs.length; i++) {
+      answer = await processHeaders(port, `k2-${i}`).answer;
+      if (!answer.msgs.length) await tick();
+    }
+    t.like(answer!.msgs[0], { request_headers: { response: { status: 'CONTINUE' } } }, 'the new thread knows the user is granted at once');
+    t.true(lines.includes('error data path thread exited: flows it had open are ended; a new one starts'));
+  } finally {
+    await dp.stop(100);
+  }
+});
+
+test.serial('a port already taken: start rejects with the error, and nothing keeps running', async (t) => {
+  const first = new DataplaneThread({ identity, appServers, log });
+  const port = await first.start({ listen: '127.0.0.1:0', flows: new Sink() });
+  try {
+    const second = new DataplaneThread({ identity, appServers, log });
+    await t.throwsAsync(second.start({ listen: `127.0.0.1:${port}`, flows: new Sink() }), { code: 'EADDRINUSE' });
+    await second.stop(10);
+    t.is(second.threadId, -1);
+  } finally {
+    await first.stop(100);
+  }
+});

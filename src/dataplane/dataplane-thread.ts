@@ -1,0 +1,212 @@
+/**
+ * DataplaneThread runs the data path (ext_proc and the access log, dataplane-server.ts) in a worker thread
+ * (thread-worker.ts), and connects it to the lifecycle in the main thread:
+ * - flow starts, upstreams and ends from the worker go to the FlowSink (the Lifecycle), in the order Envoy's
+ *   messages came;
+ * - a flow start with a ticket is answered when the FlowSink grants it;
+ * - onAccess (the Lifecycle's option of that name) and the pin table's changes are copied to the worker, which
+ *   answers a user granted at once, and steers a pinned user, without asking the main thread.
+ *
+ * Why a thread: the main thread's heap holds every user's presence state, and its full collections stopped requests
+ * for hundreds of milliseconds (ARCHITECTURE.md, "The data path in its own thread").
+ *
+ * If the worker dies, its flows still open are ended (reason presencelb_restart), and a new worker is started on
+ * the same port; meanwhile Envoy lets requests through untracked (failure_mode_allow).
+ */
+import { Worker } from 'node:worker_threads';
+import type { AppServer, Logger } from '../core/ports.ts';
+import type { UserId } from '../core/user-id.ts';
+import type { TlsPem } from '../tls-credentials.ts';
+import type { FlowSink } from './flow-sink.ts';
+import type { IdentitySettings } from './identity.ts';
+import type { PinTable } from './pin-table.ts';
+import { Outbox, type FromThread, type ThreadInit, type ToThread } from './thread-protocol.ts';
+
+/** DataplaneThreadOptions are fixed at construction. */
+export interface DataplaneThreadOptions {
+  readonly identity: IdentitySettings;
+  readonly appServers: readonly AppServer[];
+  readonly log: Logger;
+  /** pinHeader is set with config xds.pins: header; the pin table is then given to start(). */
+  readonly pinHeader?: string;
+  readonly maxMessageBytes?: number;
+  /** restartDelayMs: how long after a worker died a new one is started (1 s by default). */
+  readonly restartDelayMs?: number;
+}
+
+/** ThreadStart is what start() connects the worker to. */
+export interface ThreadStart {
+  readonly listen: string;
+  readonly tls?: TlsPem;
+  readonly flows: FlowSink;
+  readonly pins?: PinTable;
+}
+
+const ENTRY = new URL('./thread-entry.mjs', import.meta.url);
+
+/** DataplaneThread is the main thread's handle on the data-path worker. */
+export class DataplaneThread {
+  /** atOnce mirrors the lifecycle's onAccess from construction on, so the worker starts from the full set. */
+  private readonly atOnce = new Set<string>();
+  /** open are the flows the worker reported started and not ended: what to end if the worker dies. */
+  private readonly open = new Map<string, string>();
+  private worker: Worker | null = null;
+  private outbox: Outbox<ToThread> | null = null;
+  private conn: ThreadStart | null = null;
+  private port = 0;
+  private stopping = false;
+  private unwatchPins: () => void = () => {};
+  private restartTimer: NodeJS.Timeout | null = null;
+  /** stopped resolves stop() when the worker says it has stopped. */
+  private stopped: (() => void) | null = null;
+
+  constructor(private readonly o: DataplaneThreadOptions) {}
+
+  /** onAccess is the Lifecycle's onAccess option: the users the worker may grant at once. */
+  readonly onAccess = (user: UserId, atOnce: boolean): void => {
+    if (atOnce) this.atOnce.add(user);
+    else this.atOnce.delete(user);
+    this.outbox?.send(['access', user, atOnce ? 1 : 0]);
+  };
+
+  /**
+   * start starts the worker, listening on listen (host:port; port 0 picks one), with TLS when tls is given, and
+   * resolves with the bound port; it rejects with the worker's error when the server cannot start.
+   */
+  async start(s: ThreadStart): Promise<number> {
+    this.conn = s;
+    this.unwatchPins = s.pins?.watch((user, server) => this.outbox?.send(['pin', user, server ?? null])) ?? (() => {});
+    this.port = await this.spawn(s.listen);
+    return this.port;
+  }
+
+  /** openFlows is the number of flows the worker has reported started and not yet ended. */
+  get openFlows(): number {
+    return this.open.size;
+  }
+
+  /** threadId is the worker's thread id (changes when a worker is replaced); -1 when none runs. */
+  get threadId(): number {
+    return this.worker?.threadId ?? -1;
+  }
+
+  /**
+   * stop stops the worker's server (waiting up to graceMs for open streams), once every op it sent has been handed
+   * to the FlowSink, and ends the worker.
+   */
+  async stop(graceMs = 2000): Promise<void> {
+    this.stopping = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.unwatchPins();
+    const w = this.worker;
+    if (!w) return;
+    await new Promise<void>((resolve) => {
+      w.once('exit', () => resolve());
+      this.stopped = resolve;
+      this.outbox!.send(['stop', graceMs]);
+    });
+    this.stopped = null;
+    await w.terminate();
+    this.worker = null;
+    this.outbox = null;
+  }
+
+  /** spawn starts a worker on listen and resolves with its port once it is listening. */
+  private spawn(listen: string): Promise<number> {
+    const s = this.conn!;
+    const init: ThreadInit = {
+      listen,
+      tls: s.tls ?? null,
+      identity: this.o.identity,
+      appServers: this.o.appServers,
+      pinHeader: this.o.pinHeader ?? null,
+      pins: s.pins ? s.pins.pins().map((p) => [p.user, p.appServer] as const) : [],
+      atOnce: [...this.atOnce],
+      maxMessageBytes: this.o.maxMessageBytes ?? null,
+    };
+    const w = new Worker(ENTRY, { workerData: init, name: 'presencelb-dataplane' });
+    this.worker = w;
+    this.outbox = new Outbox<ToThread>((batch) => w.postMessage(batch));
+    return new Promise<number>((resolve, reject) => {
+      let ready = false;
+      w.on('message', (batch: FromThread[]) => {
+        for (const op of batch) {
+          if (op[0] === 'ready') {
+            ready = true;
+            resolve(op[1]);
+          } else if (op[0] === 'fail') {
+            reject(Object.assign(new Error(op[1]), op[2] ? { code: op[2] } : {}));
+          } else this.handle(op);
+        }
+      });
+      w.on('error', (e) => {
+        this.o.log.error({ err: e.message, stack: e.stack }, 'data path thread failed');
+        if (!ready) reject(e);
+      });
+      w.on('exit', (code) => {
+        if (this.worker !== w || this.stopping) return;
+        this.worker = null;
+        this.outbox = null;
+        this.died(code);
+      });
+    });
+  }
+
+  private handle(op: FromThread): void {
+    const flows = this.conn!.flows;
+    switch (op[0]) {
+      case 'start': {
+        const [, id, user, appServer, startedAt, ticket] = op;
+        this.open.set(id, user);
+        const grant = ticket === 0 ? noop : () => this.outbox?.send(['grant', ticket]);
+        flows.flowStarted({ id, user: user as UserId, appServer, startedAt }, grant);
+        break;
+      }
+      case 'upstream':
+        flows.flowUpstream(op[1], op[2] as UserId, op[3]);
+        break;
+      case 'end':
+        this.open.delete(op[1]);
+        flows.flowEnded(op[1], op[2] as UserId, op[3], op[4]);
+        break;
+      case 'log':
+        this.o.log[op[1]](op[2], op[3]);
+        break;
+      case 'stopped':
+        this.stopped?.();
+        break;
+    }
+  }
+
+  /** died ends the dead worker's open flows and starts a new worker on the same port after restartDelayMs. */
+  private died(code: number): void {
+    const now = Date.now();
+    const lost = [...this.open];
+    this.open.clear();
+    for (const [id, user] of lost) this.conn!.flows.flowEnded(id, user as UserId, now, 'presencelb_restart');
+    const delay = this.o.restartDelayMs ?? 1000;
+    this.o.log.error({ exitCode: code, openFlowsEnded: lost.length, restartInMs: delay }, 'data path thread exited: flows it had open are ended; a new one starts');
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      this.spawn(`${hostOf(this.conn!.listen)}:${this.port}`).then(
+        () => this.o.log.info({ port: this.port }, 'data path thread restarted'),
+        (e: unknown) => {
+          this.o.log.error({ err: String(e) }, 'data path thread could not restart');
+          this.died(-1);
+        },
+      );
+    }, delay);
+    this.restartTimer.unref();
+  }
+
+  /** kill ends the worker as a crash would (tests of the restart). */
+  async kill(): Promise<void> {
+    await this.worker?.terminate();
+  }
+}
+
+function noop(): void {}
+
+function hostOf(listen: string): string {
+  return listen.slice(0, listen.lastIndexOf(':'));
+}

@@ -1,0 +1,73 @@
+/**
+ * What the data-path thread (thread-worker.ts) and presencelb's main thread (dataplane-thread.ts) say to each other.
+ * Each side sends batches: one postMessage carries every op queued in one turn of its event loop, in order. Ops are
+ * flat tuples, which cost the least to copy between threads.
+ */
+import type { AppServer, FlowEndReason } from '../core/ports.ts';
+import type { TlsPem } from '../tls-credentials.ts';
+import type { IdentitySettings } from './identity.ts';
+
+/** ThreadInit is the worker's workerData: its settings, and the copies of the main thread's state it starts from. */
+export interface ThreadInit {
+  readonly listen: string;
+  readonly tls: TlsPem | null;
+  readonly identity: IdentitySettings;
+  readonly appServers: readonly AppServer[];
+  /** pinHeader is set with config xds.pins: header; pins is then the pin table's content (user, server). */
+  readonly pinHeader: string | null;
+  readonly pins: readonly (readonly [string, string])[];
+  /** atOnce are the users the lifecycle grants at once (core/session.ts, grantsAtOnce). */
+  readonly atOnce: readonly string[];
+  readonly maxMessageBytes: number | null;
+}
+
+/** LogLevel is a Logger method the worker's lines are written with in the main thread. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** ToThread is one op from the main thread. */
+export type ToThread =
+  /** access: the user is now granted at once (1) or not (0). */
+  | readonly ['access', user: string, atOnce: 0 | 1]
+  /** pin: the user's pin is now server, or none (null). */
+  | readonly ['pin', user: string, server: string | null]
+  /** grant: the lifecycle granted the flow start that carried this ticket. */
+  | readonly ['grant', ticket: number]
+  /** stop: stop serving, waiting up to graceMs for open streams; the worker answers 'stopped'. */
+  | readonly ['stop', graceMs: number];
+
+/** FromThread is one op from the worker. */
+export type FromThread =
+  /** ready: the server is listening on port. fail: it could not start (the error's message and code). */
+  | readonly ['ready', port: number]
+  | readonly ['fail', message: string, code: string | null]
+  /** start: a flow started. ticket 0: already granted (the user is granted at once); else answer with 'grant'. */
+  | readonly ['start', flowId: string, user: string, appServer: string | null, startedAt: number, ticket: number]
+  | readonly ['upstream', flowId: string, user: string, appServer: string]
+  | readonly ['end', flowId: string, user: string, endedAt: number, reason: FlowEndReason]
+  | readonly ['log', level: LogLevel, obj: object, msg: string | undefined]
+  /** stopped: the server is closed and every op before this one has been sent. */
+  | readonly ['stopped'];
+
+/** Outbox queues ops and posts them as one batch once the current turn of the event loop is over. */
+export class Outbox<Op> {
+  private ops: Op[] = [];
+  private scheduled = false;
+
+  constructor(private readonly post: (batch: Op[]) => void) {}
+
+  send(op: Op): void {
+    this.ops.push(op);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /** flush posts what is queued now. */
+  flush(): void {
+    this.scheduled = false;
+    if (this.ops.length === 0) return;
+    const batch = this.ops;
+    this.ops = [];
+    this.post(batch);
+  }
+}
