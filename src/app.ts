@@ -81,6 +81,7 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
     staleNotifyMs: (config.presence.subscribeExpiresSec + 60) * 1000,
     presenceInterpretation: config.presence.interpretation,
     onAccess: dataplane.onAccess,
+    flowsSettled: dataplane.settle,
   });
   sink = (n) => lifecycle.onNotify(n);
   lifecycle.observe((e) => logEvent(log, e));

@@ -74,6 +74,7 @@ export class ClaimBranches {
       if (!s || s.state !== 'reconnecting') return;
       s.cancelPinTimer = null;
       const since = s.pinCreatedAt ?? this.c.o.clock.now();
+      await this.c.o.flowsSettled?.();
       const flows = this.c.index.overlapping(user, since, this.c.o.clock.now()) ?? (await this.c.o.store.flowsOverlapping(user, since).catch(() => null));
       const resumed = flows !== null && flows.some((f) => f.startedAt >= since || f.endedAt === null);
       const verdict = presenceVerdict(snapshotFromFingerprint(s.fingerprint), this.c.o.clock.now(), this.c.interpretation);

@@ -28,6 +28,12 @@ export interface LifecycleOptions {
    * decision, a teardown, a degraded presence server). It is called synchronously with the state change.
    */
   readonly onAccess?: (user: UserId, atOnce: boolean) => void;
+  /**
+   * flowsSettled resolves once every flow event the data path saw before the call has been handed to flowStarted,
+   * flowUpstream or flowEnded (a data path in another thread sends them in batches). The identifying step and the
+   * end of a reconnect window wait for it before they read the user's flows. It must resolve, bounding its wait.
+   */
+  readonly flowsSettled?: () => Promise<void>;
 }
 
 /** Session is the lifecycle's in-memory view of one tracked user; mutated only inside that user's queue. */

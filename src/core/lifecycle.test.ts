@@ -107,6 +107,35 @@ test('onAccess: granted at once from tracked on, not from a decision that may te
   t.deepEqual(access.slice(6), [], 'never tracked: never granted at once');
 });
 
+test('flowsSettled: the identifying step waits for the flow events the data path still holds', async (t) => {
+  const clock = new ManualClock();
+  const calls: string[] = [];
+  let held: (() => void) | null = null;
+  const lc = new Lifecycle({
+    presence: new FakePresence(calls), store: new MemoryStore(calls), routes: new FakeRoutes(calls), clock, log: new MemoryLogger(),
+    appServers: servers, graceMs: 5000, reconnectWindowMs: 60000, stepTimeoutMs: 400, staleNotifyMs: 700000,
+    flowsSettled: async () => {
+      held?.();
+      held = null;
+    },
+  });
+  const ownT: PresenceTuple = { id: OWN_TUPLE_ID, basic: 'open', note: 'app-a' };
+  const notify = (tuples: PresenceTuple[]) => lc.onNotify({ user: U, sentAt: null, receivedAt: clock.now(), bodyError: null, subscription: { state: 'active', reason: null, expires: 600, retryAfter: null }, document: { entity: `sip:${U}@d`, tuples } });
+  await lc.restore(); // from then on, decisions are read from the in-memory index, as in the app
+  lc.flowStarted({ id: 'f1', user: U, appServer: 'app-a', startedAt: clock.now() }, () => undefined);
+  await lc.idle();
+  lc.flowEnded('f1', U, clock.now(), 'completed');
+  notify([ownT]);
+  await lc.idle();
+  clock.advance(10000);
+  // A flow of app-b started just before the NOTIFY, its start still held by the data path.
+  held = () => lc.flowStarted({ id: 'f2', user: U, appServer: 'app-b', startedAt: clock.now() - 1 }, () => undefined);
+  notify([ownT, { id: 'dev', basic: 'closed', note: null }]);
+  await lc.idle();
+  t.is(lc.session(U)?.state, 'reconnecting', 'the held flow was seen: in use');
+  t.true(calls.includes('presence.sendReconnect(app-b)'));
+});
+
 test('a change of presencelb’s own tuple only, an unparsable body, or an unknown presentity decides nothing', async (t) => {
   const { lc, calls, grant, notify, ownT, log } = setup();
   lc.flowStarted({ id: 'f1', user: U, appServer: 'app-a', startedAt: 1 }, grant('f1'));

@@ -144,6 +144,31 @@ test.serial('a new user waits for the lifecycle grant; once granted at once, the
   t.is(dp.threadId, -1);
 });
 
+test.serial('flow events wait in the thread up to batchMs; settle() brings every one the thread holds', async (t) => {
+  const sink = new Sink();
+  const dp = new DataplaneThread({ identity, appServers, log, batchMs: 60000 });
+  dp.onAccess(U, true);
+  const port = await dp.start({ listen: '127.0.0.1:0', flows: sink });
+  try {
+    t.like((await processHeaders(port, 's1').answer).msgs[0], { request_headers: { response: { status: 'CONTINUE' } } });
+    await logEnd(port, 's1');
+    await tick();
+    t.deepEqual(sink.events, [], 'held in the thread');
+    await dp.settle();
+    t.deepEqual(sink.events, [`start ${U} app-a`, `upstream ${U} app-b`, `end ${U} completed`]);
+    const other = '11111111-2222-4333-8444-555555555555' as UserId;
+    const waiting = processHeaders(port, 's2', other);
+    await sink.until(4);
+    t.is(sink.events[3], `start ${other} app-a`, 'a start waiting for its grant is not held');
+    sink.grants[1]!();
+    t.is((await waiting.answer).status.code, grpc.status.OK);
+  } finally {
+    await dp.stop(100);
+  }
+  await dp.settle();
+  t.pass('settle with no thread resolves at once');
+});
+
 test.serial('a pinned user is steered by the pin table the main thread changes', async (t) => {
   const sink = new Sink();
   const pins = new PinTable({ servers: ['app-a', 'app-b'] });

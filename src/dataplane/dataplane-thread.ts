@@ -5,7 +5,9 @@
  *   messages came;
  * - a flow start with a ticket is answered when the FlowSink grants it;
  * - onAccess (the Lifecycle's option of that name) and the pin table's changes are copied to the worker, which
- *   answers a user granted at once, and steers a pinned user, without asking the main thread.
+ *   answers a user granted at once, and steers a pinned user, without asking the main thread;
+ * - the worker sends the other flow events in batches, at most batchMs apart; settle() (the Lifecycle's
+ *   flowsSettled) has it send what it holds, so a decision sees every flow that started before it.
  *
  * Why a thread: the main thread's heap holds every user's presence state, and its full collections stopped requests
  * for hundreds of milliseconds (ARCHITECTURE.md, "The data path in its own thread").
@@ -32,6 +34,10 @@ export interface DataplaneThreadOptions {
   readonly maxMessageBytes?: number;
   /** restartDelayMs: how long after a worker died a new one is started (1 s by default). */
   readonly restartDelayMs?: number;
+  /** batchMs: how long the worker may hold flow events before sending them (10 ms by default); settle() flushes them. */
+  readonly batchMs?: number;
+  /** settleTimeoutMs bounds settle()'s wait for a worker that does not answer (100 ms by default). */
+  readonly settleTimeoutMs?: number;
 }
 
 /** ThreadStart is what start() connects the worker to. */
@@ -59,6 +65,8 @@ export class DataplaneThread {
   private restartTimer: NodeJS.Timeout | null = null;
   /** stopped resolves stop() when the worker says it has stopped. */
   private stopped: (() => void) | null = null;
+  private readonly syncs = new Map<number, () => void>();
+  private syncIds = 0;
 
   constructor(private readonly o: DataplaneThreadOptions) {}
 
@@ -79,6 +87,27 @@ export class DataplaneThread {
     this.port = await this.spawn(s.listen);
     return this.port;
   }
+
+  /**
+   * settle resolves once the flow events the worker held when it was called have been handed to the FlowSink, or
+   * after settleTimeoutMs if the worker does not answer (at once when no worker runs).
+   */
+  readonly settle = (): Promise<void> => {
+    const out = this.outbox;
+    if (!out) return Promise.resolve();
+    const id = ++this.syncIds;
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, this.o.settleTimeoutMs ?? 100);
+      const syncs = this.syncs;
+      function done(): void {
+        clearTimeout(timer);
+        syncs.delete(id);
+        resolve();
+      }
+      this.syncs.set(id, done);
+      out.send(['sync', id], true);
+    });
+  };
 
   /** openFlows is the number of flows the worker has reported started and not yet ended. */
   get openFlows(): number {
@@ -106,6 +135,7 @@ export class DataplaneThread {
       this.outbox!.send(['stop', graceMs]);
     });
     this.stopped = null;
+    for (const done of [...this.syncs.values()]) done();
     await w.terminate();
     this.worker = null;
     this.outbox = null;
@@ -123,6 +153,7 @@ export class DataplaneThread {
       pins: s.pins ? s.pins.pins().map((p) => [p.user, p.appServer] as const) : [],
       atOnce: [...this.atOnce],
       maxMessageBytes: this.o.maxMessageBytes ?? null,
+      batchMs: this.o.batchMs ?? 10,
     };
     const w = new Worker(ENTRY, { workerData: init, name: 'presencelb-dataplane' });
     this.worker = w;
@@ -172,6 +203,9 @@ export class DataplaneThread {
       case 'log':
         this.o.log[op[1]](op[2], op[3]);
         break;
+      case 'synced':
+        this.syncs.get(op[1])?.();
+        break;
       case 'stopped':
         this.stopped?.();
         break;
@@ -183,6 +217,7 @@ export class DataplaneThread {
     const now = Date.now();
     const lost = [...this.open];
     this.open.clear();
+    for (const done of [...this.syncs.values()]) done();
     for (const [id, user] of lost) this.conn!.flows.flowEnded(id, user as UserId, now, 'presencelb_restart');
     const delay = this.o.restartDelayMs ?? 1000;
     this.o.log.error({ exitCode: code, openFlowsEnded: lost.length, restartInMs: delay }, 'data path thread exited: flows it had open are ended; a new one starts');

@@ -19,6 +19,8 @@ export interface ThreadInit {
   /** atOnce are the users the lifecycle grants at once (core/session.ts, grantsAtOnce). */
   readonly atOnce: readonly string[];
   readonly maxMessageBytes: number | null;
+  /** batchMs: how long flow events may wait in the worker before they are sent (see thread-worker.ts). */
+  readonly batchMs: number;
 }
 
 /** LogLevel is a Logger method the worker's lines are written with in the main thread. */
@@ -32,6 +34,8 @@ export type ToThread =
   | readonly ['pin', user: string, server: string | null]
   /** grant: the lifecycle granted the flow start that carried this ticket. */
   | readonly ['grant', ticket: number]
+  /** sync: send every op queued before this one now, then 'synced' with the same id. */
+  | readonly ['sync', id: number]
   /** stop: stop serving, waiting up to graceMs for open streams; the worker answers 'stopped'. */
   | readonly ['stop', graceMs: number];
 
@@ -45,26 +49,45 @@ export type FromThread =
   | readonly ['upstream', flowId: string, user: string, appServer: string]
   | readonly ['end', flowId: string, user: string, endedAt: number, reason: FlowEndReason]
   | readonly ['log', level: LogLevel, obj: object, msg: string | undefined]
+  /** synced: every op the worker had queued when it got 'sync' id comes before this one. */
+  | readonly ['synced', id: number]
   /** stopped: the server is closed and every op before this one has been sent. */
   | readonly ['stopped'];
 
-/** Outbox queues ops and posts them as one batch once the current turn of the event loop is over. */
+/**
+ * Outbox queues ops and posts them as one batch: once the current turn of the event loop is over when an op is
+ * urgent, else after delayMs (waking the other thread for every request costs both threads CPU, and Envoy is not
+ * waiting for what is not urgent).
+ */
 export class Outbox<Op> {
   private ops: Op[] = [];
-  private scheduled = false;
+  private soon: NodeJS.Immediate | null = null;
+  private later: NodeJS.Timeout | null = null;
 
-  constructor(private readonly post: (batch: Op[]) => void) {}
+  constructor(
+    private readonly post: (batch: Op[]) => void,
+    private readonly delayMs = 0,
+  ) {}
 
-  send(op: Op): void {
+  /** send queues op; urgent ops (a grant, or a flow start waiting for one) go out at the end of this turn. */
+  send(op: Op, urgent = false): void {
     this.ops.push(op);
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => this.flush());
+    if (this.soon) return;
+    if (urgent || this.delayMs === 0) {
+      this.soon = setImmediate(() => this.flush());
+      return;
+    }
+    if (this.later) return;
+    this.later = setTimeout(() => this.flush(), this.delayMs);
+    this.later.unref();
   }
 
   /** flush posts what is queued now. */
   flush(): void {
-    this.scheduled = false;
+    if (this.soon) clearImmediate(this.soon);
+    if (this.later) clearTimeout(this.later);
+    this.soon = null;
+    this.later = null;
     if (this.ops.length === 0) return;
     const batch = this.ops;
     this.ops = [];

@@ -22,7 +22,10 @@ import { Outbox, type FromThread, type LogLevel, type ThreadInit, type ToThread 
 const port = parentPort;
 if (!port) throw new Error('thread-worker.ts runs only as a worker thread (dataplane-thread.ts starts it)');
 const init = workerData as ThreadInit;
-const out = new Outbox<FromThread>((batch) => port.postMessage(batch));
+// Flow events wait up to init.batchMs, so that the main thread is not woken for every request; the lifecycle asks
+// for them ('sync') before it reads a user's flows. A flow start waiting for its grant, and every answer to the main
+// thread, go at the end of the current turn.
+const out = new Outbox<FromThread>((batch) => port.postMessage(batch), init.batchMs);
 const atOnce = new Set<string>(init.atOnce);
 const pins = new Map<string, string>(init.pins);
 const waiting = new Map<number, () => void>();
@@ -37,7 +40,7 @@ const flows: FlowSink = {
     }
     const ticket = ++tickets;
     waiting.set(ticket, grant);
-    out.send(['start', flow.id, flow.user, flow.appServer, flow.startedAt, ticket]);
+    out.send(['start', flow.id, flow.user, flow.appServer, flow.startedAt, ticket], true);
   },
   flowUpstream: (id, user, server) => out.send(['upstream', id, user, server]),
   flowEnded: (id, user, at, reason) => out.send(['end', id, user, at, reason]),
@@ -71,6 +74,9 @@ port.on('message', (batch: ToThread[]) => {
         grant?.();
         break;
       }
+      case 'sync':
+        out.send(['synced', op[1]], true);
+        break;
       case 'stop':
         void server.stop(op[1]).then(() => {
           out.send(['stopped']);
@@ -84,8 +90,8 @@ port.on('message', (batch: ToThread[]) => {
 
 const tls = init.tls && { cert: Buffer.from(init.tls.cert), key: Buffer.from(init.tls.key), ca: init.tls.ca && Buffer.from(init.tls.ca) };
 server.start(init.listen, tls ?? undefined).then(
-  (p) => out.send(['ready', p]),
-  (e: unknown) => out.send(['fail', e instanceof Error ? e.message : String(e), (e as { code?: string }).code ?? null]),
+  (p) => out.send(['ready', p], true),
+  (e: unknown) => out.send(['fail', e instanceof Error ? e.message : String(e), (e as { code?: string }).code ?? null], true),
 );
 
 /** remoteLogger is a Logger whose lines are written by the main thread's logger (the same destination). */
