@@ -283,10 +283,18 @@ async function main(): Promise<void> {
         await waitQuiet(s.plb.pid, { share: 0.05, windowMs: 500 });
         await waitMachineQuiet(QUIET_WAIT);
         progress(`profile: presencelb during ${PHASE} s of saturated ${v} load`);
-        const { profile } = await profileWindow(inspector, () => runWrk({ url: s.underTest.get(v)!.url, script, usersFile, seconds: PHASE, connections: CONNECTIONS }));
+        const { profile, workers } = await profileWindow(inspector, () => runWrk({ url: s.underTest.get(v)!.url, script, usersFile, seconds: PHASE, connections: CONNECTIONS }));
         const file = path.join(dir, `presencelb-${v}.cpuprofile`);
         saveProfile(file, profile);
-        profiles[v] = `${renderProfile(summarizeProfile(profile))}\n(profile saved as ${file})`;
+        profiles[v] = `main thread (lifecycle, presence, store):\n${renderProfile(summarizeProfile(profile))}\n(profile saved as ${file})`;
+        // Worker threads by name (the data path's is '[worker N] presencelb-dataplane'); idle ones (tsx's loader) left out.
+        for (const [name, p] of workers) {
+          const summary = summarizeProfile(p);
+          if (summary.busyShare < 0.01) continue;
+          const wfile = path.join(dir, `presencelb-${v}-${name.replace(/[^a-z0-9-]+/gi, '-').replace(/^-|-$/g, '')}.cpuprofile`);
+          saveProfile(wfile, p);
+          profiles[v] += `\n\nworker thread ${name}${name.endsWith('presencelb-dataplane') ? ' (the data path: ext_proc, access log)' : ''}:\n${renderProfile(summary)}\n(profile saved as ${wfile})`;
+        }
       }
     }
 
@@ -329,9 +337,11 @@ async function main(): Promise<void> {
     const capacity = (m: Measured<unknown>, withPlb = true) => {
       const per = (k: string) => (k === 'presencelb' && !withPlb ? 0 : (m.cpu[k] ?? 0) / Math.max(1, m.requests));
       const total = per('presencelb') + per('envoy') + per('upstream') + per('loadgen');
-      return Math.min(ncpu / total, envoyThreads / per('envoy'), per('presencelb') > 0 ? 1 / per('presencelb') : Infinity);
+      return Math.min(ncpu / total, envoyThreads / per('envoy'));
     };
-    out.push('', `estimate from CPU seconds per request (saturated phases): requests/s this ${ncpu}-CPU machine could serve with nothing else running, limited by all CPUs, by Envoy's ${envoyThreads} worker thread(s), and by presencelb's one JavaScript thread:`);
+    // presencelb's CPU is shared by two JavaScript threads (the data path's and the lifecycle's): how busy each one
+    // was is in the profile (--profile always), not in this estimate.
+    out.push('', `estimate from CPU seconds per request (saturated phases): requests/s this ${ncpu}-CPU machine could serve with nothing else running, limited by all CPUs and by Envoy's ${envoyThreads} worker thread(s):`);
     out.push(
       table([
         ['variant', 'CPU ms/req: plb', 'Envoy', 'upstream', 'loadgen', 'est. req/s', 'est. x plain', 'x plain if plb cost 0', 'seen by plb'],

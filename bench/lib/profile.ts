@@ -28,17 +28,27 @@ export interface CpuProfile {
   endTime: number;
 }
 
-/** Inspector is one DevTools protocol session. */
-class Inspector {
+/** Session is where DevTools protocol commands go: the process's main thread, or one of its worker threads. */
+interface Session {
+  send(method: string, params?: Record<string, unknown>): Promise<any>;
+}
+
+/** Inspector is one DevTools protocol session, with the main thread; workers() opens sessions with its workers. */
+class Inspector implements Session {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+  private readonly events = new Set<(method: string, params: any) => void>();
 
   private constructor(private readonly ws: WebSocket) {
     ws.on('message', (d) => {
-      const m = JSON.parse(d.toString()) as { id?: number; result?: unknown; error?: { message: string } };
-      const p = m.id !== undefined ? this.pending.get(m.id) : undefined;
+      const m = JSON.parse(d.toString()) as { id?: number; result?: unknown; error?: { message: string }; method?: string; params?: unknown };
+      if (m.id === undefined) {
+        for (const fn of this.events) fn(m.method ?? '', m.params);
+        return;
+      }
+      const p = this.pending.get(m.id);
       if (!p) return;
-      this.pending.delete(m.id!);
+      this.pending.delete(m.id);
       if (m.error) p.reject(new Error(m.error.message));
       else p.resolve(m.result);
     });
@@ -60,21 +70,69 @@ class Inspector {
     });
   }
 
+  /**
+   * workers attaches to the process's worker threads (the NodeWorker domain, as DevTools does) and resolves with a
+   * session for each, by the worker's name, once none has been announced for settleMs.
+   */
+  async workers(settleMs = 300): Promise<Map<string, Session>> {
+    const found = new Map<string, Session>();
+    const routes = new Map<string, Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>>();
+    let last = Date.now();
+    this.events.add((method, params) => {
+      if (method === 'NodeWorker.attachedToWorker') {
+        const sessionId = params.sessionId as string;
+        const pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+        routes.set(sessionId, pending);
+        let next = 1;
+        found.set(String(params.workerInfo?.title ?? sessionId), {
+          send: (m, p = {}) =>
+            new Promise((resolve, reject) => {
+              const id = next++;
+              pending.set(id, { resolve, reject });
+              void this.send('NodeWorker.sendMessageToWorker', { sessionId, message: JSON.stringify({ id, method: m, params: p }) });
+            }),
+        });
+        last = Date.now();
+      } else if (method === 'NodeWorker.receivedMessageFromWorker') {
+        const m = JSON.parse(params.message as string) as { id?: number; result?: unknown; error?: { message: string } };
+        const p = m.id !== undefined ? routes.get(params.sessionId as string)?.get(m.id) : undefined;
+        if (!p) return;
+        routes.get(params.sessionId as string)!.delete(m.id!);
+        if (m.error) p.reject(new Error(m.error.message));
+        else p.resolve(m.result);
+      }
+    });
+    await this.send('NodeWorker.enable', { waitForDebuggerOnStart: false });
+    while (Date.now() - last < settleMs) await new Promise((r) => setTimeout(r, 50));
+    return found;
+  }
+
   close(): void {
     this.ws.close();
   }
 }
 
-/** profileWindow profiles the process behind inspectorUrl while fn runs; samples every intervalUs microseconds. */
-export function profileWindow<T>(inspectorUrl: string, fn: () => Promise<T>, intervalUs = 500): Promise<{ result: T; profile: CpuProfile }> {
+/**
+ * profileWindow profiles the process behind inspectorUrl while fn runs, its main thread and every worker thread
+ * (presencelb's data path runs in one, named 'presencelb-dataplane'); samples every intervalUs microseconds.
+ */
+export function profileWindow<T>(inspectorUrl: string, fn: () => Promise<T>, intervalUs = 500): Promise<{ result: T; profile: CpuProfile; workers: Map<string, CpuProfile> }> {
   return withInspector(inspectorUrl, async (ins) => {
-    await ins.send('Profiler.enable');
-    await ins.send('Profiler.setSamplingInterval', { interval: intervalUs });
-    await ins.send('Profiler.start');
+    const sessions: [string, Session][] = [['main', ins], ...(await ins.workers())];
+    for (const [, s] of sessions) {
+      await s.send('Profiler.enable');
+      await s.send('Profiler.setSamplingInterval', { interval: intervalUs });
+      await s.send('Profiler.start');
+    }
     const result = await fn();
-    const { profile } = (await ins.send('Profiler.stop')) as { profile: CpuProfile };
-    await ins.send('Profiler.disable');
-    return { result, profile };
+    const profiles = new Map<string, CpuProfile>();
+    for (const [name, s] of sessions) {
+      profiles.set(name, ((await s.send('Profiler.stop')) as { profile: CpuProfile }).profile);
+      await s.send('Profiler.disable');
+    }
+    const profile = profiles.get('main')!;
+    profiles.delete('main');
+    return { result, profile, workers: profiles };
   });
 }
 
