@@ -15,7 +15,8 @@
  * Figures: saturated requests/s per variant (wrk) and the ratio to plain; p50/p99 latency at a fixed rate below
  * saturation (an open-loop client in its own process); CPU seconds per 1,000 requests of presencelb and of Envoy;
  * presencelb's RSS over a long run (--duration) at the fixed rate. When a target is missed (or --profile always),
- * presencelb is profiled over one more saturated phase and the top functions are printed.
+ * presencelb is profiled over one more saturated phase, its main thread and its data path's thread, and the top
+ * functions are printed; --profile always adds a profile of blocking at the fixed rate.
  *
  *   npm run bench -- dataplane [--duration 300] [--phase 15] [--users 10000] [--connections 64] [--rate N]
  *                              [--envoy-concurrency 1] [--kamailio-shm 1024] [--profile auto|always|never]
@@ -31,7 +32,7 @@ import { parseArgs } from 'node:util';
 import { VARIANTS, type Variant } from './lib/bootstraps.ts';
 import { startFixedRate, type FixedRateResult } from './lib/fixed-rate.ts';
 import { CpuMeter, cpuSeconds, ownCpuSeconds, rssBytes, trackCpu, treeCpuSeconds } from './lib/proc.ts';
-import { heapProfileWindow, profileWindow, readLoopDelay, renderHeapProfile, renderProfile, resetLoopDelay, saveProfile, summarizeProfile, type LoopDelay } from './lib/profile.ts';
+import { heapProfileWindow, profileWindow, readLoopDelay, renderHeapProfile, renderProfile, resetLoopDelay, saveProfile, summarizeProfile, type CpuProfile, type LoopDelay } from './lib/profile.ts';
 import { newUsers, progress, runDir, stopHook, waitMachineQuiet, waitQuiet, writeUsers } from './lib/run.ts';
 import { get, startStack, warmUp, type BenchStack } from './lib/stack.ts';
 import { fmt, mb, table } from './lib/stats.ts';
@@ -283,18 +284,15 @@ async function main(): Promise<void> {
         await waitQuiet(s.plb.pid, { share: 0.05, windowMs: 500 });
         await waitMachineQuiet(QUIET_WAIT);
         progress(`profile: presencelb during ${PHASE} s of saturated ${v} load`);
-        const { profile, workers } = await profileWindow(inspector, () => runWrk({ url: s.underTest.get(v)!.url, script, usersFile, seconds: PHASE, connections: CONNECTIONS }));
-        const file = path.join(dir, `presencelb-${v}.cpuprofile`);
-        saveProfile(file, profile);
-        profiles[v] = `main thread (lifecycle, presence, store):\n${renderProfile(summarizeProfile(profile))}\n(profile saved as ${file})`;
-        // Worker threads by name (the data path's is '[worker N] presencelb-dataplane'); idle ones (tsx's loader) left out.
-        for (const [name, p] of workers) {
-          const summary = summarizeProfile(p);
-          if (summary.busyShare < 0.01) continue;
-          const wfile = path.join(dir, `presencelb-${v}-${name.replace(/[^a-z0-9-]+/gi, '-').replace(/^-|-$/g, '')}.cpuprofile`);
-          saveProfile(wfile, p);
-          profiles[v] += `\n\nworker thread ${name}${name.endsWith('presencelb-dataplane') ? ' (the data path: ext_proc, access log)' : ''}:\n${renderProfile(summary)}\n(profile saved as ${wfile})`;
-        }
+        const window = await profileWindow(inspector, () => runWrk({ url: s.underTest.get(v)!.url, script, usersFile, seconds: PHASE, connections: CONNECTIONS }));
+        profiles[`saturated ${v}`] = renderThreads(window, dir, `presencelb-${v}`);
+      }
+      // The fixed rate, where the latency target is read, handles fewer requests per wake-up: a profile of its own.
+      if (PROFILE === 'always' && s.plb.inspectorUrl) {
+        await waitQuiet(s.plb.pid, { share: 0.05, windowMs: 500 });
+        progress(`profile: presencelb during ${PHASE} s of blocking at ${latencyRate} req/s`);
+        const window = await profileWindow(s.plb.inspectorUrl, () => startFixedRate({ url: blocking.url, usersFile, rate: latencyRate, seconds: PHASE }).done);
+        profiles[`blocking at ${latencyRate} req/s`] = renderThreads(window, dir, `presencelb-blocking-${latencyRate}rps`);
       }
     }
 
@@ -373,7 +371,7 @@ async function main(): Promise<void> {
     out.push('', `presencelb warnings/errors over the run: ${Object.keys(problems).length === 0 ? 'none' : ''}`);
     for (const [k, n] of Object.entries(problems)) out.push(`  ${n} x ${k}`);
     out.push('', 'targets:', table([['target', 'measured', 'met'], ...targets.map((t) => [t.what, t.value, t.met ? 'yes' : 'NO'])]));
-    for (const [v, text] of Object.entries(profiles)) out.push('', `presencelb CPU profile, saturated ${v}:`, text);
+    for (const [what, text] of Object.entries(profiles)) out.push('', `presencelb CPU profile, ${what}:`, text);
     if (heapProfile) out.push('', `presencelb heap profile, blocking at ${latencyRate} req/s:`, heapProfile);
     out.push('', `run directory (configs, logs, results.json): ${dir}`);
     process.stdout.write(`${out.join('\n')}\n`);
@@ -391,3 +389,22 @@ await main().then(
     process.exit(1);
   },
 );
+
+/**
+ * renderThreads prints a profile window's main thread and its busy worker threads (the data path's is named
+ * '[worker N] presencelb-dataplane'; tsx's idle loader threads are left out), saving each in dir as
+ * base[-thread].cpuprofile.
+ */
+function renderThreads(w: { profile: CpuProfile; workers: Map<string, CpuProfile> }, dir: string, base: string): string {
+  const file = path.join(dir, `${base}.cpuprofile`);
+  saveProfile(file, w.profile);
+  let text = `main thread (lifecycle, presence, store):\n${renderProfile(summarizeProfile(w.profile))}\n(profile saved as ${file})`;
+  for (const [name, p] of w.workers) {
+    const summary = summarizeProfile(p);
+    if (summary.busyShare < 0.01) continue;
+    const wfile = path.join(dir, `${base}-${name.replace(/[^a-z0-9-]+/gi, '-').replace(/^-|-$/g, '')}.cpuprofile`);
+    saveProfile(wfile, p);
+    text += `\n\nworker thread ${name}${name.endsWith('presencelb-dataplane') ? ' (the data path: ext_proc, access log)' : ''}:\n${renderProfile(summary)}\n(profile saved as ${wfile})`;
+  }
+  return text;
+}
