@@ -72,7 +72,7 @@ class Inspector implements Session {
 
   /**
    * workers attaches to the process's worker threads (the NodeWorker domain, as DevTools does) and resolves with a
-   * session for each, by the worker's name, once none has been announced for settleMs.
+   * session for each, by the worker's title ('[worker N] name'), once none has been announced for settleMs.
    */
   async workers(settleMs = 300): Promise<Map<string, Session>> {
     const found = new Map<string, Session>();
@@ -89,10 +89,18 @@ class Inspector implements Session {
             new Promise((resolve, reject) => {
               const id = next++;
               pending.set(id, { resolve, reject });
-              void this.send('NodeWorker.sendMessageToWorker', { sessionId, message: JSON.stringify({ id, method: m, params: p }) });
+              this.send('NodeWorker.sendMessageToWorker', { sessionId, message: JSON.stringify({ id, method: m, params: p }) }).catch((e: Error) => {
+                pending.delete(id);
+                reject(e);
+              });
             }),
         });
         last = Date.now();
+      } else if (method === 'NodeWorker.detachedFromWorker') {
+        // The worker ended (a restart, say): what was asked of it will not be answered.
+        const pending = routes.get(params.sessionId as string);
+        for (const p of pending?.values() ?? []) p.reject(new Error('worker thread detached'));
+        pending?.clear();
       } else if (method === 'NodeWorker.receivedMessageFromWorker') {
         const m = JSON.parse(params.message as string) as { id?: number; result?: unknown; error?: { message: string } };
         const p = m.id !== undefined ? routes.get(params.sessionId as string)?.get(m.id) : undefined;
@@ -127,8 +135,11 @@ export function profileWindow<T>(inspectorUrl: string, fn: () => Promise<T>, int
     const result = await fn();
     const profiles = new Map<string, CpuProfile>();
     for (const [name, s] of sessions) {
-      profiles.set(name, ((await s.send('Profiler.stop')) as { profile: CpuProfile }).profile);
-      await s.send('Profiler.disable');
+      // A worker that ended meanwhile has no profile to give; the main thread's failure is the window's.
+      const stopped = (await s.send('Profiler.stop').catch((e: Error) => (name === 'main' ? Promise.reject(e) : null))) as { profile: CpuProfile } | null;
+      if (!stopped) continue;
+      profiles.set(name, stopped.profile);
+      await s.send('Profiler.disable').catch(() => undefined);
     }
     const profile = profiles.get('main')!;
     profiles.delete('main');

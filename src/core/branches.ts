@@ -104,6 +104,9 @@ export class ClaimBranches {
   async tearDown(user: UserId, s: Session): Promise<PurgeCounts | null> {
     const wasPinned = s.state === 'reconnecting' || s.cancelPinTimer !== null;
     this.c.move(s, 'tearing_down');
+    // The data path has heard that the user is no longer granted at once before presencelb withdraws anything: from
+    // here on the user's requests wait for the lifecycle (flowsSettled answers after that news, see lifecycle-types).
+    await this.c.o.flowsSettled?.();
     s.cancelPinTimer?.();
     s.cancelPinTimer = null;
     if (wasPinned) await this.unpin(user);

@@ -30,8 +30,9 @@ export interface LifecycleOptions {
   readonly onAccess?: (user: UserId, atOnce: boolean) => void;
   /**
    * flowsSettled resolves once every flow event the data path saw before the call has been handed to flowStarted,
-   * flowUpstream or flowEnded (a data path in another thread sends them in batches). The identifying step and the
-   * end of a reconnect window wait for it before they read the user's flows. It must resolve, bounding its wait.
+   * flowUpstream or flowEnded (a data path in another thread sends them in batches), and once the data path has heard
+   * every onAccess before the call. The identifying step and the end of a reconnect window wait for it before they
+   * read the user's flows; a teardown waits for it before it withdraws anything. It must resolve, bounding its wait.
    */
   readonly flowsSettled?: () => Promise<void>;
 }

@@ -136,6 +136,23 @@ test('flowsSettled: the identifying step waits for the flow events the data path
   t.true(calls.includes('presence.sendReconnect(app-b)'));
 });
 
+test('flowsSettled: a teardown hears the data path settle after it stops granting at once, before it withdraws anything', async (t) => {
+  const calls: string[] = [];
+  const lc = new Lifecycle({
+    presence: new FakePresence(calls), store: new MemoryStore(calls), routes: new FakeRoutes(calls), clock: new ManualClock(), log: new MemoryLogger(),
+    appServers: servers, graceMs: 5000, reconnectWindowMs: 60000, stepTimeoutMs: 400, staleNotifyMs: 700000,
+    onAccess: (_u, atOnce) => calls.push(`access(${atOnce})`),
+    flowsSettled: async () => {
+      calls.push('settled');
+    },
+  });
+  lc.flowStarted({ id: 'f1', user: U, appServer: 'app-a', startedAt: 1 }, () => undefined);
+  await lc.idle();
+  calls.length = 0;
+  await lc.purgeNow(U);
+  t.deepEqual(calls.slice(0, 3), ['access(false)', 'settled', 'presence.unsubscribe']);
+});
+
 test('a change of presencelb’s own tuple only, an unparsable body, or an unknown presentity decides nothing', async (t) => {
   const { lc, calls, grant, notify, ownT, log } = setup();
   lc.flowStarted({ id: 'f1', user: U, appServer: 'app-a', startedAt: 1 }, grant('f1'));

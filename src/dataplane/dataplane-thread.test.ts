@@ -1,6 +1,7 @@
 /** DataplaneThread: the data path in a worker thread, against grpc-js clients speaking Envoy's two services. */
 import * as grpc from '@grpc/grpc-js';
 import test from 'ava';
+import net from 'node:net';
 import type { FlowStart } from '../core/lifecycle.ts';
 import type { FlowEndReason, Logger } from '../core/ports.ts';
 import type { UserId } from '../core/user-id.ts';
@@ -214,6 +215,58 @@ test.serial('a thread that dies has its open flows ended, and a new one serves o
     t.true(lines.includes('error data path thread exited: flows it had open are ended; a new one starts'));
   } finally {
     await dp.stop(100);
+  }
+});
+
+test.serial('a grant that comes after its thread was replaced releases nobody', async (t) => {
+  const sink = new Sink();
+  const dp = new DataplaneThread({ identity, appServers, log, restartDelayMs: 50 });
+  const port = await dp.start({ listen: '127.0.0.1:0', flows: sink });
+  try {
+    const first = processHeaders(port, 'g1');
+    await sink.until(1);
+    const before = dp.threadId;
+    await dp.kill();
+    await sink.until(2); // its flow ended by the restart
+    while (dp.threadId === -1 || dp.threadId === before) await tick();
+    const other = '11111111-2222-4333-8444-555555555555' as UserId;
+    let second = processHeaders(port, 'g2', other);
+    for (let i = 0; i < 40 && sink.events.length < 3; i++) {
+      await tick();
+      if (second.answered() && sink.events.length < 3) second = processHeaders(port, `g2-${i}`, other);
+    }
+    t.is(sink.events[2], `start ${other} app-a`, 'the new thread asks for the other user, ticket 1 again');
+    sink.grants[0]!(); // the first user's grant, late
+    await tick();
+    await tick();
+    t.false(second.answered(), 'the other user is still waiting for its own grant');
+    sink.grants[1]!();
+    t.is((await second.answer).status.code, grpc.status.OK);
+    await first.answer;
+  } finally {
+    await dp.stop(100);
+  }
+});
+
+test.serial('a restart that cannot listen is retried, and stop() ends the retries', async (t) => {
+  const sink = new Sink();
+  const dp = new DataplaneThread({ identity, appServers, log, restartDelayMs: 100 });
+  const port = await dp.start({ listen: '127.0.0.1:0', flows: sink });
+  await dp.kill();
+  while (dp.threadId !== -1) await tick();
+  const squatter = net.createServer();
+  await new Promise<void>((r) => squatter.listen(port, '127.0.0.1', r));
+  try {
+    const failures = () => lines.filter((l) => l === 'error data path thread could not restart').length;
+    const seen = failures();
+    while (failures() < seen + 2) await tick();
+    await dp.stop(100);
+    const after = failures();
+    await new Promise((r) => setTimeout(r, 1000));
+    t.is(failures(), after, 'no attempt after stop()');
+    t.is(dp.threadId, -1);
+  } finally {
+    await new Promise((r) => squatter.close(r));
   }
 });
 

@@ -12,8 +12,9 @@
  * Why a thread: the main thread's heap holds every user's presence state, and its full collections stopped requests
  * for hundreds of milliseconds (ARCHITECTURE.md, "The data path in its own thread").
  *
- * If the worker dies, its flows still open are ended (reason presencelb_restart), and a new worker is started on
- * the same port; meanwhile Envoy lets requests through untracked (failure_mode_allow).
+ * If the worker dies, the flows it had reported open are ended (reason presencelb_restart; events it still held die
+ * with it), and a new worker is started on the same port about restartDelayMs later (doubled after each failed
+ * restart); meanwhile Envoy lets requests through untracked (failure_mode_allow).
  */
 import { Worker } from 'node:worker_threads';
 import type { AppServer, Logger } from '../core/ports.ts';
@@ -63,6 +64,7 @@ export class DataplaneThread {
   private stopping = false;
   private unwatchPins: () => void = () => {};
   private restartTimer: NodeJS.Timeout | null = null;
+  private failedRestarts = 0;
   /** stopped resolves stop() when the worker says it has stopped. */
   private stopped: (() => void) | null = null;
   private readonly syncs = new Map<number, () => void>();
@@ -97,7 +99,11 @@ export class DataplaneThread {
     if (!out) return Promise.resolve();
     const id = ++this.syncIds;
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, this.o.settleTimeoutMs ?? 100);
+      const limit = this.o.settleTimeoutMs ?? 100;
+      const timer = setTimeout(() => {
+        this.o.log.warn({ waitedMs: limit }, 'data path thread did not answer in time: deciding with the flow events received so far');
+        done();
+      }, limit);
       const syncs = this.syncs;
       function done(): void {
         clearTimeout(timer);
@@ -128,15 +134,22 @@ export class DataplaneThread {
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.unwatchPins();
     const w = this.worker;
-    if (!w) return;
-    await new Promise<void>((resolve) => {
-      w.once('exit', () => resolve());
-      this.stopped = resolve;
-      this.outbox!.send(['stop', graceMs]);
-    });
-    this.stopped = null;
+    if (w) {
+      await new Promise<void>((resolve) => {
+        // A worker that does not answer (stuck, or still starting) is ended when graceMs and 2 s more are over.
+        const timer = setTimeout(done, graceMs + 2000);
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        w.once('exit', done);
+        this.stopped = done;
+        this.outbox!.send(['stop', graceMs]);
+      });
+      this.stopped = null;
+      await w.terminate();
+    }
     for (const done of [...this.syncs.values()]) done();
-    await w.terminate();
     this.worker = null;
     this.outbox = null;
   }
@@ -156,40 +169,54 @@ export class DataplaneThread {
       batchMs: this.o.batchMs ?? 10,
     };
     const w = new Worker(ENTRY, { workerData: init, name: 'presencelb-dataplane' });
+    const out = new Outbox<ToThread>((batch) => w.postMessage(batch));
     this.worker = w;
-    this.outbox = new Outbox<ToThread>((batch) => w.postMessage(batch));
+    this.outbox = out;
     return new Promise<number>((resolve, reject) => {
       let ready = false;
+      // A worker that could not listen is ended; it is not restarted (start() or the restart timer decides).
+      const failed = (e: Error) => {
+        if (this.worker === w) {
+          this.worker = null;
+          this.outbox = null;
+        }
+        void w.terminate();
+        reject(e);
+      };
       w.on('message', (batch: FromThread[]) => {
         for (const op of batch) {
           if (op[0] === 'ready') {
             ready = true;
             resolve(op[1]);
           } else if (op[0] === 'fail') {
-            reject(Object.assign(new Error(op[1]), op[2] ? { code: op[2] } : {}));
-          } else this.handle(op);
+            failed(Object.assign(new Error(op[1]), op[2] ? { code: op[2] } : {}));
+          } else this.handle(op, out);
         }
       });
-      w.on('error', (e) => {
-        this.o.log.error({ err: e.message, stack: e.stack }, 'data path thread failed');
-        if (!ready) reject(e);
+      w.on('error', (e: unknown) => {
+        const err = e instanceof Error ? e : new Error(String(e));
+        this.o.log.error({ err: err.message, stack: err.stack }, 'data path thread failed');
+        if (!ready) failed(err);
       });
       w.on('exit', (code) => {
-        if (this.worker !== w || this.stopping) return;
+        if (this.worker !== w) return; // replaced, failed before it listened, or stopped
         this.worker = null;
         this.outbox = null;
-        this.died(code);
+        if (!ready) reject(new Error(`data path thread exited (code ${code}) before it listened`));
+        else if (!this.stopping) this.died(code);
       });
     });
   }
 
-  private handle(op: FromThread): void {
+  /** handle hands one op of the worker behind out to the FlowSink (or to stop() and settle()). */
+  private handle(op: FromThread, out: Outbox<ToThread>): void {
     const flows = this.conn!.flows;
     switch (op[0]) {
       case 'start': {
         const [, id, user, appServer, startedAt, ticket] = op;
         this.open.set(id, user);
-        const grant = ticket === 0 ? noop : () => this.outbox?.send(['grant', ticket]);
+        // Tickets are numbered per worker: a grant that comes after its worker was replaced goes nowhere.
+        const grant = ticket === 0 ? noop : () => this.outbox === out && out.send(['grant', ticket]);
         flows.flowStarted({ id, user: user as UserId, appServer, startedAt }, grant);
         break;
       }
@@ -212,20 +239,29 @@ export class DataplaneThread {
     }
   }
 
-  /** died ends the dead worker's open flows and starts a new worker on the same port after restartDelayMs. */
+  /**
+   * died ends the flows the dead worker had reported open (the events it still held, at most batchMs of them, died
+   * with it) and starts a new worker on the same port after restartDelayMs, doubled after each failed restart.
+   */
   private died(code: number): void {
+    if (this.stopping) return;
     const now = Date.now();
     const lost = [...this.open];
     this.open.clear();
     for (const done of [...this.syncs.values()]) done();
     for (const [id, user] of lost) this.conn!.flows.flowEnded(id, user as UserId, now, 'presencelb_restart');
-    const delay = this.o.restartDelayMs ?? 1000;
+    const delay = (this.o.restartDelayMs ?? 1000) * 2 ** Math.min(this.failedRestarts, 5);
     this.o.log.error({ exitCode: code, openFlowsEnded: lost.length, restartInMs: delay }, 'data path thread exited: flows it had open are ended; a new one starts');
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null;
+      if (this.stopping) return;
       this.spawn(`${hostOf(this.conn!.listen)}:${this.port}`).then(
-        () => this.o.log.info({ port: this.port }, 'data path thread restarted'),
+        () => {
+          this.failedRestarts = 0;
+          this.o.log.info({ port: this.port }, 'data path thread restarted');
+        },
         (e: unknown) => {
+          this.failedRestarts++;
           this.o.log.error({ err: String(e) }, 'data path thread could not restart');
           this.died(-1);
         },
