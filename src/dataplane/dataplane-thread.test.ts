@@ -207,7 +207,7 @@ test.serial('a thread that dies has its open flows ended, and a new one serves o
     t.is(dp.openFlows, 0);
     while (dp.threadId === -1 || dp.threadId === before) await tick();
     let answer: Answer | null = null;
-    for (let i = 0; i < 40 && !answer?.msgs.length; i++) {
+    for (let i = 0; i < 600 && !answer?.msgs.length; i++) { // up to 30 s for the new thread to listen
       answer = await processHeaders(port, `k2-${i}`).answer;
       if (!answer.msgs.length) await tick();
     }
@@ -231,7 +231,8 @@ test.serial('a grant that comes after its thread was replaced releases nobody', 
     while (dp.threadId === -1 || dp.threadId === before) await tick();
     const other = '11111111-2222-4333-8444-555555555555' as UserId;
     let second = processHeaders(port, 'g2', other);
-    for (let i = 0; i < 40 && sink.events.length < 3; i++) {
+    // Until the new thread listens, a call fails at once (answered, with no start seen): try again, for up to 30 s.
+    for (let i = 0; i < 600 && sink.events.length < 3; i++) {
       await tick();
       if (second.answered() && sink.events.length < 3) second = processHeaders(port, `g2-${i}`, other);
     }
