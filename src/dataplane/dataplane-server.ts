@@ -104,16 +104,6 @@ export class DataplaneServer {
     return this.server.listen(listen.slice(0, at), Number(listen.slice(at + 1)), tls);
   }
 
-  /** openStreams is the number of ext_proc streams Envoy holds open now. */
-  get openStreams(): number {
-    return this.streams.size;
-  }
-
-  /** openFlows is the number of tracked flows that have started and not ended. */
-  get openFlows(): number {
-    return this.open.size;
-  }
-
   /**
    * stop stops accepting streams, waits up to graceMs for open ones, then ends the rest. Flows still open are left
    * open in the store: the lifecycle closes them (reason shutdown) as it stops.

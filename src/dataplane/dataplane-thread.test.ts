@@ -105,6 +105,25 @@ function logEnd(port: number, rid: string, user = U): Promise<void> {
 
 const tick = () => new Promise((r) => setTimeout(r, 50));
 
+/** replaced resolves once a thread other than before runs and accepts connections on port (up to 30 s: its start-up). */
+async function replaced(dp: DataplaneThread, before: number, port: number): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (dp.threadId !== -1 && dp.threadId !== before && (await accepts(port))) return;
+    await tick();
+  }
+  throw new Error(`no new data path thread on port ${port} after 30 s`);
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = net.connect({ host: '127.0.0.1', port }, () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.on('error', () => resolve(false));
+  });
+}
+
 test.serial('a new user waits for the lifecycle grant; once granted at once, the thread answers alone; the access log ends the flow', async (t) => {
   const sink = new Sink();
   const dp = new DataplaneThread({ identity, appServers, log });
@@ -205,13 +224,9 @@ test.serial('a thread that dies has its open flows ended, and a new one serves o
     await sink.until(2);
     t.deepEqual(sink.events, [`start ${U} app-a`, `end ${U} presencelb_restart`]);
     t.is(dp.openFlows, 0);
-    while (dp.threadId === -1 || dp.threadId === before) await tick();
-    let answer: Answer | null = null;
-    for (let i = 0; i < 600 && !answer?.msgs.length; i++) { // up to 30 s for the new thread to listen
-      answer = await processHeaders(port, `k2-${i}`).answer;
-      if (!answer.msgs.length) await tick();
-    }
-    t.like(answer!.msgs[0], { request_headers: { response: { status: 'CONTINUE' } } }, 'the new thread knows the user is granted at once');
+    await replaced(dp, before, port);
+    const answer = await processHeaders(port, 'k2').answer;
+    t.like(answer.msgs[0], { request_headers: { response: { status: 'CONTINUE' } } }, 'the new thread knows the user is granted at once');
     t.true(lines.includes('error data path thread exited: flows it had open are ended; a new one starts'));
   } finally {
     await dp.stop(100);
@@ -228,14 +243,10 @@ test.serial('a grant that comes after its thread was replaced releases nobody', 
     const before = dp.threadId;
     await dp.kill();
     await sink.until(2); // its flow ended by the restart
-    while (dp.threadId === -1 || dp.threadId === before) await tick();
+    await replaced(dp, before, port);
     const other = '11111111-2222-4333-8444-555555555555' as UserId;
-    let second = processHeaders(port, 'g2', other);
-    // Until the new thread listens, a call fails at once (answered, with no start seen): try again, for up to 30 s.
-    for (let i = 0; i < 600 && sink.events.length < 3; i++) {
-      await tick();
-      if (second.answered() && sink.events.length < 3) second = processHeaders(port, `g2-${i}`, other);
-    }
+    const second = processHeaders(port, 'g2', other);
+    await sink.until(3);
     t.is(sink.events[2], `start ${other} app-a`, 'the new thread asks for the other user, ticket 1 again');
     sink.grants[0]!(); // the first user's grant, late
     await tick();
