@@ -65,6 +65,7 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
     identity: config.identity,
     appServers: config.applicationServers,
     ...(config.xds.pins === 'header' ? { pinHeader: config.xds.pinHeader } : {}),
+    reportLagMs: config.extProc.accessLogLagMs,
     log: log.child({ component: 'ext_proc' }),
   });
   const lifecycle = new Lifecycle({

@@ -9,6 +9,8 @@
  *   blocking       ext_proc as shipped (request headers, Envoy waits for the answer) and the gRPC access log to
  *                  presencelb (flow ends).
  *   observability  the same with ext_proc `observability_mode: true` (Envoy sends and does not wait).
+ *   access-log     no ext_proc filter: the gRPC access log alone, with a periodic entry for streams open over 1 s,
+ *                  as envoy/envoy-access-log.yaml sets it (presencelb learns every flow from the log).
  * In every variant the HTTP filters other than ext_proc and the router (JWT verification, header mutation) are
  * removed, and so is the stdout access log (its cost is Envoy's, not presencelb's).
  *
@@ -21,9 +23,9 @@ import YAML from 'yaml';
 import { REPO_ROOT } from '../../test/harness/envoy.ts';
 
 /** Variant is a configuration of the Envoy under test. */
-export type Variant = 'plain' | 'blocking' | 'observability';
+export type Variant = 'plain' | 'blocking' | 'observability' | 'access-log';
 /** VARIANTS in the order benchmarks run them. */
-export const VARIANTS: readonly Variant[] = ['plain', 'blocking', 'observability'];
+export const VARIANTS: readonly Variant[] = ['plain', 'blocking', 'observability', 'access-log'];
 
 type Obj = Record<string, any>;
 
@@ -85,7 +87,7 @@ export function variantBootstrap(base: BaseBootstrap, variant: Variant, ports: T
   clusterEndpoint(doc, 'presencelb_xds').port_value = ports.xds;
   clusterEndpoint(doc, 'presencelb_ext_proc').port_value = ports.extProc;
   const keepLoggers = variant === 'plain' ? [] : ['envoy.access_loggers.http_grpc'];
-  const keepFilters = variant === 'plain' ? ['envoy.filters.http.router'] : ['envoy.filters.http.ext_proc', 'envoy.filters.http.router'];
+  const keepFilters = variant === 'plain' || variant === 'access-log' ? ['envoy.filters.http.router'] : ['envoy.filters.http.ext_proc', 'envoy.filters.http.router'];
   const note = (what: string) => {
     if (!removed.includes(what)) removed.push(what);
   };
@@ -97,6 +99,11 @@ export function variantBootstrap(base: BaseBootstrap, variant: Variant, ports: T
     hcm.http_filters = (hcm.http_filters ?? []).filter((f: Obj) => keepFilters.includes(f.name) || (note(`http_filter ${f.name}`), false));
     const extProc = hcm.http_filters.find((f: Obj) => f.name === 'envoy.filters.http.ext_proc');
     if (variant === 'plain') continue;
+    if (variant === 'access-log') {
+      // As envoy/envoy-access-log.yaml sets it.
+      hcm.access_log_options = { access_log_flush_interval: '1s' };
+      continue;
+    }
     if (!extProc) throw new Error('base bootstrap has no envoy.filters.http.ext_proc filter');
     // Only jwt_authn's namespace is ever forwarded; with a header identity there is none.
     delete extProc.typed_config.metadata_options;

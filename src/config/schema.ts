@@ -46,6 +46,13 @@ export const configSchema = z.strictObject({
       listen: hostPort.default('127.0.0.1:18001'),
       /** tls serves ext_proc and the access log service over TLS (envoy/envoy-tls.yaml is the matching bootstrap). */
       tls: tlsSchema.optional(),
+      /**
+       * accessLogLagMs: how long after an instant Envoy may still report a flow that was open at it; a decision waits
+       * this long before it reads the user's flows. 0 with ext_proc (envoy.yaml and its ext_proc variants report
+       * each flow at its request headers). With envoy/envoy-access-log.yaml, flows come from the access log only:
+       * at least its access_log_flush_interval plus buffer_flush_interval (1 s + 50 ms); 1500 is shipped.
+       */
+      accessLogLagMs: z.number().int().min(0).max(60000).default(0),
     })
     .prefault({}),
   xds: z
@@ -62,7 +69,7 @@ export const configSchema = z.strictObject({
        *   header  (default) xDS serves one steering route per application server, matching pinHeader; ext_proc sets
        *           pinHeader to the pinned server's name on each request of a pinned user. A change costs the same
        *           however many users are pinned. Needs ext_proc in blocking mode (every bootstrap but
-       *           envoy-observability.yaml).
+       *           envoy-observability.yaml and envoy-access-log.yaml).
        *   routes  one route per pinned user, matching the identity header, in the RouteConfiguration pushed over
        *           xDS on every change: works in observability mode, but each change re-sends every pin.
        */

@@ -1,4 +1,7 @@
-/** AccessLogReceiver: an entry ends its own user's open flow, and corrects the flow's server from the upstream that served it. */
+/**
+ * AccessLogReceiver: an entry ends its own user's open flow and corrects the flow's server from the upstream that
+ * served it; an entry of a flow not seen to start records it whole; a periodic entry opens a flow still open.
+ */
 import test from 'ava';
 import type { FlowEndReason } from '../core/ports.ts';
 import { MemoryLogger } from '../core/testing/fakes.ts';
@@ -23,7 +26,7 @@ function rig(appServer: string | null) {
     serverByCluster: new Map([['app-a', 'app-a'], ['app-b', 'app-b']]),
     serverByAddress: new Map([['127.0.0.1:8081', 'app-a'], ['127.0.0.1:8082', 'app-b']]),
     flows: {
-      flowStarted: () => undefined,
+      flowStarted: (f) => events.push(`started ${f.user === U ? 'U' : f.user} ${f.appServer} ${f.startedAt}`),
       flowUpstream: (id, _u, server) => events.push(`upstream ${id} ${server}`),
       flowEnded: (id, _u, at, reason: FlowEndReason) => events.push(`ended ${id} ${at} ${reason}`),
     },
@@ -52,11 +55,54 @@ test('another configured server served the stream: the flow is moved to it befor
   t.deepEqual(byCluster.events, ['upstream f1 app-b', 'ended f1 3000 stream_error']);
 });
 
-test('an upstream that is no configured server is logged and changes nothing; another user cannot end the flow', (t) => {
+test('an upstream that is no configured server is logged and changes nothing', (t) => {
   const r = rig('app-a');
-  t.false(r.receiver.onEntry(entry({ upstream_cluster: 'app-b' }, '11111111-2222-4333-8444-555555555555')));
-  t.deepEqual(r.events, []);
   r.receiver.onEntry(entry({ upstream_remote_address: { socket_address: { address: '10.9.9.9', port_value: 80 } }, upstream_cluster: 'elsewhere' }));
   t.deepEqual(r.events, ['ended f1 3000 completed']);
   t.true(r.log.lines.some((l) => l.level === 'warn' && (l.obj as { code?: string }).code === 'UNKNOWN_APP_SERVER'));
+});
+
+test("another user's entry with the same request id cannot end the flow: it is that user's own flow, recorded whole", (t) => {
+  const r = rig('app-a');
+  const other = '11111111-2222-4333-8444-555555555555';
+  t.true(r.receiver.onEntry(entry({ upstream_cluster: 'app-b' }, other)));
+  t.is(r.events.length, 2);
+  t.is(r.events[0], `started ${other} app-b 1000`);
+  t.regex(r.events[1]!, /^ended [0-9a-f-]{36} 3000 completed$/);
+  t.not(r.events[1]!.split(' ')[1], 'f1');
+  t.is(r.open.size, 1, "the first user's flow is still open");
+});
+
+test('an entry of a flow presencelb did not see start (untracked, or access-log mode) records it whole', (t) => {
+  const r = rig('app-a');
+  t.true(r.receiver.onEntry({ ...entry({ upstream_cluster: 'app-b', response_flags: { downstream_remote_reset: true } }), request: { request_id: 'r2', request_headers: [{ key: 'x-user-id', value: U }] } as never }));
+  t.is(r.events[0], 'started U app-b 1000');
+  t.regex(r.events[1]!, /^ended [0-9a-f-]{36} 3000 stream_error$/);
+  t.is(r.open.size, 1, 'r1 untouched');
+});
+
+test('a periodic entry opens the flow of a stream still open; later ones change nothing; the final entry closes it', (t) => {
+  const r = rig('app-a');
+  const periodic = (type: string | number): WireHttpLogEntry => ({
+    common_properties: { start_time: { seconds: 5 }, duration: { seconds: 1 }, access_log_type: type, upstream_cluster: 'app-a' },
+    request: { request_id: 'long', request_headers: [{ key: 'x-user-id', value: U }] } as never,
+  });
+  t.true(r.receiver.onEntry(periodic('DownstreamPeriodic')));
+  t.deepEqual(r.events, ['started U app-a 5000']);
+  t.is(r.open.size, 2);
+  t.false(r.receiver.onEntry(periodic(5)), 'the same stream, a second later (type as a number)');
+  t.false(r.receiver.onEntry({ ...periodic('NotSet'), common_properties: { ...periodic('NotSet').common_properties, intermediate_log_entry: true } }), 'flagged intermediate');
+  t.is(r.events.length, 1);
+  t.true(r.receiver.onEntry({ ...periodic('DownstreamEnd'), common_properties: { ...periodic('DownstreamEnd').common_properties, duration: { seconds: 90 } } }));
+  t.regex(r.events[1]!, /^ended [0-9a-f-]{36} 95000 completed$/);
+  t.is(r.open.size, 1);
+});
+
+test('an entry without a valid identity or a request id changes nothing', (t) => {
+  const r = rig('app-a');
+  t.false(r.receiver.onEntry(entry({}, 'not-a-uuid')));
+  t.false(r.receiver.onEntry(entry({}, `${U}\r\nx-evil: 1`)));
+  t.false(r.receiver.onEntry({ common_properties: {}, request: { request_headers: [{ key: 'x-user-id', value: U }] } as never }));
+  t.deepEqual(r.events, []);
+  t.is(r.open.size, 1);
 });

@@ -1,15 +1,24 @@
 /**
- * The end of every flow, from Envoy's gRPC access log service (envoy.service.accesslog.v3.AccessLogService,
- * StreamAccessLogs): Envoy sends one HTTPAccessLogEntry when an HTTP stream completes, long-lived streams
- * included, in batches (buffer_flush_interval in the bootstrap). Each entry closes the open flow of its request
- * id (request.request_id) for the user it names, read from the same source as ext_proc reads it (the verified JWT
- * payload in the entry's dynamic metadata, or the identity header); entries for requests presencelb did not track
- * (rejected, untracked, or already ended) change nothing.
+ * Flows from Envoy's gRPC access log service (envoy.service.accesslog.v3.AccessLogService, StreamAccessLogs). Envoy
+ * sends one HTTPAccessLogEntry when an HTTP stream completes, long-lived streams included, in batches
+ * (buffer_flush_interval in the bootstrap); with HCM access_log_options.access_log_flush_interval it also sends a
+ * periodic entry (intermediate, type DownstreamPeriodic) for a stream still open. The user is read from the same
+ * source as ext_proc reads it (the verified JWT payload in the entry's dynamic metadata, or the identity header);
+ * an entry without a valid identity changes nothing.
+ *
+ * - A final entry closes the open flow of its request id (request.request_id) for the user it names: the flow
+ *   ext_proc opened at request headers, or a periodic entry before it.
+ * - A final entry that closes no open flow is a flow presencelb did not see start: a request Envoy let through
+ *   untracked (failure_mode_allow), or any request in access-log mode (envoy/envoy-access-log.yaml, no ext_proc).
+ *   It is recorded whole: started at the entry's start time, ended at start plus duration.
+ * - A periodic entry opens the flow of a stream presencelb has not seen start (access-log mode), with the entry's
+ *   start time; the stream's final entry closes it. A periodic entry of a flow already open changes nothing.
  *
  * The entry also names the upstream that served the stream (its address, else its cluster). When that is another
  * configured application server than the one the flow started with (the route's cluster at request headers), the
  * flow's server is corrected first; an address that is no configured server is logged (UNKNOWN_APP_SERVER).
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger } from '../core/ports.ts';
 import type { FlowEndReason } from '../core/ports.ts';
 import { parseUserId } from '../core/user-id.ts';
@@ -31,6 +40,8 @@ export interface WireHttpLogEntry {
     time_to_last_downstream_tx_byte?: WireTime;
     response_flags?: Record<string, boolean | undefined>;
     intermediate_log_entry?: boolean;
+    /** access_log_type: why the entry was written (envoy.data.accesslog.v3.AccessLogType; a name, or its number). */
+    access_log_type?: string | number;
     /** metadata is the stream's dynamic metadata (Envoy logs every namespace). */
     metadata?: WireMetadata;
     upstream_remote_address?: { socket_address?: { address?: string; port_value?: number } };
@@ -67,10 +78,12 @@ export class AccessLogReceiver {
     },
   ) {}
 
-  /** onEntry closes the flow an entry reports on, if presencelb is tracking it. Returns whether it did. */
+  /**
+   * onEntry records what an entry reports: a flow's end, a whole flow, or the start of a flow still open (see the
+   * module comment). Returns whether it changed anything.
+   */
   onEntry(e: WireHttpLogEntry): boolean {
     const cp = e.common_properties ?? {};
-    if (cp.intermediate_log_entry) return false;
     const requestId = e.request?.request_id;
     if (!requestId) return false;
     const id = this.o.identity;
@@ -79,14 +92,29 @@ export class AccessLogReceiver {
         ? identityFromJwtMetadata(cp.metadata, id.jwtMetadataNamespace, id.jwtPayloadKey)
         : parseUserId(mapGet(e.request?.request_headers, id.header));
     if (!user.ok) return false;
-    const flow = this.o.open.take(requestId, user.value);
-    if (!flow) return false;
     const start = ms(cp.start_time);
+    const server = this.upstreamOf(cp);
+    if (isIntermediate(cp)) {
+      // A stream still open: its flow is opened here unless ext_proc (or an earlier entry) already did.
+      if (this.o.open.has(requestId)) return false;
+      const flow = { flowId: randomUUID(), user: user.value, appServer: server, startedAt: start ?? this.o.now() };
+      this.o.open.open(requestId, flow);
+      this.o.flows.flowStarted({ id: flow.flowId, user: flow.user, appServer: flow.appServer, startedAt: flow.startedAt }, noop);
+      return true;
+    }
     const dur = ms(cp.duration) ?? ms(cp.time_to_last_downstream_tx_byte);
-    const endedAt = start !== null && dur !== null ? Math.max(start + dur, flow.startedAt) : this.o.now();
     const broken = BROKEN_FLAGS.some((f) => cp.response_flags?.[f] === true);
     const reason: FlowEndReason = broken ? 'stream_error' : 'completed';
-    const server = this.upstreamOf(cp);
+    const flow = this.o.open.take(requestId, user.value);
+    if (!flow) {
+      // A flow not seen to start: recorded whole, from the entry's start for its duration.
+      const startedAt = start ?? this.o.now();
+      const flowId = randomUUID();
+      this.o.flows.flowStarted({ id: flowId, user: user.value, appServer: server, startedAt }, noop);
+      this.o.flows.flowEnded(flowId, user.value, dur !== null ? startedAt + dur : this.o.now(), reason);
+      return true;
+    }
+    const endedAt = start !== null && dur !== null ? Math.max(start + dur, flow.startedAt) : this.o.now();
     if (server && server !== flow.appServer) this.o.flows.flowUpstream(flow.flowId, flow.user, server);
     this.o.flows.flowEnded(flow.flowId, flow.user, endedAt, reason);
     return true;
@@ -103,6 +131,16 @@ export class AccessLogReceiver {
     }
     return (cp.upstream_cluster && this.o.serverByCluster.get(cp.upstream_cluster)) || null;
   }
+}
+
+/** noop is the grant of a flow reported by the access log: its request has already gone on. */
+const noop = (): void => undefined;
+
+/** isIntermediate: the entry was written while its stream was still open (periodic, or a tunnel established). */
+function isIntermediate(cp: NonNullable<WireHttpLogEntry['common_properties']>): boolean {
+  const t = cp.access_log_type;
+  if (t === undefined || t === 0 || t === 'NotSet') return cp.intermediate_log_entry === true;
+  return !(t === 'DownstreamEnd' || t === 6);
 }
 
 function ms(t: WireTime | undefined): number | null {

@@ -7,7 +7,9 @@
  * - onAccess (the Lifecycle's option of that name) and the pin table's changes are copied to the worker, which
  *   answers a user granted at once, and steers a pinned user, without asking the main thread;
  * - the worker sends the other flow events in batches, at most batchMs apart; settle() (the Lifecycle's
- *   flowsSettled) has it send what it holds, so a decision sees every flow that started before it.
+ *   flowsSettled) has it send what it holds, so a decision sees every flow that started before it. With Envoy's
+ *   access log as the only source (envoy/envoy-access-log.yaml), Envoy itself reports a flow up to reportLagMs
+ *   late, and settle() first waits that long.
  *
  * Why a thread: the main thread's heap holds every user's presence state, and its full collections stopped requests
  * for hundreds of milliseconds (ARCHITECTURE.md, "The data path in its own thread").
@@ -43,6 +45,12 @@ export interface DataplaneThreadOptions {
    * presence benchmark at 500 decisions/s logged two such false timeouts (09:42).
    */
   readonly settleTimeoutMs?: number;
+  /**
+   * reportLagMs: how long after an instant Envoy may still report a flow that was open at it (config
+   * extProc.accessLogLagMs). 0 when ext_proc reports each start at request headers; in access-log mode, the periodic
+   * flush interval plus the batch interval and a margin. settle() waits this long before it flushes the worker.
+   */
+  readonly reportLagMs?: number;
 }
 
 /** ThreadStart is what start() connects the worker to. */
@@ -95,10 +103,17 @@ export class DataplaneThread {
   }
 
   /**
-   * settle resolves once the flow events the worker held when it was called have been handed to the FlowSink, or
-   * after settleTimeoutMs if the worker does not answer (at once when no worker runs).
+   * settle resolves, after reportLagMs, once the flow events the worker held then have been handed to the FlowSink,
+   * or after settleTimeoutMs more if the worker does not answer (at once when no worker runs and no lag is set).
    */
-  readonly settle = (): Promise<void> => {
+  readonly settle = async (): Promise<void> => {
+    const lag = this.o.reportLagMs ?? 0;
+    if (lag > 0) await new Promise((resolve) => setTimeout(resolve, lag));
+    return this.sync();
+  };
+
+  /** sync resolves once the flow events the worker holds now have been handed to the FlowSink (see settle). */
+  private sync(): Promise<void> {
     const out = this.outbox;
     if (!out) return Promise.resolve();
     const id = ++this.syncIds;
@@ -117,7 +132,7 @@ export class DataplaneThread {
       this.syncs.set(id, done);
       out.send(['sync', id], true);
     });
-  };
+  }
 
   /** openFlows is the number of flows the worker has reported started and not yet ended. */
   get openFlows(): number {

@@ -28,6 +28,11 @@ export class OpenFlows {
     return true;
   }
 
+  /** has says whether a flow is open under requestId (for any user). */
+  has(requestId: string): boolean {
+    return this.byRequest.has(requestId);
+  }
+
   /** take removes and returns the flow of requestId if it belongs to user (any user when user is null). */
   take(requestId: string, user: UserId | null): OpenFlow | null {
     const f = this.byRequest.get(requestId);

@@ -39,6 +39,7 @@ export const ACCESS_LOG_KEEP: Keep = {
         time_to_last_downstream_tx_byte: true,
         response_flags: true,
         intermediate_log_entry: true,
+        access_log_type: true,
         metadata: { filter_metadata: true },
         upstream_remote_address: { socket_address: { address: true, port_value: true } },
         upstream_cluster: true,

@@ -56,6 +56,9 @@ export interface RigOptions {
   readonly bootstrap?: string;
   /** presence.stepTimeoutMs for presencelb (default 2000). */
   readonly stepTimeoutMs?: number;
+  /** extProc and xds are merged into presencelb's sections of those names (e.g. accessLogLagMs, pins). */
+  readonly extProc?: Record<string, unknown>;
+  readonly xds?: Record<string, unknown>;
 }
 
 /** Rig is a running data path. */
@@ -104,8 +107,8 @@ export async function startRig(o: RigOptions): Promise<Rig> {
   const apps = await Promise.all(['app-a', 'app-b'].map((name) => startDemoAppServer({ name, log: () => undefined })));
   const plb = await startPresencelb({
     identity: { source: o.identity, header: 'x-user-id' },
-    xds: { listen: `127.0.0.1:${xdsPort}` },
-    extProc: { listen: `127.0.0.1:${extProcPort}` },
+    xds: { listen: `127.0.0.1:${xdsPort}`, ...o.xds },
+    extProc: { listen: `127.0.0.1:${extProcPort}`, ...o.extProc },
     presence: { wsUrl: `ws://127.0.0.1:${presenceProxy.port}`, domain: DOMAIN, stepTimeoutMs: o.stepTimeoutMs ?? 2000 },
     lifecycle: { graceMs: 1000, reconnectWindowMs: 60000 },
     applicationServers: apps.map((a) => ({ name: a.name, host: a.host, port: a.port })),

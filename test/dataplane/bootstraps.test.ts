@@ -9,7 +9,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { DEMO_JWT_DIR, demoSigningKey } from '../../scripts/demo-token.ts';
 import { configSchema } from '../../src/config/schema.ts';
-import { DEFAULT_BOOTSTRAP, OBSERVABILITY_BOOTSTRAP, renderBootstrap, TRUSTED_HEADER_BOOTSTRAP, validateBootstrap } from '../harness/envoy.ts';
+import { ACCESS_LOG_BOOTSTRAP, DEFAULT_BOOTSTRAP, OBSERVABILITY_BOOTSTRAP, renderBootstrap, TRUSTED_HEADER_BOOTSTRAP, validateBootstrap } from '../harness/envoy.ts';
 
 type Obj = Record<string, any>;
 const parse = (f: string): Obj => YAML.parse(fs.readFileSync(f, 'utf8')) as Obj;
@@ -22,6 +22,7 @@ for (const [name, file] of [
   ['envoy/envoy.yaml', DEFAULT_BOOTSTRAP],
   ['envoy/envoy-trusted-header.yaml', TRUSTED_HEADER_BOOTSTRAP],
   ['envoy/envoy-observability.yaml', OBSERVABILITY_BOOTSTRAP],
+  ['envoy/envoy-access-log.yaml', ACCESS_LOG_BOOTSTRAP],
 ] as const) {
   test(`${name} passes envoy --mode validate`, (t) => {
     const r = validateBootstrap(file);
@@ -33,7 +34,7 @@ test('every bootstrap removes clients\' pin headers before routing, and lets pre
   const pinHeader = defaults.xds.pinHeader;
   const delta = path.join(path.dirname(DEFAULT_BOOTSTRAP), 'envoy-delta.yaml');
   const tls = path.join(path.dirname(DEFAULT_BOOTSTRAP), 'envoy-tls.yaml');
-  for (const file of [DEFAULT_BOOTSTRAP, TRUSTED_HEADER_BOOTSTRAP, OBSERVABILITY_BOOTSTRAP, delta, tls]) {
+  for (const file of [DEFAULT_BOOTSTRAP, TRUSTED_HEADER_BOOTSTRAP, OBSERVABILITY_BOOTSTRAP, ACCESS_LOG_BOOTSTRAP, delta, tls]) {
     const listener = listenerOf(parse(file));
     for (const chain of [...listener.filter_chains, ...(listener.default_filter_chain ? [listener.default_filter_chain] : [])]) {
       const hcm = hcmOf(chain);
@@ -43,6 +44,10 @@ test('every bootstrap removes clients\' pin headers before routing, and lets pre
         [['envoy.http.early_header_mutation.header_mutation', [{ remove: pinHeader }]]],
         `${where}: removed before a route is chosen`,
       );
+      if (file === ACCESS_LOG_BOOTSTRAP) {
+        t.false(hcm.http_filters.some((f: Obj) => f.name === 'envoy.filters.http.ext_proc'), `${where}: no ext_proc, nothing to set`);
+        continue;
+      }
       t.deepEqual(filterOf(hcm, 'envoy.filters.http.ext_proc').typed_config.mutation_rules, { disallow_all: true, allow_expression: { regex: `^${pinHeader}$` } }, where);
     }
   }
@@ -92,6 +97,33 @@ test('envoy/envoy-observability.yaml is envoy/envoy.yaml with ext_proc in observ
   delete ext.observability_mode;
   delete ext.deferred_close_timeout;
   t.deepEqual(obs, parse(DEFAULT_BOOTSTRAP));
+});
+
+test('envoy/envoy-access-log.yaml is envoy/envoy-observability.yaml without ext_proc, logging streams still open every second', (t) => {
+  const al = parse(ACCESS_LOG_BOOTSTRAP);
+  const hcm = hcmOf(listenerOf(al).filter_chains[0]);
+  t.deepEqual(hcm.http_filters.map((f: Obj) => f.name), ['envoy.filters.http.header_mutation', 'envoy.filters.http.jwt_authn', 'envoy.filters.http.rbac', 'envoy.filters.http.router']);
+  t.deepEqual(hcm.access_log_options, { access_log_flush_interval: '1s' });
+  const grpc = hcm.access_log.find((a: Obj) => a.name === 'envoy.access_loggers.http_grpc');
+  t.is(grpc.filter, undefined, 'presencelb gets the periodic entries');
+  const stdout = hcm.access_log.find((a: Obj) => a.name === 'envoy.access_loggers.stdout');
+  t.deepEqual(stdout.filter, { log_type_filter: { types: ['DownstreamPeriodic'], exclude: true } }, 'stdout gets one line a request');
+  // presencelb's lag must cover the flush interval and the batch interval.
+  const flushMs = Number.parseFloat(hcm.access_log_options.access_log_flush_interval) * 1000;
+  const batchMs = Number.parseFloat(grpc.typed_config.common_config.buffer_flush_interval) * 1000;
+  const lag = /accessLogLagMs: (\d+)/.exec(fs.readFileSync(ACCESS_LOG_BOOTSTRAP, 'utf8'));
+  t.truthy(lag, 'the header names the lag to configure');
+  t.true(Number(lag![1]) > flushMs + batchMs);
+  t.is(configSchema.parse({ extProc: { accessLogLagMs: Number(lag![1]) } }).extProc.accessLogLagMs, Number(lag![1]));
+
+  // Undo exactly those differences: what is left is envoy/envoy-observability.yaml.
+  const obs = parse(OBSERVABILITY_BOOTSTRAP);
+  const obsHcm = hcmOf(listenerOf(obs).filter_chains[0]);
+  obsHcm.http_filters = obsHcm.http_filters.filter((f: Obj) => f.name !== 'envoy.filters.http.ext_proc');
+  delete obs.layered_runtime; // ext_proc's graceful close
+  delete hcm.access_log_options;
+  delete stdout.filter;
+  t.deepEqual(al, obs);
 });
 
 test('envoy/envoy-trusted-header.yaml keeps the header from the gateway, removes it from anyone else, and is otherwise envoy/envoy.yaml', (t) => {

@@ -22,6 +22,8 @@ export const DEFAULT_BOOTSTRAP = path.join(REPO_ROOT, 'envoy/envoy.yaml');
 export const TRUSTED_HEADER_BOOTSTRAP = path.join(REPO_ROOT, 'envoy/envoy-trusted-header.yaml');
 /** OBSERVABILITY_BOOTSTRAP is DEFAULT_BOOTSTRAP with ext_proc in observability mode (off the critical path). */
 export const OBSERVABILITY_BOOTSTRAP = path.join(REPO_ROOT, 'envoy/envoy-observability.yaml');
+/** ACCESS_LOG_BOOTSTRAP is OBSERVABILITY_BOOTSTRAP without ext_proc: flows come from the access log alone. */
+export const ACCESS_LOG_BOOTSTRAP = path.join(REPO_ROOT, 'envoy/envoy-access-log.yaml');
 
 let binary: string | undefined;
 
