@@ -18,10 +18,10 @@
  * configured application server than the one the flow started with (the route's cluster at request headers), the
  * flow's server is corrected first; an address that is no configured server is logged (UNKNOWN_APP_SERVER).
  */
-import { randomUUID } from 'node:crypto';
 import type { Logger } from '../core/ports.ts';
 import type { FlowEndReason } from '../core/ports.ts';
 import { parseUserId } from '../core/user-id.ts';
+import { newFlowId } from './flow-id.ts';
 import type { FlowSink } from './flow-sink.ts';
 import { mapGet, type WireMap, type WireMetadata } from './headers.ts';
 import { identityFromJwtMetadata, type IdentitySettings } from './identity.ts';
@@ -97,7 +97,7 @@ export class AccessLogReceiver {
     if (isIntermediate(cp)) {
       // A stream still open: its flow is opened here unless ext_proc (or an earlier entry) already did.
       if (this.o.open.has(requestId)) return false;
-      const flow = { flowId: randomUUID(), user: user.value, appServer: server, startedAt: start ?? this.o.now() };
+      const flow = { flowId: newFlowId(), user: user.value, appServer: server, startedAt: start ?? this.o.now() };
       this.o.open.open(requestId, flow);
       this.o.flows.flowStarted({ id: flow.flowId, user: flow.user, appServer: flow.appServer, startedAt: flow.startedAt }, noop);
       return true;
@@ -109,7 +109,7 @@ export class AccessLogReceiver {
     if (!flow) {
       // A flow not seen to start: recorded whole, from the entry's start for its duration.
       const startedAt = start ?? this.o.now();
-      const flowId = randomUUID();
+      const flowId = newFlowId();
       this.o.flows.flowStarted({ id: flowId, user: user.value, appServer: server, startedAt }, noop);
       this.o.flows.flowEnded(flowId, user.value, dur !== null ? startedAt + dur : this.o.now(), reason);
       return true;

@@ -24,6 +24,7 @@
  * done (the lifecycle bounds that by presence.stepTimeoutMs).
  */
 import { randomUUID } from 'node:crypto';
+import { newFlowId } from './flow-id.ts';
 import { formatErrors } from '../core/result.ts';
 import type { Clock, Logger } from '../core/ports.ts';
 import type { FlowSink } from './flow-sink.ts';
@@ -133,7 +134,7 @@ export class ProcessStream {
     const requestId = requestIds.length === 1 && requestIds[0]!.length <= 128 ? requestIds[0]! : `local:${randomUUID()}`;
     // A pinned user's request goes to the pinned server (the steering route), not the cluster Envoy chose first.
     const pinned = observe || !this.ctx.pinHeader ? undefined : this.ctx.pins?.serverFor(id.value);
-    const start = { id: randomUUID(), user: id.value, appServer: pinned ?? (cluster ? (this.ctx.serverByCluster.get(cluster) ?? null) : null), startedAt: this.ctx.clock.now() };
+    const start = { id: newFlowId(), user: id.value, appServer: pinned ?? (cluster ? (this.ctx.serverByCluster.get(cluster) ?? null) : null), startedAt: this.ctx.clock.now() };
     const entry = { flowId: start.id, user: start.user, appServer: start.appServer, startedAt: start.startedAt };
     if (!this.ctx.open.open(requestId, entry)) {
       this.ctx.log.warn({ user: start.user }, 'ext_proc: request id already open; this flow will end at restart or shutdown');

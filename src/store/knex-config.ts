@@ -5,7 +5,9 @@
  * and no two of our own writes ever contend for the file lock; each connection gets a busy timeout (for other
  * processes, e.g. `presencelb migrate` or a backup), WAL journaling (readers never block the writer),
  * synchronous=NORMAL (with WAL: a commit survives a crash of presencelb, the last commits may be lost on power
- * failure or an OS crash, the file is never corrupted) and foreign-key enforcement (no table declares one yet).
+ * failure or an OS crash, the file is never corrupted), foreign-key enforcement (no table declares one yet) and
+ * temporary files in memory (temp_store: a multi-row INSERT … ON CONFLICT needs a statement journal, and on disk
+ * that was a file created and unlinked for every batch; seen with strace, 11:20 UTC 2026-11-26).
  *
  * PostgreSQL (pg): a pool of up to 10 connections that connects lazily; a connection attempt gives up after
  * CONNECT_TIMEOUT_MS and a statement after STATEMENT_TIMEOUT_MS, so an unreachable or stuck database surfaces as
@@ -48,6 +50,7 @@ export const SQLITE_PRAGMAS = [
   'PRAGMA journal_mode = WAL',
   'PRAGMA synchronous = NORMAL',
   'PRAGMA foreign_keys = ON',
+  'PRAGMA temp_store = MEMORY',
 ];
 
 /** knexLog routes knex's own messages (e.g. "Acquire connection error") to the logger instead of the console. */
