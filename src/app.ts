@@ -17,6 +17,7 @@ import { readServerTls, type ServerTls } from './tls-credentials.ts';
 import { instrument } from './metrics/instrument.ts';
 import { freshReads, openStore } from './store/index.ts';
 import { WriteBehindStore } from './store/write-behind.ts';
+import { startFlowRetention } from './store/flow-retention.ts';
 import { AdsServer } from './xds/ads-server.ts';
 import { XdsRoutePublisher } from './xds/route-publisher.ts';
 import { PinTable } from './dataplane/pin-table.ts';
@@ -126,6 +127,7 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
     if (n > 0) log.warn({ users: n }, 'sweep: subscriptions silent for too long, decided without a NOTIFY');
   }, 30000);
   sweeper.unref();
+  const retention = startFlowRetention({ store, retentionMs: config.lifecycle.flowRetentionMs, now: () => clock.now(), log: log.child({ component: 'store' }) });
   const surface = await startOperator(operator, { lifecycle, reads: freshReads(store), presence, xds, dataplane }, config, clock, log);
   log.info({ xdsPort, extProcPort, adminPort: surface.ports.admin, metricsPort: surface.ports.metrics, snapshot: first.version, pins: config.xds.pins, store: config.store.client }, 'presencelb ready');
 
@@ -137,6 +139,7 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
     async stop() {
       await surface.stop();
       clearInterval(sweeper);
+      retention.stop();
       await dataplane.stop(2000);
       await lifecycle.idle();
       await lifecycle.shutdown();

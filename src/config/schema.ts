@@ -116,7 +116,14 @@ export const configSchema = z.strictObject({
       graceMs: z.number().int().min(0).max(3600000).default(5000),
       /** reconnectWindowMs: how long a reconnect route update stays in force. */
       reconnectWindowMs: z.number().int().min(1000).max(86400000).default(60000),
+      /**
+       * flowRetentionMs: flows that ended longer ago than this are deleted from the store (every minute). Decisions
+       * read only flows that ended within graceMs of a NOTIFY, so it must exceed graceMs by at least a minute; the
+       * admin API shows flows up to this old.
+       */
+      flowRetentionMs: z.number().int().min(120000).max(30 * 86400000).default(3600000),
     })
+    .refine((l) => l.flowRetentionMs >= l.graceMs + 60000, { message: 'flowRetentionMs must be at least graceMs + 60000', path: ['flowRetentionMs'] })
     .prefault({}),
   applicationServers: z
     .array(appServer)

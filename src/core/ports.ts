@@ -229,6 +229,11 @@ export interface FlowStore {
   flowsOverlapping(user: UserId, since: number): Promise<FlowRecord[]>;
   /** closeOpenFlows ends every flow still open (after a restart) and returns how many it closed. */
   closeOpenFlows(at: number, reason: FlowEndReason): Promise<number>;
+  /**
+   * pruneFlows deletes at most `limit` flows that ended before `endedBefore`, oldest end first, and returns how many
+   * it deleted. Open flows are never deleted.
+   */
+  pruneFlows(endedBefore: number, limit: number): Promise<number>;
   recordDecision(d: DecisionRecord): Promise<void>;
   savePin(pin: PinRecord): Promise<void>;
   deletePin(user: UserId): Promise<void>;

@@ -186,6 +186,19 @@ export class KnexFlowStore implements FlowStore, WriteSink {
     });
   }
 
+  /** pruneFlows deletes at most limit flows that ended before endedBefore (oldest end first); open flows stay. */
+  pruneFlows(endedBefore: number, limit: number): Promise<number> {
+    return this.run('pruneFlows', async () => {
+      new Check('pruneFlows')
+        .millis('endedBefore', endedBefore)
+        .require(Number.isInteger(limit) && limit >= 1 && limit <= 100000, 'limit', 'must be an integer from 1 to 100000')
+        .done();
+      // flows_ended_idx serves the inner query; one statement, so a prune is all or nothing.
+      const oldest = this.db<FlowRow>('flows').select('id').whereNotNull('ended_at').andWhere('ended_at', '<', endedBefore).orderBy('ended_at').limit(limit);
+      return this.db<FlowRow>('flows').whereIn('id', oldest).del();
+    });
+  }
+
   /** recordDecision appends a decision to the user's decision log. */
   recordDecision(d: DecisionRecord): Promise<void> {
     return this.run('recordDecision', async () => {

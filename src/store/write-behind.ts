@@ -133,6 +133,7 @@ export class WriteBehindStore<S extends FlowStore & WriteSink = FlowStore & Writ
   listUsers = () => this.after(() => this.inner.listUsers());
   flowsOverlapping = (u: UserId, since: number) => this.after(() => this.inner.flowsOverlapping(u, since));
   closeOpenFlows = (at: number, reason: FlowEndReason) => this.after(() => this.inner.closeOpenFlows(at, reason));
+  pruneFlows = (endedBefore: number, limit: number) => this.after(() => this.inner.pruneFlows(endedBefore, limit));
   listPins = () => this.after(() => this.inner.listPins());
 
   async recordDecision(d: DecisionRecord): Promise<void> {

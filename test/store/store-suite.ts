@@ -134,6 +134,26 @@ const CASES: Case[] = [
     },
   },
   {
+    title: 'pruneFlows deletes flows that ended before the instant, oldest end first, at most limit; open flows stay; bad input is refused',
+    async run(t, { store }) {
+      const [a, b] = [uid(), uid()];
+      await store.insertFlow(flow('old-open', a, { startedAt: T0 }));
+      await store.insertFlow(flow('old-1', a, { startedAt: T0, endedAt: T0 + 10, endReason: 'completed' }));
+      await store.insertFlow(flow('old-2', b, { startedAt: T0, endedAt: T0 + 20, endReason: 'stream_error' }));
+      await store.insertFlow(flow('old-3', a, { startedAt: T0 + 1, endedAt: T0 + 30, endReason: 'completed' }));
+      await store.insertFlow(flow('at-cutoff', b, { startedAt: T0 + 1, endedAt: T0 + 100, endReason: 'completed' }));
+      t.is(await store.pruneFlows(T0 + 100, 2), 2, 'limit');
+      t.deepEqual((await store.flowsOverlapping(a, 0)).map((f) => f.id), ['old-open', 'old-3'], 'the two oldest ends went first');
+      t.is(await store.pruneFlows(T0 + 100, 100), 1);
+      t.is(await store.pruneFlows(T0 + 100, 100), 0);
+      t.deepEqual((await store.flowsOverlapping(a, 0)).map((f) => f.id), ['old-open']);
+      t.deepEqual((await store.flowsOverlapping(b, 0)).map((f) => f.id), ['at-cutoff'], 'ended at the instant: kept');
+      await rejectsStoreFailed(t, store.pruneFlows(T0, 0), 'store.pruneFlows', 'limit');
+      await rejectsStoreFailed(t, store.pruneFlows(Number.NaN, 10), 'store.pruneFlows', 'endedBefore');
+      t.is(await store.pruneFlows(T0 + 1000, 100), 1, 'nothing was lost by the refused calls');
+    },
+  },
+  {
     title: 'recordDecision appends; savePin replaces; deletePin removes (and tolerates none); listPins reads all',
     async run(t, { store }) {
       const [a, b] = [uid(), uid()];

@@ -70,6 +70,11 @@ export class MemoryStore implements FlowStore {
   async endFlow(id: string, at: number, reason: FlowEndReason) { const f = this.flows.get(id); if (f) this.flows.set(id, { ...f, endedAt: at, endReason: reason }); }
   async flowsOverlapping(u: UserId, since: number) { return [...this.flows.values()].filter((f) => f.user === u && (f.endedAt === null || f.endedAt >= since)); }
   async closeOpenFlows(at: number, reason: FlowEndReason) { let n = 0; for (const [id, f] of this.flows) if (f.endedAt === null) { this.flows.set(id, { ...f, endedAt: at, endReason: reason }); n++; } return n; }
+  async pruneFlows(before: number, limit: number) {
+    const old = [...this.flows.values()].filter((f) => f.endedAt !== null && f.endedAt < before).sort((x, y) => x.endedAt! - y.endedAt!).slice(0, limit);
+    for (const f of old) this.flows.delete(f.id);
+    return old.length;
+  }
   async recordDecision(d: DecisionRecord) { this.decisions.push(d); }
   async savePin(p: PinRecord) { this.pins.set(p.user, p); }
   async deletePin(u: UserId) { this.pins.delete(u); }
