@@ -139,7 +139,7 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
     async stop() {
       await surface.stop();
       clearInterval(sweeper);
-      retention.stop();
+      await retention.stop();
       await dataplane.stop(2000);
       await lifecycle.idle();
       await lifecycle.shutdown();

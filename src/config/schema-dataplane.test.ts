@@ -18,7 +18,8 @@ const bad: Array<[string, unknown, string]> = [
   ['a negative lag', { extProc: { accessLogLagMs: -1 } }, 'extProc.accessLogLagMs'],
   ['a lag over a minute', { extProc: { accessLogLagMs: 60_001 } }, 'extProc.accessLogLagMs'],
   ['a retention below two minutes', { lifecycle: { flowRetentionMs: 60_000 } }, 'lifecycle.flowRetentionMs'],
-  ['a retention a decision could outlive (graceMs + 1 min)', { lifecycle: { graceMs: 600_000, flowRetentionMs: 600_000 } }, 'lifecycle.flowRetentionMs'],
+  ['a retention a decision could outlive (graceMs + 2 min)', { lifecycle: { graceMs: 600_000, flowRetentionMs: 700_000 } }, 'lifecycle.flowRetentionMs'],
+  ['a retention a reconnect window could outlive (+ 2 min)', { lifecycle: { reconnectWindowMs: 7_200_000 } }, 'lifecycle.flowRetentionMs'],
 ];
 for (const [name, config, path] of bad) {
   test(`rejects ${name}`, (t) => {

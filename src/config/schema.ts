@@ -117,13 +117,17 @@ export const configSchema = z.strictObject({
       /** reconnectWindowMs: how long a reconnect route update stays in force. */
       reconnectWindowMs: z.number().int().min(1000).max(86400000).default(60000),
       /**
-       * flowRetentionMs: flows that ended longer ago than this are deleted from the store (every minute). Decisions
-       * read only flows that ended within graceMs of a NOTIFY, so it must exceed graceMs by at least a minute; the
-       * admin API shows flows up to this old.
+       * flowRetentionMs: flows that ended longer ago than this are deleted from the store (every minute). A decision
+       * reads the flows that ended within graceMs of its NOTIFY, and the end of a reconnect window those since the
+       * window began, so it must exceed both graceMs and reconnectWindowMs by at least two minutes (a minute between
+       * runs, and a minute to spare); the admin API shows flows up to this old.
        */
       flowRetentionMs: z.number().int().min(120000).max(30 * 86400000).default(3600000),
     })
-    .refine((l) => l.flowRetentionMs >= l.graceMs + 60000, { message: 'flowRetentionMs must be at least graceMs + 60000', path: ['flowRetentionMs'] })
+    .refine((l) => l.flowRetentionMs >= Math.max(l.graceMs, l.reconnectWindowMs) + 120000, {
+      message: 'flowRetentionMs must be at least the larger of graceMs and reconnectWindowMs, plus 120000',
+      path: ['flowRetentionMs'],
+    })
     .prefault({}),
   applicationServers: z
     .array(appServer)

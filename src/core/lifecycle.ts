@@ -376,7 +376,7 @@ export class Lifecycle implements PresenceSink {
     this.move(s, 'deciding');
     let d = imposed;
     if (!d) {
-      await this.o.flowsSettled?.();
+      await this.o.flowsSettled?.({ readFlows: true });
       const flows = this.index.overlapping(user, at - this.o.graceMs, this.o.clock.now()) ?? await this.o.store.flowsOverlapping(user, at - this.o.graceMs).catch((e) => {
         this.o.log.error({ user, code: 'STORE_FAILED', err: String(e) }, 'cannot read flows: decision postponed');
         return null;

@@ -106,3 +106,41 @@ test('an entry without a valid identity or a request id changes nothing', (t) =>
   t.deepEqual(r.events, []);
   t.is(r.open.size, 1);
 });
+
+test('an entry of a request no application server served records nothing: Envoy answered it itself, maybe before any filter', (t) => {
+  const r = rig('app-a');
+  const local = (type?: string): WireHttpLogEntry => ({
+    common_properties: { start_time: { seconds: 5 }, duration: { seconds: 0 }, ...(type ? { access_log_type: type } : {}), response_flags: {} },
+    request: { request_id: 'forged', request_headers: [{ key: 'x-user-id', value: U }] } as never,
+  });
+  t.false(r.receiver.onEntry(local()), 'final, no upstream');
+  t.false(r.receiver.onEntry(local('DownstreamPeriodic')), 'periodic, no upstream');
+  t.deepEqual(r.events, []);
+  t.is(r.open.size, 1);
+});
+
+test('only the Downstream types that say a stream is open or ended count; a DownstreamStart entry (before any filter) does not', (t) => {
+  const r = rig('app-a');
+  for (const type of ['DownstreamStart', 'UpstreamPoolReady', 'UpstreamPeriodic', 'UpstreamEnd', 'TcpConnectionEnd', 4, 9, 42]) {
+    t.false(r.receiver.onEntry({ ...entry({ upstream_cluster: 'app-a', access_log_type: type }), request: { request_id: 'x', request_headers: [{ key: 'x-user-id', value: U }] } as never }), String(type));
+  }
+  t.deepEqual(r.events, []);
+  t.true(r.receiver.onEntry(entry({ upstream_cluster: 'app-a', access_log_type: 'DownstreamEnd' })), 'DownstreamEnd ends r1');
+  t.deepEqual(r.events, ['ended f1 3000 completed']);
+});
+
+test("another user's stream under the same request id neither hides nor ends a user's open stream", (t) => {
+  const r = rig('app-a');
+  const other = '11111111-2222-4333-8444-555555555555';
+  const periodic = (user: string): WireHttpLogEntry => ({
+    common_properties: { start_time: { seconds: 7 }, duration: { seconds: 1 }, access_log_type: 'DownstreamPeriodic', upstream_cluster: 'app-b' },
+    request: { request_id: 'shared', request_headers: [{ key: 'x-user-id', value: user }] } as never,
+  });
+  t.true(r.receiver.onEntry(periodic(other)), "the other user's stream opens first");
+  t.true(r.receiver.onEntry(periodic(U)), "the user's own stream is opened all the same");
+  t.deepEqual(r.events, [`started ${other} app-b 7000`, 'started U app-b 7000']);
+  t.is(r.open.size, 3);
+  t.true(r.receiver.onEntry({ ...periodic(other), common_properties: { ...periodic(other).common_properties, access_log_type: 'DownstreamEnd' } }));
+  t.is(r.open.size, 2, "only the other user's flow ended");
+  t.true(r.open.has('shared', U));
+});

@@ -92,11 +92,14 @@ export class AccessLogReceiver {
         ? identityFromJwtMetadata(cp.metadata, id.jwtMetadataNamespace, id.jwtPayloadKey)
         : parseUserId(mapGet(e.request?.request_headers, id.header));
     if (!user.ok) return false;
+    const kind = kindOf(cp);
+    if (kind === 'other') return false;
     const start = ms(cp.start_time);
     const server = this.upstreamOf(cp);
-    if (isIntermediate(cp)) {
-      // A stream still open: its flow is opened here unless ext_proc (or an earlier entry) already did.
-      if (this.o.open.has(requestId)) return false;
+    if (kind === 'open') {
+      // A stream still open: its flow is opened here unless ext_proc (or an earlier entry) already did. Only a
+      // stream routed to a configured application server is a flow (see below).
+      if (server === null || this.o.open.has(requestId, user.value)) return false;
       const flow = { flowId: newFlowId(), user: user.value, appServer: server, startedAt: start ?? this.o.now() };
       this.o.open.open(requestId, flow);
       this.o.flows.flowStarted({ id: flow.flowId, user: flow.user, appServer: flow.appServer, startedAt: flow.startedAt }, noop);
@@ -107,7 +110,11 @@ export class AccessLogReceiver {
     const reason: FlowEndReason = broken ? 'stream_error' : 'completed';
     const flow = this.o.open.take(requestId, user.value);
     if (!flow) {
-      // A flow not seen to start: recorded whole, from the entry's start for its duration.
+      // A flow not seen to start: recorded whole, from the entry's start for its duration. Only if it went to a
+      // configured application server: a request Envoy answered itself (a 400 for a request without a Host, a 401
+      // of jwt_authn, an RBAC 403) is logged too, and before any HTTP filter ran, so with a header identity its
+      // header is the client's own.
+      if (server === null) return false;
       const startedAt = start ?? this.o.now();
       const flowId = newFlowId();
       this.o.flows.flowStarted({ id: flowId, user: user.value, appServer: server, startedAt }, noop);
@@ -136,11 +143,19 @@ export class AccessLogReceiver {
 /** noop is the grant of a flow reported by the access log: its request has already gone on. */
 const noop = (): void => undefined;
 
-/** isIntermediate: the entry was written while its stream was still open (periodic, or a tunnel established). */
-function isIntermediate(cp: NonNullable<WireHttpLogEntry['common_properties']>): boolean {
+/**
+ * kindOf says what an entry reports: 'final' (the stream ended: DownstreamEnd), 'open' (written while the stream
+ * was still open: DownstreamPeriodic, or DownstreamTunnelSuccessfullyEstablished) or 'other' (any other type; a
+ * DownstreamStart entry is written before the HTTP filters ran, so before the identity was checked). An entry with
+ * no type (older Envoys) is final unless flagged intermediate_log_entry. The type is decoded as its name, or as its
+ * number when the name is unknown.
+ */
+function kindOf(cp: NonNullable<WireHttpLogEntry['common_properties']>): 'final' | 'open' | 'other' {
   const t = cp.access_log_type;
-  if (t === undefined || t === 0 || t === 'NotSet') return cp.intermediate_log_entry === true;
-  return !(t === 'DownstreamEnd' || t === 6);
+  if (t === undefined || t === 0 || t === 'NotSet') return cp.intermediate_log_entry === true ? 'open' : 'final';
+  if (t === 'DownstreamEnd' || t === 6) return 'final';
+  if (t === 'DownstreamPeriodic' || t === 5 || t === 'DownstreamTunnelSuccessfullyEstablished' || t === 10) return 'open';
+  return 'other';
 }
 
 function ms(t: WireTime | undefined): number | null {

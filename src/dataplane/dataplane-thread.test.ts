@@ -189,6 +189,19 @@ test.serial('flow events wait in the thread up to batchMs; settle() brings every
   t.pass('settle with no thread resolves at once');
 });
 
+test('with reportLagMs (access-log mode), settle waits that long before a read of flows, and not before a teardown', async (t) => {
+  const dp = new DataplaneThread({ identity, appServers, log, reportLagMs: 300 });
+  let t0 = Date.now();
+  await dp.settle();
+  t.true(Date.now() - t0 >= 295, `a read of flows waited ${Date.now() - t0} ms`);
+  t0 = Date.now();
+  await dp.settle({ readFlows: true });
+  t.true(Date.now() - t0 >= 295);
+  t0 = Date.now();
+  await dp.settle({ readFlows: false });
+  t.true(Date.now() - t0 < 200, `a teardown waited ${Date.now() - t0} ms`);
+});
+
 test.serial('a pinned user is steered by the pin table the main thread changes', async (t) => {
   const sink = new Sink();
   const pins = new PinTable({ servers: ['app-a', 'app-b'] });

@@ -9,7 +9,7 @@
  * - the worker sends the other flow events in batches, at most batchMs apart; settle() (the Lifecycle's
  *   flowsSettled) has it send what it holds, so a decision sees every flow that started before it. With Envoy's
  *   access log as the only source (envoy/envoy-access-log.yaml), Envoy itself reports a flow up to reportLagMs
- *   late, and settle() first waits that long.
+ *   late, and settle() first waits that long when the caller is about to read flows.
  *
  * Why a thread: the main thread's heap holds every user's presence state, and its full collections stopped requests
  * for hundreds of milliseconds (ARCHITECTURE.md, "The data path in its own thread").
@@ -103,11 +103,12 @@ export class DataplaneThread {
   }
 
   /**
-   * settle resolves, after reportLagMs, once the flow events the worker held then have been handed to the FlowSink,
-   * or after settleTimeoutMs more if the worker does not answer (at once when no worker runs and no lag is set).
+   * settle resolves once the flow events the worker held have been handed to the FlowSink, or after
+   * settleTimeoutMs if the worker does not answer (at once when no worker runs). When the caller reads flows
+   * (readFlows, the default), it first waits reportLagMs, for the flows Envoy reports late.
    */
-  readonly settle = async (): Promise<void> => {
-    const lag = this.o.reportLagMs ?? 0;
+  readonly settle = async (o: { readonly readFlows?: boolean } = {}): Promise<void> => {
+    const lag = o.readFlows === false ? 0 : (this.o.reportLagMs ?? 0);
     if (lag > 0) await new Promise((resolve) => setTimeout(resolve, lag));
     return this.sync();
   };

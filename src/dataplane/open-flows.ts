@@ -1,8 +1,9 @@
 /**
- * OpenFlows is the data path's table of flows that have started and not yet ended, keyed by the request id
- * Envoy gives every HTTP stream (x-request-id). ext_proc opens an entry at request headers; the access log
- * (access-log.ts) closes it when Envoy reports the stream complete or reset. An entry is closed only for the user
- * that opened it, so a client that reuses another request's id cannot end someone else's flow. An entry whose
+ * OpenFlows is the data path's table of flows that have started and not yet ended, keyed by user and by the request
+ * id Envoy gives every HTTP stream (x-request-id). ext_proc (or, in access-log mode, a periodic access log entry)
+ * opens an entry; the access log (access-log.ts) closes it when Envoy reports the stream complete or reset. A client
+ * may send its own x-request-id, so ids are only unique per user: a client that reuses another user's request id
+ * neither ends nor hides that user's flow. An entry whose
  * access log entry never comes (Envoy dropped it: its access_logs.grpc_access_log.logs_dropped stat) stays until
  * presencelb stops; the flow is then closed in the store (reason shutdown or, after a crash, presencelb_restart).
  */
@@ -21,23 +22,25 @@ export interface OpenFlow {
 export class OpenFlows {
   private readonly byRequest = new Map<string, OpenFlow>();
 
-  /** open records a flow; a request id already open is refused (returns false). */
+  /** open records a flow; a request id already open for the same user is refused (returns false). */
   open(requestId: string, flow: OpenFlow): boolean {
-    if (this.byRequest.has(requestId)) return false;
-    this.byRequest.set(requestId, flow);
+    const k = key(flow.user, requestId);
+    if (this.byRequest.has(k)) return false;
+    this.byRequest.set(k, flow);
     return true;
   }
 
-  /** has says whether a flow is open under requestId (for any user). */
-  has(requestId: string): boolean {
-    return this.byRequest.has(requestId);
+  /** has says whether the user has a flow open under requestId. */
+  has(requestId: string, user: UserId): boolean {
+    return this.byRequest.has(key(user, requestId));
   }
 
-  /** take removes and returns the flow of requestId if it belongs to user (any user when user is null). */
-  take(requestId: string, user: UserId | null): OpenFlow | null {
-    const f = this.byRequest.get(requestId);
-    if (!f || (user !== null && f.user !== user)) return null;
-    this.byRequest.delete(requestId);
+  /** take removes and returns the user's flow of requestId, if any. */
+  take(requestId: string, user: UserId): OpenFlow | null {
+    const k = key(user, requestId);
+    const f = this.byRequest.get(k);
+    if (!f) return null;
+    this.byRequest.delete(k);
     return f;
   }
 
@@ -52,3 +55,6 @@ export class OpenFlows {
     return this.byRequest.size;
   }
 }
+
+/** key joins a user and a request id (a UUID has no space, so the pair is unambiguous). */
+const key = (user: UserId, requestId: string): string => `${user} ${requestId}`;

@@ -43,6 +43,22 @@ test('a run stops after maxBatches; the next run goes on', async (t) => {
   t.is(await pruneExpiredFlows(o), 0);
 });
 
+test('stop() waits for a run in progress, so the store can be closed after it', async (t) => {
+  const { store } = seeded();
+  let inFlight = false;
+  const prune = store.pruneFlows.bind(store);
+  store.pruneFlows = async (b, l) => {
+    inFlight = true;
+    await new Promise((res) => setTimeout(res, 200));
+    inFlight = false;
+    return prune(b, l);
+  };
+  const r = startFlowRetention({ store, retentionMs: 3_600_000, now: () => NOW, log: new MemoryLogger(), intervalMs: 10 });
+  while (!inFlight) await new Promise((res) => setTimeout(res, 5));
+  await r.stop();
+  t.false(inFlight, 'the run was over when stop() resolved');
+});
+
 test('the timer runs it and logs what it deleted; a store failure is logged and tried again next time', async (t) => {
   const { store } = seeded();
   const log = new MemoryLogger();
@@ -59,7 +75,7 @@ test('the timer runs it and logs what it deleted; a store failure is logged and 
   try {
     for (let i = 0; i < 100 && !log.lines.some((l) => l.msg === 'flows past their retention deleted'); i++) await new Promise((res) => setTimeout(res, 20));
   } finally {
-    r.stop();
+    await r.stop();
   }
   t.true(log.lines.some((l) => l.level === 'warn' && (l.obj as { code?: string }).code === 'STORE_FAILED'));
   const done = log.lines.find((l) => l.msg === 'flows past their retention deleted');

@@ -33,21 +33,28 @@ export async function pruneExpiredFlows(o: FlowRetentionOptions): Promise<number
   return total;
 }
 
-/** startFlowRetention runs pruneExpiredFlows every intervalMs (one run at a time); stop() ends it. */
-export function startFlowRetention(o: FlowRetentionOptions): { stop(): void } {
-  let running = false;
+/**
+ * startFlowRetention runs pruneExpiredFlows every intervalMs (one run at a time); stop() ends it, resolving once a
+ * run in progress is over (so the store can be closed after it).
+ */
+export function startFlowRetention(o: FlowRetentionOptions): { stop(): Promise<void> } {
+  let running: Promise<void> | null = null;
   const timer = setInterval(() => {
     if (running) return;
-    running = true;
-    pruneExpiredFlows(o)
+    running = pruneExpiredFlows(o)
       .then((n) => {
         if (n > 0) o.log.info({ deleted: n, retentionMs: o.retentionMs }, 'flows past their retention deleted');
       })
       .catch((e: unknown) => o.log.warn({ code: 'STORE_FAILED', err: String(e) }, 'flows past their retention not deleted: tried again next time'))
       .finally(() => {
-        running = false;
+        running = null;
       });
   }, o.intervalMs ?? 60000);
   timer.unref();
-  return { stop: () => clearInterval(timer) };
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }

@@ -7,7 +7,8 @@
  * KnexFlowStore.applyWrites). Nothing on a request's path waits for a batch, and a read applies what is queued at
  * once, so the longer lazyFlushMs only makes batches bigger: a batch costs SQLite a commit, the statements and the
  * WAL frames of every page it dirtied, whatever its size (0.12 ms of CPU a flow at 80 flows a batch, 0.07 ms at 400,
- * measured 11:20 UTC 2026-11-26). A crash loses at most lazyFlushMs of flow writes. A flow's later writes are folded into its queued insert, so a short
+ * measured 11:20 UTC 2026-11-26). A crash loses the writes not yet committed: lazyFlushMs of them normally, more
+ * while the database fails (up to maxPending). A flow's later writes are folded into its queued insert, so a short
  * request usually costs one row written once; a user's later states are folded into its queued upsert (the latest
  * state wins, the first createdAt is kept), so a burst of new users costs a few multi-row statements, not one
  * statement per step waiting for SQLite's single connection. A batch of decisions, pins and purges is likewise one
@@ -20,7 +21,8 @@
  *   alike.
  * - A bad write is refused at once (PlbError STORE_FAILED naming the field) and never enters a batch.
  * - When the database fails, the batch stays queued and is retried (back-off up to 5 s); queued writes beyond
- *   maxPending are dropped oldest first with an error log. close() applies what is queued before closing.
+ *   maxPending are dropped oldest first with an error log. Writes queued during the back-off do not bring the
+ *   retry forward. close() applies what is queued before closing.
  */
 import type { DecisionRecord, FlowEndReason, FlowRecord, FlowStore, Logger, PinRecord, PurgeCounts, UserRecord } from '../core/ports.ts';
 import type { UserId } from '../core/user-id.ts';
@@ -61,6 +63,8 @@ export class WriteBehindStore<S extends FlowStore & WriteSink = FlowStore & Writ
   private timer: NodeJS.Timeout | null = null;
   /** timerDue: when the scheduled batch is due (Date.now() clock). */
   private timerDue = 0;
+  /** backoffUntil: after a failed batch, no batch is tried before this instant, whatever is queued meanwhile. */
+  private backoffUntil = 0;
   private failures = 0;
   private readonly flushMs: number;
   private readonly lazyFlushMs: number;
@@ -187,13 +191,14 @@ export class WriteBehindStore<S extends FlowStore & WriteSink = FlowStore & Writ
       }
       this.o.log.error({ code: 'STORE_FAILED', dropped: dropped.length }, 'flow write queue full: oldest writes dropped');
     }
-    if (this.queue.length >= this.maxBatch && !this.applying) void this.applyNext(this.maxBatch).catch(() => undefined);
+    const backingOff = this.failures > 0 && Date.now() < this.backoffUntil;
+    if (this.queue.length >= this.maxBatch && !this.applying && !backingOff) void this.applyNext(this.maxBatch).catch(() => undefined);
     else this.schedule(op.kind === 'purge' ? this.flushMs : this.lazyFlushMs);
   }
 
   /** schedule has the next batch applied within ms: a batch already due sooner stays, a later one is brought forward. */
   private schedule(ms: number): void {
-    const due = Date.now() + ms;
+    const due = Math.max(Date.now() + ms, this.failures > 0 ? this.backoffUntil : 0);
     if (this.timer && this.timerDue <= due) return;
     if (this.timer) clearTimeout(this.timer);
     this.timerDue = due;
@@ -240,7 +245,9 @@ export class WriteBehindStore<S extends FlowStore & WriteSink = FlowStore & Writ
       } finally {
         this.applying = null;
         const purge = this.queue.some((op) => op.kind === 'purge');
-        if (this.queue.length > 0) this.schedule(this.failures ? Math.min(5000, this.flushMs * 2 ** this.failures) : purge ? this.flushMs : this.lazyFlushMs);
+        const backoff = Math.min(5000, this.flushMs * 2 ** this.failures);
+        if (this.failures > 0) this.backoffUntil = Date.now() + backoff;
+        if (this.queue.length > 0) this.schedule(this.failures ? backoff : purge ? this.flushMs : this.lazyFlushMs);
       }
     })();
     return this.applying;

@@ -1,0 +1,68 @@
+/**
+ * WriteBehindStore's timing, against a fake database: a batch of writes nobody waits for goes after lazyFlushMs, a
+ * purge brings it forward to flushMs, and while the database fails, writes queued meanwhile do not bring the retry
+ * forward (the back-off doubles from flushMs).
+ */
+import test from 'ava';
+import type { FlowRecord, PurgeCounts } from '../core/ports.ts';
+import { MemoryLogger } from '../core/testing/fakes.ts';
+import type { UserId } from '../core/user-id.ts';
+import type { StoreWrite } from './flow-writes.ts';
+import { WriteBehindStore } from './write-behind.ts';
+
+const U = '0b6f3a52-6a3e-4d36-9f3c-6c1d2b3a4f50' as UserId;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+let n = 0;
+const flow = (): FlowRecord => ({ id: `0192aaaa-0000-7000-8000-${String(++n).padStart(12, '0')}`, user: U, appServer: 'app-a', startedAt: 1000, endedAt: null, endReason: null });
+
+function fakeDb() {
+  const db = {
+    failing: false,
+    batches: [] as Array<{ at: number; kinds: string[] }>,
+    async applyWrites(ops: readonly StoreWrite[]): Promise<PurgeCounts[]> {
+      db.batches.push({ at: Date.now(), kinds: ops.map((o) => o.kind) });
+      if (db.failing) throw new Error('database is locked');
+      return ops.filter((o) => o.kind === 'purge').map(() => ({ flows: 0 }));
+    },
+    async close() {},
+  };
+  return db;
+}
+
+test('a batch of flow writes waits lazyFlushMs; a purge brings it forward to flushMs', async (t) => {
+  const db = fakeDb();
+  const store = new WriteBehindStore(db as never, { log: new MemoryLogger(), flushMs: 20, lazyFlushMs: 300 });
+  const t0 = Date.now();
+  await store.insertFlow(flow());
+  await sleep(100);
+  t.is(db.batches.length, 0, 'nothing applied before lazyFlushMs');
+  await store.purgeUser(U);
+  t.is(db.batches.length, 1);
+  t.deepEqual(db.batches[0]!.kinds, ['insert', 'purge']);
+  t.true(db.batches[0]!.at - t0 < 250, `applied ${db.batches[0]!.at - t0} ms after the first write, soon after the purge`);
+  await store.insertFlow(flow());
+  await sleep(150);
+  t.is(db.batches.length, 1);
+  await sleep(300);
+  t.is(db.batches.length, 2, 'then after lazyFlushMs');
+  await store.close();
+});
+
+test('while the database fails, writes queued meanwhile do not bring the retry forward', async (t) => {
+  const db = fakeDb();
+  const log = new MemoryLogger();
+  const store = new WriteBehindStore(db as never, { log, flushMs: 20, lazyFlushMs: 40 });
+  db.failing = true;
+  const until = Date.now() + 1200;
+  while (Date.now() < until) {
+    await store.insertFlow(flow());
+    await sleep(15);
+  }
+  // Tries at about 40 ms, then back-offs of 40, 80, 160, 320 and 640 ms: 5 or 6 in 1.2 s (each write brought the
+  // retry forward before, and there were dozens).
+  t.true(db.batches.length >= 3 && db.batches.length <= 7, `${db.batches.length} tries`);
+  db.failing = false;
+  await store.flush();
+  t.is(store.pending, 0, 'nothing lost once the database is back');
+  await store.close();
+});
