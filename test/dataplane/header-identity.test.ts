@@ -106,3 +106,25 @@ test.serial('a client that is not the trusted gateway cannot bring its own ident
   t.is((await rig.flowsOf(user)).length, 1);
   await rig.settled(mark);
 });
+
+test.serial('a request Envoy answers itself, before any filter, records nothing: its log entry carries the client’s own header', async (t) => {
+  const before = await rig.rowCounts();
+  const flowsBefore = rig.counts()?.flowsTotal ?? 0;
+  const user = randomUUID();
+  // Envoy answers these itself, before the HTTP filters (the untrusted chain's header removal among them) run, and
+  // still writes an access log entry: an upgrade it does not support (403, the entry has a request id and the
+  // x-user-id the client sent; presencelb recorded a flow for that user before it required an application server),
+  // and a request without a Host (400).
+  const upgrade = ['GET /x HTTP/1.1', 'host: app', 'connection: upgrade', 'upgrade: nonsense', `x-user-id: ${user}`, '', ''].join('\r\n');
+  const noHost = ['GET /x HTTP/1.1', 'connection: close', `x-user-id: ${user}`, '', ''].join('\r\n');
+  for (const [head, status] of [[upgrade, 403], [noHost, 400]] as const) {
+    for (const localAddress of ['127.0.0.2', '127.0.0.1']) {
+      const r = await rawRequest(rig.listenerPort, head, { localAddress });
+      t.is(r.status, status, r.raw.slice(0, 200));
+    }
+  }
+  await new Promise((r) => setTimeout(r, 1000)); // past the log's 50 ms batches, and the worker's
+  t.is(rig.counts()?.flowsTotal ?? 0, flowsBefore, 'no flow started');
+  t.deepEqual(await rig.rowCounts(), before, 'no user and no flow stored');
+  t.deepEqual(rig.plb.events(user), [], 'presencelb never heard of the user');
+});
