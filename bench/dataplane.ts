@@ -174,7 +174,7 @@ async function main(): Promise<void> {
       envoyConcurrency: Number(args['envoy-concurrency']),
       nodeArgs: PROFILE === 'never' ? [] : ['--inspect=127.0.0.1:0'],
       // Steady state only: nobody publishes presence here, so nothing is decided; keep windows out of the way.
-      lifecycle: { reconnectWindowMs: 3600000 },
+      lifecycle: { reconnectWindowMs: 3600000, flowRetentionMs: 7200000 },
       // The data path alone: with Kamailio's longest expiries (3600 s) no REGISTER, PUBLISH or SUBSCRIBE refresh
       // of the warmed-up users falls inside the run (with 600 s they all come due together ~9 min after warm-up).
       presence: { registerExpiresSec: 3600, publishExpiresSec: 3600, subscribeExpiresSec: 3600 },

@@ -353,7 +353,7 @@ async function main(): Promise<void> {
       envoyConcurrency: 1,
       nodeArgs: PROFILE === 'never' ? [] : ['--inspect=127.0.0.1:0'],
       // A reconnect window longer than the run: no window ends (and no route withdrawal) inside a measurement.
-      lifecycle: { graceMs: GRACE_MS, reconnectWindowMs: 3600000 },
+      lifecycle: { graceMs: GRACE_MS, reconnectWindowMs: 3600000, flowRetentionMs: 7200000 },
       // Kamailio's longest expiries: no refresh wave of the warmed-up users falls inside a measurement (with the
       // default 600 s, all of a burst's refreshes come due together about 9 minutes later).
       presence: { registerExpiresSec: 3600, publishExpiresSec: 3600, subscribeExpiresSec: 3600 },

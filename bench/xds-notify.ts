@@ -107,7 +107,7 @@ async function main(): Promise<void> {
       envoyConcurrency: 1,
       logLevel: PINS === 'routes' ? 'debug' : 'info',
       xds: { pins: PINS },
-      lifecycle: { graceMs: Number(args['grace-ms']), reconnectWindowMs: 3600000 },
+      lifecycle: { graceMs: Number(args['grace-ms']), reconnectWindowMs: 3600000, flowRetentionMs: 7200000 },
       presence: { registerExpiresSec: 3600, publishExpiresSec: 3600, subscribeExpiresSec: 3600 },
     });
     const s = stack;
