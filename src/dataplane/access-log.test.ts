@@ -13,7 +13,7 @@ import { OpenFlows } from './open-flows.ts';
 const U = '0b6f3a52-6a3e-4d36-9f3c-6c1d2b3a4f50' as UserId;
 const HEADER: IdentitySettings = { source: 'header', header: 'x-user-id', jwtMetadataNamespace: 'envoy.filters.http.jwt_authn', jwtPayloadKey: 'jwt_payload' };
 
-function rig(appServer: string | null) {
+function rig(appServer: string | null, clock = { now: 9999 }) {
   const open = new OpenFlows();
   open.open('r1', { flowId: 'f1', user: U, appServer, startedAt: 1000 });
   const events: string[] = [];
@@ -21,7 +21,7 @@ function rig(appServer: string | null) {
   const receiver = new AccessLogReceiver({
     identity: HEADER,
     open,
-    now: () => 9999,
+    now: () => clock.now,
     log,
     serverByCluster: new Map([['app-a', 'app-a'], ['app-b', 'app-b']]),
     serverByAddress: new Map([['127.0.0.1:8081', 'app-a'], ['127.0.0.1:8082', 'app-b']]),
@@ -143,4 +143,51 @@ test("another user's stream under the same request id neither hides nor ends a u
   t.true(r.receiver.onEntry({ ...periodic(other), common_properties: { ...periodic(other).common_properties, access_log_type: 'DownstreamEnd' } }));
   t.is(r.open.size, 2, "only the other user's flow ended");
   t.true(r.open.has('shared', U));
+});
+
+test('a flow periodic entries opened is ended at its last entry once they stop coming (the final entry was lost); one still beating is not', async (t) => {
+  const clock = { now: 100_000 };
+  const r = rig('app-a', clock);
+  const periodic = (requestId: string): WireHttpLogEntry => ({
+    common_properties: { start_time: { seconds: 99 }, duration: { seconds: 1 }, access_log_type: 'DownstreamPeriodic', upstream_cluster: 'app-a' },
+    request: { request_id: requestId, request_headers: [{ key: 'x-user-id', value: U }] } as never,
+  });
+  r.receiver.onEntry(periodic('lost'));
+  r.receiver.onEntry(periodic('alive'));
+  for (let s = 1; s <= 13; s++) {
+    clock.now = 100_000 + s * 1000;
+    r.receiver.onEntry(periodic('alive'));
+    if (s <= 2) r.receiver.onEntry(periodic('lost'));
+    r.receiver.expire();
+  }
+  // 'lost' was last seen at 102,000; at 113,000 more than EXPIRE_MIN_MS (10 s) had passed.
+  const ended = r.events.filter((e) => e.startsWith('ended'));
+  t.is(ended.length, 1, JSON.stringify(r.events));
+  t.regex(ended[0]!, /^ended [0-9a-f-]{36} 102000 stream_error$/);
+  t.true(r.open.has('alive', U));
+  t.false(r.open.has('lost', U));
+  t.true(r.log.lines.some((l) => l.level === 'warn' && /periodic entries stopped/.test(l.msg ?? '')));
+  // If that stream was in fact still open, its next periodic entry opens it again.
+  t.true(r.receiver.onEntry(periodic('lost')));
+  t.true(r.open.has('lost', U));
+  // A flow ext_proc opened (r1) has no heartbeat and is never expired.
+  clock.now += 3_600_000;
+  r.receiver.onEntry(periodic('alive'));
+  r.receiver.expire();
+  t.true(r.open.has('r1', U));
+});
+
+test('a final entry ends a flow periodic entries opened, and nothing expires it afterwards', (t) => {
+  const clock = { now: 50_000 };
+  const r = rig('app-a', clock);
+  const e = (type: string): WireHttpLogEntry => ({
+    common_properties: { start_time: { seconds: 49 }, duration: { seconds: 3 }, access_log_type: type, upstream_cluster: 'app-a' },
+    request: { request_id: 'long', request_headers: [{ key: 'x-user-id', value: U }] } as never,
+  });
+  r.receiver.onEntry(e('DownstreamPeriodic'));
+  r.receiver.onEntry(e('DownstreamEnd'));
+  clock.now += 60_000;
+  t.is(r.receiver.expire(), 0);
+  t.is(r.events.filter((x) => x.startsWith('ended')).length, 1);
+  t.regex(r.events[1]!, / 52000 completed$/);
 });

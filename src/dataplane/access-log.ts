@@ -12,7 +12,10 @@
  *   untracked (failure_mode_allow), or any request in access-log mode (envoy/envoy-access-log.yaml, no ext_proc).
  *   It is recorded whole: started at the entry's start time, ended at start plus duration.
  * - A periodic entry opens the flow of a stream presencelb has not seen start (access-log mode), with the entry's
- *   start time; the stream's final entry closes it. A periodic entry of a flow already open changes nothing.
+ *   start time; the stream's final entry closes it. Later periodic entries of the flow are its heartbeat: if they
+ *   stop (Envoy dropped the final entry: its logs_dropped stat) for longer than EXPIRE_MIN_MS, or three times the
+ *   gap seen between them, expire() ends the flow at the last entry seen, reason stream_error. If the stream was
+ *   in fact still open, its next periodic entry opens it again.
  *
  * The entry also names the upstream that served the stream (its address, else its cluster). When that is another
  * configured application server than the one the flow started with (the route's cluster at request headers), the
@@ -20,7 +23,7 @@
  */
 import type { Logger } from '../core/ports.ts';
 import type { FlowEndReason } from '../core/ports.ts';
-import { parseUserId } from '../core/user-id.ts';
+import { parseUserId, type UserId } from '../core/user-id.ts';
 import { newFlowId } from './flow-id.ts';
 import type { FlowSink } from './flow-sink.ts';
 import { mapGet, type WireMap, type WireMetadata } from './headers.ts';
@@ -63,8 +66,22 @@ const BROKEN_FLAGS = [
   'upstream_max_stream_duration_reached',
 ];
 
-/** AccessLogReceiver turns access log entries into flow ends. */
+/** EXPIRE_MIN_MS: a flow opened by periodic entries is ended when none has come for this long (see expire). */
+export const EXPIRE_MIN_MS = 10000;
+
+/** Heartbeat is what the receiver knows of a flow a periodic entry opened. */
+interface Heartbeat {
+  readonly requestId: string;
+  readonly user: UserId;
+  lastSeen: number;
+  gap: number;
+}
+
+/** AccessLogReceiver turns access log entries into flow starts and ends. */
 export class AccessLogReceiver {
+  /** heartbeats: the flows periodic entries opened and still open, by flow id. */
+  private readonly heartbeats = new Map<string, Heartbeat>();
+
   constructor(
     private readonly o: {
       identity: IdentitySettings;
@@ -99,9 +116,20 @@ export class AccessLogReceiver {
     if (kind === 'open') {
       // A stream still open: its flow is opened here unless ext_proc (or an earlier entry) already did. Only a
       // stream routed to a configured application server is a flow (see below).
-      if (server === null || this.o.open.has(requestId, user.value)) return false;
+      if (server === null) return false;
+      const open = this.o.open.peek(requestId, user.value);
+      if (open) {
+        const hb = this.heartbeats.get(open.flowId);
+        if (hb) {
+          const now = this.o.now();
+          hb.gap = now - hb.lastSeen;
+          hb.lastSeen = now;
+        }
+        return false;
+      }
       const flow = { flowId: newFlowId(), user: user.value, appServer: server, startedAt: start ?? this.o.now() };
       this.o.open.open(requestId, flow);
+      this.heartbeats.set(flow.flowId, { requestId, user: user.value, lastSeen: this.o.now(), gap: 0 });
       this.o.flows.flowStarted({ id: flow.flowId, user: flow.user, appServer: flow.appServer, startedAt: flow.startedAt }, noop);
       return true;
     }
@@ -121,10 +149,30 @@ export class AccessLogReceiver {
       this.o.flows.flowEnded(flowId, user.value, dur !== null ? startedAt + dur : this.o.now(), reason);
       return true;
     }
+    this.heartbeats.delete(flow.flowId);
     const endedAt = start !== null && dur !== null ? Math.max(start + dur, flow.startedAt) : this.o.now();
     if (server && server !== flow.appServer) this.o.flows.flowUpstream(flow.flowId, flow.user, server);
     this.o.flows.flowEnded(flow.flowId, flow.user, endedAt, reason);
     return true;
+  }
+
+  /**
+   * expire ends the flows periodic entries opened whose entries stopped coming: none for EXPIRE_MIN_MS, or for three
+   * times the gap between the last two. Each ends at its last entry, reason stream_error. Returns how many it ended.
+   */
+  expire(): number {
+    const now = this.o.now();
+    let n = 0;
+    for (const [flowId, hb] of this.heartbeats) {
+      if (now - hb.lastSeen <= Math.max(EXPIRE_MIN_MS, 3 * hb.gap)) continue;
+      this.heartbeats.delete(flowId);
+      const flow = this.o.open.take(hb.requestId, hb.user);
+      if (!flow || flow.flowId !== flowId) continue;
+      this.o.flows.flowEnded(flowId, hb.user, hb.lastSeen, 'stream_error');
+      n++;
+    }
+    if (n > 0) this.o.log.warn({ flows: n }, 'access log: streams whose periodic entries stopped were ended (their final entries never came)');
+    return n;
   }
 
   /** upstreamOf is the configured app server that served an entry's stream, or null (none, or not one of ours). */

@@ -51,6 +51,8 @@ export class DataplaneServer {
   private readonly accessLog: AccessLogReceiver;
   private readonly totals = { streams: 0, flows: 0 };
   private statsTimer: NodeJS.Timeout | null = null;
+  /** expiry ends flows whose periodic access log entries stopped coming (AccessLogReceiver.expire), every second. */
+  private readonly expiry: NodeJS.Timeout;
   private lastStats = '';
 
   constructor(private readonly o: DataplaneOptions) {
@@ -84,6 +86,14 @@ export class DataplaneServer {
       serverByCluster,
       serverByAddress: new Map(o.appServers.map((s) => [`${s.host}:${s.port}`, s.name])),
     });
+    this.expiry = setInterval(() => {
+      try {
+        this.accessLog.expire();
+      } catch (err) {
+        o.log.error({ err: String(err) }, 'access log: expiry failed');
+      }
+    }, 1000);
+    this.expiry.unref();
     this.server = new H2GrpcServer({
       maxMessageBytes: o.maxMessageBytes ?? 4 * 1024 * 1024,
       methods: [
@@ -109,6 +119,7 @@ export class DataplaneServer {
    * open in the store: the lifecycle closes them (reason shutdown) as it stops.
    */
   async stop(graceMs = 2000): Promise<void> {
+    clearInterval(this.expiry);
     await this.server.close(graceMs);
     this.streams.clear();
     this.open.drain();

@@ -3,9 +3,10 @@
  * id Envoy gives every HTTP stream (x-request-id). ext_proc (or, in access-log mode, a periodic access log entry)
  * opens an entry; the access log (access-log.ts) closes it when Envoy reports the stream complete or reset. A client
  * may send its own x-request-id, so ids are only unique per user: a client that reuses another user's request id
- * neither ends nor hides that user's flow. An entry whose
- * access log entry never comes (Envoy dropped it: its access_logs.grpc_access_log.logs_dropped stat) stays until
- * presencelb stops; the flow is then closed in the store (reason shutdown or, after a crash, presencelb_restart).
+ * neither ends nor hides that user's flow. An entry ext_proc opened whose final access log entry never comes (Envoy
+ * dropped it: its access_logs.grpc_access_log.logs_dropped stat) stays until presencelb stops; the flow is then
+ * closed in the store (reason shutdown or, after a crash, presencelb_restart). One that periodic entries opened is
+ * ended once they stop coming (AccessLogReceiver.expire).
  */
 import type { UserId } from '../core/user-id.ts';
 
@@ -33,6 +34,11 @@ export class OpenFlows {
   /** has says whether the user has a flow open under requestId. */
   has(requestId: string, user: UserId): boolean {
     return this.byRequest.has(key(user, requestId));
+  }
+
+  /** peek returns the user's flow of requestId, if any, and leaves it open. */
+  peek(requestId: string, user: UserId): OpenFlow | null {
+    return this.byRequest.get(key(user, requestId)) ?? null;
   }
 
   /** take removes and returns the user's flow of requestId, if any. */
