@@ -191,22 +191,27 @@ export class WriteBehindStore<S extends FlowStore & WriteSink = FlowStore & Writ
       }
       this.o.log.error({ code: 'STORE_FAILED', dropped: dropped.length }, 'flow write queue full: oldest writes dropped');
     }
-    const backingOff = this.failures > 0 && Date.now() < this.backoffUntil;
-    if (this.queue.length >= this.maxBatch && !this.applying && !backingOff) void this.applyNext(this.maxBatch).catch(() => undefined);
+    if (this.queue.length >= this.maxBatch && !this.applying && Date.now() >= this.retryNotBefore()) void this.applyNext(this.maxBatch).catch(() => undefined);
     else this.schedule(op.kind === 'purge' ? this.flushMs : this.lazyFlushMs);
   }
 
   /** schedule has the next batch applied within ms: a batch already due sooner stays, a later one is brought forward. */
   private schedule(ms: number): void {
-    const due = Math.max(Date.now() + ms, this.failures > 0 ? this.backoffUntil : 0);
+    const now = Date.now();
+    const due = Math.max(now + ms, this.retryNotBefore());
     if (this.timer && this.timerDue <= due) return;
     if (this.timer) clearTimeout(this.timer);
     this.timerDue = due;
     this.timer = setTimeout(() => {
       this.timer = null;
       if (!this.applying && this.queue.length > 0) void this.applyNext(this.maxBatch).catch(() => undefined);
-    }, ms);
+    }, due - now);
     this.timer.unref();
+  }
+
+  /** retryNotBefore is when the next batch may be tried: the end of the back-off after a failed batch, else 0. */
+  private retryNotBefore(): number {
+    return this.failures > 0 ? this.backoffUntil : 0;
   }
 
   /** unfold stops later writes from folding into op (it is being applied, or was dropped). */
