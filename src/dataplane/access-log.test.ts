@@ -34,9 +34,10 @@ function rig(appServer: string | null, clock = { now: 9999 }) {
   return { receiver, events, open, log };
 }
 
-const entry = (cp: WireHttpLogEntry['common_properties'], user: string = U): WireHttpLogEntry => ({
+/** entry is an access log entry of request requestId naming user (a final one started at 1 s lasting 2 s, unless cp says otherwise). */
+const entry = (cp: WireHttpLogEntry['common_properties'], user: string = U, requestId = 'r1'): WireHttpLogEntry => ({
   common_properties: { start_time: { seconds: 1, nanos: 0 }, duration: { seconds: 2 }, ...cp },
-  request: { request_id: 'r1', request_headers: [{ key: 'x-user-id', value: user }] } as never,
+  request: { request_id: requestId, request_headers: [{ key: 'x-user-id', value: user }] } as never,
 });
 
 test('the flow ends at start + duration; the same server as at its start changes nothing else', (t) => {
@@ -75,7 +76,7 @@ test("another user's entry with the same request id cannot end the flow: it is t
 
 test('an entry of a flow presencelb did not see start (untracked, or access-log mode) records it whole', (t) => {
   const r = rig('app-a');
-  t.true(r.receiver.onEntry({ ...entry({ upstream_cluster: 'app-b', response_flags: { downstream_remote_reset: true } }), request: { request_id: 'r2', request_headers: [{ key: 'x-user-id', value: U }] } as never }));
+  t.true(r.receiver.onEntry(entry({ upstream_cluster: 'app-b', response_flags: { downstream_remote_reset: true } }, U, 'r2')));
   t.is(r.events[0], 'started U app-b 1000');
   t.regex(r.events[1]!, /^ended [0-9a-f-]{36} 3000 stream_error$/);
   t.is(r.open.size, 1, 'r1 untouched');
@@ -83,17 +84,14 @@ test('an entry of a flow presencelb did not see start (untracked, or access-log 
 
 test('a periodic entry opens the flow of a stream still open; later ones change nothing; the final entry closes it', (t) => {
   const r = rig('app-a');
-  const periodic = (type: string | number): WireHttpLogEntry => ({
-    common_properties: { start_time: { seconds: 5 }, duration: { seconds: 1 }, access_log_type: type, upstream_cluster: 'app-a' },
-    request: { request_id: 'long', request_headers: [{ key: 'x-user-id', value: U }] } as never,
-  });
-  t.true(r.receiver.onEntry(periodic('DownstreamPeriodic')));
+  const long = (cp: WireHttpLogEntry['common_properties']) => entry({ start_time: { seconds: 5 }, duration: { seconds: 1 }, upstream_cluster: 'app-a', ...cp }, U, 'long');
+  t.true(r.receiver.onEntry(long({ access_log_type: 'DownstreamPeriodic' })));
   t.deepEqual(r.events, ['started U app-a 5000']);
   t.is(r.open.size, 2);
-  t.false(r.receiver.onEntry(periodic(5)), 'the same stream, a second later (type as a number)');
-  t.false(r.receiver.onEntry({ ...periodic('NotSet'), common_properties: { ...periodic('NotSet').common_properties, intermediate_log_entry: true } }), 'flagged intermediate');
+  t.false(r.receiver.onEntry(long({ access_log_type: 5 })), 'the same stream, a second later (type as a number)');
+  t.false(r.receiver.onEntry(long({ access_log_type: 'NotSet', intermediate_log_entry: true })), 'flagged intermediate');
   t.is(r.events.length, 1);
-  t.true(r.receiver.onEntry({ ...periodic('DownstreamEnd'), common_properties: { ...periodic('DownstreamEnd').common_properties, duration: { seconds: 90 } } }));
+  t.true(r.receiver.onEntry(long({ access_log_type: 'DownstreamEnd', duration: { seconds: 90 } })));
   t.regex(r.events[1]!, /^ended [0-9a-f-]{36} 95000 completed$/);
   t.is(r.open.size, 1);
 });
@@ -109,12 +107,9 @@ test('an entry without a valid identity or a request id changes nothing', (t) =>
 
 test('an entry of a request no application server served records nothing: Envoy answered it itself, maybe before any filter', (t) => {
   const r = rig('app-a');
-  const local = (type?: string): WireHttpLogEntry => ({
-    common_properties: { start_time: { seconds: 5 }, duration: { seconds: 0 }, ...(type ? { access_log_type: type } : {}), response_flags: {} },
-    request: { request_id: 'forged', request_headers: [{ key: 'x-user-id', value: U }] } as never,
-  });
-  t.false(r.receiver.onEntry(local()), 'final, no upstream');
-  t.false(r.receiver.onEntry(local('DownstreamPeriodic')), 'periodic, no upstream');
+  const local = (cp: WireHttpLogEntry['common_properties']) => entry({ start_time: { seconds: 5 }, duration: { seconds: 0 }, response_flags: {}, ...cp }, U, 'forged');
+  t.false(r.receiver.onEntry(local({})), 'final, no upstream');
+  t.false(r.receiver.onEntry(local({ access_log_type: 'DownstreamPeriodic' })), 'periodic, no upstream');
   t.deepEqual(r.events, []);
   t.is(r.open.size, 1);
 });
@@ -122,7 +117,7 @@ test('an entry of a request no application server served records nothing: Envoy 
 test('only the Downstream types that say a stream is open or ended count; a DownstreamStart entry (before any filter) does not', (t) => {
   const r = rig('app-a');
   for (const type of ['DownstreamStart', 'UpstreamPoolReady', 'UpstreamPeriodic', 'UpstreamEnd', 'TcpConnectionEnd', 4, 9, 42]) {
-    t.false(r.receiver.onEntry({ ...entry({ upstream_cluster: 'app-a', access_log_type: type }), request: { request_id: 'x', request_headers: [{ key: 'x-user-id', value: U }] } as never }), String(type));
+    t.false(r.receiver.onEntry(entry({ upstream_cluster: 'app-a', access_log_type: type }, U, 'x')), String(type));
   }
   t.deepEqual(r.events, []);
   t.true(r.receiver.onEntry(entry({ upstream_cluster: 'app-a', access_log_type: 'DownstreamEnd' })), 'DownstreamEnd ends r1');
@@ -132,26 +127,20 @@ test('only the Downstream types that say a stream is open or ended count; a Down
 test("another user's stream under the same request id neither hides nor ends a user's open stream", (t) => {
   const r = rig('app-a');
   const other = '11111111-2222-4333-8444-555555555555';
-  const periodic = (user: string): WireHttpLogEntry => ({
-    common_properties: { start_time: { seconds: 7 }, duration: { seconds: 1 }, access_log_type: 'DownstreamPeriodic', upstream_cluster: 'app-b' },
-    request: { request_id: 'shared', request_headers: [{ key: 'x-user-id', value: user }] } as never,
-  });
-  t.true(r.receiver.onEntry(periodic(other)), "the other user's stream opens first");
-  t.true(r.receiver.onEntry(periodic(U)), "the user's own stream is opened all the same");
+  const shared = (user: string, type = 'DownstreamPeriodic') => entry({ start_time: { seconds: 7 }, duration: { seconds: 1 }, access_log_type: type, upstream_cluster: 'app-b' }, user, 'shared');
+  t.true(r.receiver.onEntry(shared(other)), "the other user's stream opens first");
+  t.true(r.receiver.onEntry(shared(U)), "the user's own stream is opened all the same");
   t.deepEqual(r.events, [`started ${other} app-b 7000`, 'started U app-b 7000']);
   t.is(r.open.size, 3);
-  t.true(r.receiver.onEntry({ ...periodic(other), common_properties: { ...periodic(other).common_properties, access_log_type: 'DownstreamEnd' } }));
+  t.true(r.receiver.onEntry(shared(other, 'DownstreamEnd')));
   t.is(r.open.size, 2, "only the other user's flow ended");
-  t.true(r.open.has('shared', U));
+  t.truthy(r.open.peek('shared', U));
 });
 
 test('a flow periodic entries opened is ended at its last entry once they stop coming (the final entry was lost); one still beating is not', async (t) => {
   const clock = { now: 100_000 };
   const r = rig('app-a', clock);
-  const periodic = (requestId: string): WireHttpLogEntry => ({
-    common_properties: { start_time: { seconds: 99 }, duration: { seconds: 1 }, access_log_type: 'DownstreamPeriodic', upstream_cluster: 'app-a' },
-    request: { request_id: requestId, request_headers: [{ key: 'x-user-id', value: U }] } as never,
-  });
+  const periodic = (requestId: string) => entry({ start_time: { seconds: 99 }, duration: { seconds: 1 }, access_log_type: 'DownstreamPeriodic', upstream_cluster: 'app-a' }, U, requestId);
   r.receiver.onEntry(periodic('lost'));
   r.receiver.onEntry(periodic('alive'));
   for (let s = 1; s <= 13; s++) {
@@ -164,26 +153,23 @@ test('a flow periodic entries opened is ended at its last entry once they stop c
   const ended = r.events.filter((e) => e.startsWith('ended'));
   t.is(ended.length, 1, JSON.stringify(r.events));
   t.regex(ended[0]!, /^ended [0-9a-f-]{36} 102000 stream_error$/);
-  t.true(r.open.has('alive', U));
-  t.false(r.open.has('lost', U));
+  t.truthy(r.open.peek('alive', U));
+  t.is(r.open.peek('lost', U), null);
   t.true(r.log.lines.some((l) => l.level === 'warn' && /periodic entries stopped/.test(l.msg ?? '')));
   // If that stream was in fact still open, its next periodic entry opens it again.
   t.true(r.receiver.onEntry(periodic('lost')));
-  t.true(r.open.has('lost', U));
+  t.truthy(r.open.peek('lost', U));
   // A flow ext_proc opened (r1) has no heartbeat and is never expired.
   clock.now += 3_600_000;
   r.receiver.onEntry(periodic('alive'));
   r.receiver.expire();
-  t.true(r.open.has('r1', U));
+  t.truthy(r.open.peek('r1', U));
 });
 
 test('a final entry ends a flow periodic entries opened, and nothing expires it afterwards', (t) => {
   const clock = { now: 50_000 };
   const r = rig('app-a', clock);
-  const e = (type: string): WireHttpLogEntry => ({
-    common_properties: { start_time: { seconds: 49 }, duration: { seconds: 3 }, access_log_type: type, upstream_cluster: 'app-a' },
-    request: { request_id: 'long', request_headers: [{ key: 'x-user-id', value: U }] } as never,
-  });
+  const e = (type: string) => entry({ start_time: { seconds: 49 }, duration: { seconds: 3 }, access_log_type: type, upstream_cluster: 'app-a' }, U, 'long');
   r.receiver.onEntry(e('DownstreamPeriodic'));
   r.receiver.onEntry(e('DownstreamEnd'));
   clock.now += 60_000;

@@ -31,11 +31,6 @@ export class OpenFlows {
     return true;
   }
 
-  /** has says whether the user has a flow open under requestId. */
-  has(requestId: string, user: UserId): boolean {
-    return this.byRequest.has(key(user, requestId));
-  }
-
   /** peek returns the user's flow of requestId, if any, and leaves it open. */
   peek(requestId: string, user: UserId): OpenFlow | null {
     return this.byRequest.get(key(user, requestId)) ?? null;
