@@ -31,7 +31,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { VARIANTS, type Variant } from './lib/bootstraps.ts';
+import { OFF_PATH_FILTER, VARIANTS, type Variant } from './lib/bootstraps.ts';
 import { startFixedRate, type FixedRateResult } from './lib/fixed-rate.ts';
 import { CpuMeter, cpuSeconds, ownCpuSeconds, rssBytes, trackCpu, treeCpuSeconds } from './lib/proc.ts';
 import { heapProfileWindow, profileWindow, readLoopDelay, renderHeapProfile, renderProfile, resetLoopDelay, saveProfile, summarizeProfile, type CpuProfile, type LoopDelay } from './lib/profile.ts';
@@ -175,6 +175,10 @@ async function main(): Promise<void> {
       nodeArgs: PROFILE === 'never' ? [] : ['--inspect=127.0.0.1:0'],
       // Steady state only: nobody publishes presence here, so nothing is decided; keep windows out of the way.
       lifecycle: { reconnectWindowMs: 3600000, flowRetentionMs: 7200000 },
+      // The off-path variant: tracked users' routes disable its ext_proc filter (named apart; see bootstraps.ts).
+      // The route table is served to every variant alike; only the off-path Envoy has a filter of that name.
+      extProc: { accessLogLagMs: 1500, offPath: { enabled: true, extProcFilter: OFF_PATH_FILTER, publishMs: 1000 } },
+      xds: { pins: 'routes' },
       // The data path alone: with Kamailio's longest expiries (3600 s) no REGISTER, PUBLISH or SUBSCRIBE refresh
       // of the warmed-up users falls inside the run (with 600 s they all come due together ~9 min after warm-up).
       presence: { registerExpiresSec: 3600, publishExpiresSec: 3600, subscribeExpiresSec: 3600 },
@@ -191,6 +195,8 @@ async function main(): Promise<void> {
     const warm = await warmUp({ url: blocking.url, users, plb: s.plb, envoy: blocking.envoy, concurrency: Number(args['warmup-concurrency']) });
     s.plb.assertAlive('during the warm-up');
     const warmQuiet = await waitQuiet(s.plb.pid, { share: 0.05, windowMs: 1000, maxMs: 300000 });
+    // The off-path route table is published 1 s (publishMs) after the last new user: let it reach the Envoys.
+    await new Promise((r) => setTimeout(r, 3000));
     progress(`warm-up: requests ${fmt(warm.requestsSec)} s, all subscribed ${fmt(warm.setupSec)} s (+${fmt(warmQuiet)} s until quiet); subscribed ${warm.subscribed}, failed ${warm.failed}; statuses ${JSON.stringify(warm.statuses)}; unseen by presencelb after each round ${JSON.stringify(warm.unseen)}, not subscribed ${JSON.stringify(warm.notSubscribed)}; ext_proc ${JSON.stringify(warm.extProc)}`);
     // Steady state: requests of users presencelb tracks. A user it could not subscribe is degraded and would be set
     // up again (SIP work) on a later request, so such users are left out of the load (and counted in the report).
@@ -268,6 +274,7 @@ async function main(): Promise<void> {
       { what: 'observability throughput >= 0.9 x plain: ext_proc observability_mode', value: fmt(ratio('observability'), 3), met: ratio('observability') >= 0.9 },
       { what: 'observability throughput >= 0.9 x plain: access-log mode (no ext_proc)', value: fmt(ratio('access-log'), 3), met: ratio('access-log') >= 0.9 },
       { what: 'blocking throughput >= 0.6 x plain', value: fmt(ratio('blocking'), 3), met: ratio('blocking') >= 0.6 },
+      { what: 'blocking throughput >= 0.6 x plain: extProc.offPath (tracked users off ext_proc)', value: fmt(ratio('off-path'), 3), met: ratio('off-path') >= 0.6 },
       { what: `blocking adds <= 1 ms to p99 at ${latencyRate} req/s`, value: `${fmt(addedP99, 2)} ms`, met: addedP99 <= 1 },
       { what: `presencelb RSS flat over ${DURATION} s`, value: `${mb(rssStart)} -> ${mb(rssEnd)} MiB (last half ${fmt(slope, 2)} MiB/min)`, met: rssFlat },
     ];
@@ -306,7 +313,8 @@ async function main(): Promise<void> {
     out.push('note: presencelb runs with presence expiries of 3600 s, so no refresh of the warmed-up users falls inside the measurement');
     out.push(`warm-up (not steady state): ${USERS} new users' first requests in ${fmt(warm.requestsSec)} s; all subscribed after ${fmt(warm.setupSec)} s = ${fmt(warm.subscribed / warm.setupSec, 0)} new users/s (subscribed ${warm.subscribed}, failed ${warm.failed}); statuses ${JSON.stringify(warm.statuses)}; after each round of first requests: users presencelb had not seen ${JSON.stringify(warm.unseen)}, not subscribed ${JSON.stringify(warm.notSubscribed)}; ext_proc counters ${JSON.stringify(warm.extProc)}; presencelb RSS ${mb(rssBeforeWarm)} -> ${mb(rssBytes(s.plb.pid))} MiB`);
     // Requests presencelb heard of: those whose ext_proc stream worked; in access-log mode, those whose entry Envoy did not drop.
-    const seenShare = (m: Measured<unknown>, v: Variant) => (v === 'plain' ? '-' : `${fmt((100 * (m.requests - (v === 'access-log' ? m.extProc.accessLogsDropped : m.extProc.failureModeAllowed))) / Math.max(1, m.requests), 1)}%`);
+    const unseenOf = (m: Measured<unknown>, v: Variant) => (v === 'access-log' ? m.extProc.accessLogsDropped : v === 'off-path' ? m.extProc.accessLogsDropped + m.extProc.failureModeAllowed : m.extProc.failureModeAllowed);
+    const seenShare = (m: Measured<unknown>, v: Variant) => (v === 'plain' ? '-' : `${fmt((100 * (m.requests - unseenOf(m, v))) / Math.max(1, m.requests), 1)}%`);
     const loopCols = (m: Measured<unknown>) => [m.loopDelay ? `${fmt(m.loopDelay.p99, 0)}/${fmt(m.loopDelay.max, 0)}` : '-'];
     const cpuCols = (m: Measured<unknown>) => [fmt(per1000(m.cpu.presencelb, m.requests), 3), fmt(per1000(m.cpu.envoy, m.requests), 3), fmt(per1000(m.cpu.loadgen, m.requests), 3), fmt(m.othersCores, 2)];
     out.push('', `saturated (wrk -t1 -c${CONNECTIONS}, ${PHASE} s each, the least disturbed of ${REPEAT} runs; steady state: requests of the ${tracked.length} users presencelb tracks):`);
@@ -366,8 +374,8 @@ async function main(): Promise<void> {
     out.push(
       table([
         ['phase', 'streams started', 'failure_mode_allowed', 'message_timeouts', 'cb overflow', 'ext_proc 5xx', 'ALS written', 'ALS dropped'],
-        ...(['blocking', 'observability', 'access-log'] as const).map((v) => counterRow(`saturated ${v}`, sat.get(v)!)),
-        ...rates.flatMap((r) => (['blocking', 'observability', 'access-log'] as const).map((v) => counterRow(`${r}/s ${v}`, fixed.get(`${v}@${r}`)!))),
+        ...(['blocking', 'observability', 'access-log', 'off-path'] as const).map((v) => counterRow(`saturated ${v}`, sat.get(v)!)),
+        ...rates.flatMap((r) => (['blocking', 'observability', 'access-log', 'off-path'] as const).map((v) => counterRow(`${r}/s ${v}`, fixed.get(`${v}@${r}`)!))),
         counterRow('long run blocking', long),
       ]),
     );

@@ -28,6 +28,7 @@ paths=(
   envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto
   envoy/extensions/filters/http/router/v3/router.proto
   envoy/extensions/filters/http/ext_proc/v3/ext_proc.proto
+  envoy/type/matcher/v3/http_inputs.proto
   envoy/service/accesslog/v3/als.proto
   envoy/extensions/access_loggers/grpc/v3/als.proto
 )

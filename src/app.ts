@@ -8,6 +8,7 @@ import { systemClock } from './clock.ts';
 import { Lifecycle } from './core/lifecycle.ts';
 import type { LifecycleEvent } from './core/lifecycle-events.ts';
 import type { Clock, Logger, PresenceNotification, RoutePublisher } from './core/ports.ts';
+import type { UserId } from './core/user-id.ts';
 import { DataplaneThread } from './dataplane/dataplane-thread.ts';
 import { SipPresenceClient } from './presence/sip-presence-client.ts';
 import { prepareOperator, startOperator } from './app-operator.ts';
@@ -69,6 +70,16 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
     reportLagMs: config.extProc.accessLogLagMs,
     log: log.child({ component: 'ext_proc' }),
   });
+  // extProc.offPath: the users granted at once, whose requests the route table takes off ext_proc (route.ts).
+  const offPath = config.extProc.offPath.enabled ? new Set<string>() : null;
+  let xdsRoutes: XdsRoutePublisher | null = null;
+  const onAccess = (user: UserId, atOnce: boolean): void => {
+    dataplane.onAccess(user, atOnce);
+    if (!offPath || offPath.has(user) === atOnce) return;
+    if (atOnce) offPath.add(user);
+    else offPath.delete(user);
+    xdsRoutes?.offPathChanged();
+  };
   const lifecycle = new Lifecycle({
     presence: instrument(presence, operator.presenceFailures),
     store,
@@ -82,12 +93,21 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
     // A presence server refreshes each subscription with a NOTIFY within its expiry; a minute of slack on top.
     staleNotifyMs: (config.presence.subscribeExpiresSec + 60) * 1000,
     presenceInterpretation: config.presence.interpretation,
-    onAccess: dataplane.onAccess,
+    onAccess,
     flowsSettled: dataplane.settle,
   });
   sink = (n) => lifecycle.onNotify(n);
   lifecycle.observe((e) => logEvent(log, e));
   lifecycle.observe(operator.metrics.onLifecycleEvent);
+  // A user being torn down leaves the off-path routes at once (REMOVAL_MS), not publishMs later: the next request
+  // of a user torn down must be held for register and notify again. (Leaving for a decision waits: most come back.)
+  if (offPath) {
+    lifecycle.observe((e) => {
+      if (e.step !== 'unsubscribe' && e.step !== 'purge') return;
+      offPath.delete(e.user);
+      xdsRoutes?.offPathChanged(true);
+    });
+  }
 
   try {
     await presence.start();
@@ -98,7 +118,7 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
   // xds.pins picks the RoutePublisher: the pin table ext_proc reads (header), or per-user routes over xDS (routes).
   const byHeader = config.xds.pins === 'header';
   const table = byHeader ? new PinTable({ servers: config.applicationServers.map((s) => s.name), initialPins: pins }) : null;
-  const xdsRoutes = new XdsRoutePublisher({
+  xdsRoutes = new XdsRoutePublisher({
     sink: xds,
     base: {
       appServers: config.applicationServers,
@@ -108,6 +128,16 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
       ...(byHeader ? { pinHeader: config.xds.pinHeader } : {}),
     },
     initialPins: byHeader ? [] : pins,
+    ...(offPath
+      ? {
+          offPath: {
+            users: offPath,
+            extProcFilter: config.extProc.offPath.extProcFilter,
+            publishMs: config.extProc.offPath.publishMs,
+            onError: (e: Error) => log.error({ code: (e as { code?: string }).code ?? 'INTERNAL', err: e.message }, 'off-path users could not be published: their requests keep going through ext_proc'),
+          },
+        }
+      : {}),
   });
   routes = table ?? xdsRoutes;
   const first = xdsRoutes.publishCurrent();
@@ -129,7 +159,7 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
   sweeper.unref();
   const retention = startFlowRetention({ store, retentionMs: config.lifecycle.flowRetentionMs, now: () => clock.now(), log: log.child({ component: 'store' }) });
   const surface = await startOperator(operator, { lifecycle, reads: freshReads(store), presence, xds, dataplane }, config, clock, log);
-  log.info({ xdsPort, extProcPort, adminPort: surface.ports.admin, metricsPort: surface.ports.metrics, snapshot: first.version, pins: config.xds.pins, store: config.store.client }, 'presencelb ready');
+  log.info({ xdsPort, extProcPort, adminPort: surface.ports.admin, metricsPort: surface.ports.metrics, snapshot: first.version, pins: config.xds.pins, offPath: offPath !== null, store: config.store.client }, 'presencelb ready');
 
   return {
     lifecycle,
@@ -144,6 +174,7 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
       await lifecycle.idle();
       await lifecycle.shutdown();
       await presence.stop().catch((e) => log.warn({ err: String(e) }, 'presence client stop failed'));
+      xdsRoutes?.stop();
       await xds.stop();
       await store.close();
       log.info({}, 'presencelb stopped');

@@ -11,6 +11,10 @@
  *   observability  the same with ext_proc `observability_mode: true` (Envoy sends and does not wait).
  *   access-log     no ext_proc filter: the gRPC access log alone, with a periodic entry for streams open over 1 s,
  *                  as envoy/envoy-access-log.yaml sets it (presencelb learns every flow from the log).
+ *   off-path       blocking, with presencelb's extProc.offPath: a tracked user's route disables ext_proc, and the
+ *                  access log (periodic entries included) reports that user's flows. The ext_proc filter is named
+ *                  OFF_PATH_FILTER here only, so the per-route config presencelb serves to every variant disables
+ *                  ext_proc in this variant alone.
  * In every variant the HTTP filters other than ext_proc and the router (JWT verification, header mutation) are
  * removed, and so is the stdout access log (its cost is Envoy's, not presencelb's).
  *
@@ -23,9 +27,11 @@ import YAML from 'yaml';
 import { REPO_ROOT } from '../../test/harness/envoy.ts';
 
 /** Variant is a configuration of the Envoy under test. */
-export type Variant = 'plain' | 'blocking' | 'observability' | 'access-log';
+export type Variant = 'plain' | 'blocking' | 'observability' | 'access-log' | 'off-path';
 /** VARIANTS in the order benchmarks run them. */
-export const VARIANTS: readonly Variant[] = ['plain', 'blocking', 'observability', 'access-log'];
+export const VARIANTS: readonly Variant[] = ['plain', 'blocking', 'observability', 'access-log', 'off-path'];
+/** OFF_PATH_FILTER is the ext_proc filter's name in the off-path variant (presencelb's extProc.offPath.extProcFilter). */
+export const OFF_PATH_FILTER = 'presencelb.off_path.ext_proc';
 
 type Obj = Record<string, any>;
 
@@ -87,7 +93,7 @@ export function variantBootstrap(base: BaseBootstrap, variant: Variant, ports: T
   clusterEndpoint(doc, 'presencelb_xds').port_value = ports.xds;
   clusterEndpoint(doc, 'presencelb_ext_proc').port_value = ports.extProc;
   const keepLoggers = variant === 'plain' ? [] : ['envoy.access_loggers.http_grpc'];
-  const keepFilters = variant === 'plain' || variant === 'access-log' ? ['envoy.filters.http.router'] : ['envoy.filters.http.ext_proc', 'envoy.filters.http.router'];
+  const keepFilters = variant === 'plain' || variant === 'access-log' ? ['envoy.filters.http.router'] : ['envoy.filters.http.ext_proc', OFF_PATH_FILTER, 'envoy.filters.http.router'];
   const note = (what: string) => {
     if (!removed.includes(what)) removed.push(what);
   };
@@ -97,7 +103,8 @@ export function variantBootstrap(base: BaseBootstrap, variant: Variant, ports: T
     hcm.access_log = (hcm.access_log ?? []).filter((a: Obj) => keepLoggers.includes(a.name) || (note(`access_log ${a.name}`), false));
     if (hcm.access_log.length === 0) delete hcm.access_log;
     hcm.http_filters = (hcm.http_filters ?? []).filter((f: Obj) => keepFilters.includes(f.name) || (note(`http_filter ${f.name}`), false));
-    const extProc = hcm.http_filters.find((f: Obj) => f.name === 'envoy.filters.http.ext_proc');
+    // (Chains may share one filter list through a YAML alias: the off-path rename below may have been done already.)
+    const extProc = hcm.http_filters.find((f: Obj) => f.name === 'envoy.filters.http.ext_proc' || f.name === OFF_PATH_FILTER);
     if (variant === 'plain') continue;
     if (variant === 'access-log') {
       // As envoy/envoy-access-log.yaml sets it.
@@ -105,6 +112,10 @@ export function variantBootstrap(base: BaseBootstrap, variant: Variant, ports: T
       continue;
     }
     if (!extProc) throw new Error('base bootstrap has no envoy.filters.http.ext_proc filter');
+    if (variant === 'off-path') {
+      extProc.name = OFF_PATH_FILTER;
+      hcm.access_log_options = { access_log_flush_interval: '1s' };
+    }
     // Only jwt_authn's namespace is ever forwarded; with a header identity there is none.
     delete extProc.typed_config.metadata_options;
     // As envoy/envoy-observability.yaml sets it (5 s is also Envoy's default).

@@ -26,8 +26,9 @@ export interface StackOptions {
   /** lifecycle and presence settings of presencelb (merged into its config). */
   readonly lifecycle?: Record<string, number>;
   readonly presence?: Record<string, number>;
-  /** xds settings of presencelb merged into its config (e.g. { pins: 'routes' }). */
+  /** xds and extProc settings of presencelb merged into its config (e.g. { pins: 'routes' }). */
   readonly xds?: Record<string, unknown>;
+  readonly extProc?: Record<string, unknown>;
   readonly logLevel?: string;
   /** nodeArgs are extra Node arguments for presencelb (e.g. --inspect=127.0.0.1:0). */
   readonly nodeArgs?: readonly string[];
@@ -72,7 +73,7 @@ export async function startStack(o: StackOptions): Promise<BenchStack> {
     const plb = await launchPresencelb(
       {
         identity: identity.identity,
-        extProc: { listen: `127.0.0.1:${extProcPort}` },
+        extProc: { listen: `127.0.0.1:${extProcPort}`, ...o.extProc },
         xds: { listen: `127.0.0.1:${xdsPort}`, ...o.xds },
         presence: { wsUrl: kamailio.wsUrl, domain: DOMAIN, ...o.presence },
         lifecycle: { ...o.lifecycle },

@@ -53,6 +53,26 @@ export const configSchema = z.strictObject({
        * at least its access_log_flush_interval plus buffer_flush_interval (1 s + 50 ms); 1500 is shipped.
        */
       accessLogLagMs: z.number().int().min(0).max(60000).default(0),
+      /**
+       * offPath takes a user's requests off ext_proc once presencelb grants them at once (a tracked user, nothing to
+       * hold or steer): the route table presencelb serves over RDS then gives that user a route with ext_proc
+       * disabled (src/xds/resource-types/route.ts), and the access log reports the user's flows, as in access-log
+       * mode. A new user's first request still waits for register and notify. Needs xds.pins: routes (no pin header
+       * without ext_proc), an accessLogLagMs of at least 1000 (flows are reported up to the bootstrap's
+       * access_log_flush_interval, 1 s, late) and a bootstrap with that flush interval (envoy/envoy.yaml has it).
+       */
+      offPath: z
+        .strictObject({
+          enabled: z.boolean().default(false),
+          /** extProcFilter is the name of the ext_proc HTTP filter in Envoy's bootstrap: the per-route config's key. */
+          extProcFilter: z.string().min(1).default('envoy.filters.http.ext_proc'),
+          /**
+           * publishMs: changes to the off-path users are published together, at most this often. Each publish
+           * builds and encodes the whole route table: about 0.4 s of CPU with 10,000 off-path users (2.7 MB).
+           */
+          publishMs: z.number().int().min(10).max(60000).default(5000),
+        })
+        .prefault({}),
     })
     .prefault({}),
   xds: z
@@ -160,6 +180,10 @@ export const configSchema = z.strictObject({
     .prefault({}),
   /** metrics serves Prometheus metrics over HTTP at GET /metrics. */
   metrics: z.strictObject({ listen: hostPort.default('127.0.0.1:9464') }).prefault({}),
+}).superRefine((c, ctx) => {
+  if (!c.extProc.offPath.enabled) return;
+  if (c.xds.pins !== 'routes') ctx.addIssue({ code: 'custom', path: ['extProc', 'offPath', 'enabled'], message: 'needs xds.pins: routes (an off-path request never reaches ext_proc, so it cannot carry a pin header)' });
+  if (c.extProc.accessLogLagMs < 1000) ctx.addIssue({ code: 'custom', path: ['extProc', 'accessLogLagMs'], message: 'with extProc.offPath, at least 1000 (off-path flows come from the access log, up to its 1 s flush interval late)' });
 });
 
 /** Config is the validated, frozen configuration. */

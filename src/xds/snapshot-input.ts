@@ -28,6 +28,11 @@ export interface SnapshotInput {
    * for pinned users (src/dataplane/pin-table.ts), so pins themselves are not part of the snapshot.
    */
   readonly pinHeader?: string;
+  /**
+   * offPath (config extProc.offPath): users whose requests skip ext_proc, and the name of the ext_proc HTTP filter
+   * in Envoy's bootstrap (the key of the per-route config that disables it). Absent or no users: plain routes.
+   */
+  readonly offPath?: { readonly users: readonly string[]; readonly extProcFilter: string };
   /** listeners are served over LDS; absent or empty by default (the bootstrap's listener is static). */
   readonly listeners?: readonly ListenerSpec[];
 }

@@ -169,6 +169,12 @@ function checkInput(input: SnapshotInput): FieldError[] {
       errors.push({ code: 'SNAPSHOT_INCONSISTENT', path: `pins[${i}].appServer`, message: `names application server '${pin.appServer}', which is not configured` });
     }
   });
+  (input.offPath?.users ?? []).forEach((user, i) => {
+    const id = parseUserId(user, `offPath.users[${i}]`);
+    if (!id.ok) errors.push(...id.errors);
+    else if (id.value !== user) errors.push({ code: 'IDENTITY_MALFORMED', path: `offPath.users[${i}]`, message: 'off-path users must be canonical lower-case UUIDs' });
+  });
+  if (input.offPath && !input.offPath.extProcFilter) errors.push({ code: 'CONFIG_INVALID', path: 'offPath.extProcFilter', message: 'the ext_proc filter name is needed' });
   if (input.appServers.length === 0) errors.push({ code: 'CONFIG_INVALID', path: 'appServers', message: 'at least one application server is needed' });
   return errors;
 }

@@ -121,9 +121,16 @@ test('envoy/envoy-access-log.yaml is envoy/envoy-observability.yaml without ext_
   const obsHcm = hcmOf(listenerOf(obs).filter_chains[0]);
   obsHcm.http_filters = obsHcm.http_filters.filter((f: Obj) => f.name !== 'envoy.filters.http.ext_proc');
   delete obs.layered_runtime; // ext_proc's graceful close
-  delete hcm.access_log_options;
-  delete stdout.filter;
   t.deepEqual(al, obs);
+});
+
+test('envoy/envoy.yaml logs streams still open every second (extProc.offPath reads them); stdout gets one line a request', (t) => {
+  const hcm = hcmOf(listenerOf(parse(DEFAULT_BOOTSTRAP)).filter_chains[0]);
+  t.deepEqual(hcm.access_log_options, { access_log_flush_interval: '1s' });
+  t.is(hcm.access_log.find((a: Obj) => a.name === 'envoy.access_loggers.http_grpc').filter, undefined, 'presencelb gets the periodic entries');
+  t.deepEqual(hcm.access_log.find((a: Obj) => a.name === 'envoy.access_loggers.stdout').filter, { log_type_filter: { types: ['DownstreamPeriodic'], exclude: true } });
+  // The ext_proc filter's name is the key presencelb's off-path routes disable it by (extProc.offPath.extProcFilter).
+  t.true(hcm.http_filters.some((f: Obj) => f.name === configSchema.parse({}).extProc.offPath.extProcFilter));
 });
 
 test('envoy/envoy-trusted-header.yaml keeps the header from the gateway, removes it from anyone else, and is otherwise envoy/envoy.yaml', (t) => {

@@ -53,7 +53,7 @@ test('builds one EDS cluster and one assignment per app server, named as the ser
 test('routes: one per pin, sorted by user, ahead of the equal-weight default route', (t) => {
   const s = build(input([pin(U2, 'app-a'), pin(U1, 'app-b')]));
   const rc = s.resources('RDS')[0] as RouteConfigurationResource;
-  const routes = rc.virtual_hosts[0]!.routes;
+  const routes = rc.virtual_hosts[0]!.routes!;
   t.deepEqual(routes.map((r) => r.name), [`pin:${U1}`, `pin:${U2}`, 'default']);
   t.deepEqual(routes[0], {
     name: `pin:${U1}`,
@@ -68,7 +68,7 @@ test('routes: one per pin, sorted by user, ahead of the equal-weight default rou
 
 test('with a pin header (xds.pins: header): one steering route per server, ahead of the default; pins change nothing else', (t) => {
   const s = build({ ...input(), pinHeader: 'x-presencelb-pin' });
-  const routes = (s.resources('RDS')[0] as RouteConfigurationResource).virtual_hosts[0]!.routes;
+  const routes = (s.resources("RDS")[0] as RouteConfigurationResource).virtual_hosts[0]!.routes!;
   t.deepEqual(routes.map((r) => r.name), ['pinned-to:app-a', 'pinned-to:app-b', 'default']);
   t.deepEqual(routes[1], { name: 'pinned-to:app-b', match: { prefix: '/', headers: [{ name: 'x-presencelb-pin', string_match: { exact: 'app-b' } }] }, route: { cluster: 'app-b' } });
   const decoded = decode('envoy.config.route.v3.RouteConfiguration', s.slice('RDS').resources.get('presencelb-routes')!.value);

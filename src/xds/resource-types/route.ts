@@ -4,6 +4,12 @@
  * server's cluster), one steering route per application server (xds.pins: header; the pin header ext_proc sets
  * names the server → its cluster), and then the default route, which spreads requests over every application server with equal weights. Envoy picks a
  * weighted cluster when it resolves the route, so `xds.cluster_name` names the chosen server either way.
+ *
+ * Off-path users (config extProc.offPath; input.offPath): once presencelb grants a user's requests at once, nothing
+ * it does on them needs ext_proc, and Envoy's access log reports their flows. The virtual host then resolves routes
+ * with a match tree instead of a route list: the identity header is looked up in a map (a hash lookup, not a scan),
+ * and an off-path user's entry is a route with ext_proc disabled for it (ExtProcPerRoute) — to the user's pinned
+ * server if pinned, else the default. Every other request falls through to the route list above, ext_proc and all.
  */
 import type { PinRecord } from '../../core/ports.ts';
 import type { SnapshotInput } from '../snapshot-input.ts';
@@ -21,6 +27,13 @@ export const pinRouteName = (user: string): string => `pin:${user}`;
 /** steeringRouteName is the name of the route that sends requests carrying the pin header for a server to it. */
 export const steeringRouteName = (server: string): string => `pinned-to:${server}`;
 
+/** OFF_PATH_ROUTE_NAME names the route of an off-path user who is not pinned (Envoy's `xds.route_name` attribute). */
+export const OFF_PATH_ROUTE_NAME = 'off-path';
+const ROUTE_MESSAGE = 'envoy.config.route.v3.Route';
+const ROUTE_LIST_MESSAGE = 'envoy.config.route.v3.RouteList';
+const HEADER_INPUT = 'envoy.type.matcher.v3.HttpRequestHeaderMatchInput';
+const EXT_PROC_PER_ROUTE = 'envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute';
+
 /** HeaderMatcherResource is envoy.config.route.v3.HeaderMatcher restricted to a string match. */
 export interface HeaderMatcherResource {
   readonly name: string;
@@ -34,12 +47,50 @@ export interface RouteResource {
   readonly route:
     | { readonly cluster: string }
     | { readonly weighted_clusters: { readonly clusters: readonly { readonly name: string; readonly weight: { readonly value: number } }[] } };
+  /** typed_per_filter_config of an off-path user's route: ext_proc disabled (a proto map, as {key, value} entries). */
+  readonly typed_per_filter_config?: readonly { readonly key: string; readonly value: { readonly '@type': string; readonly disabled: boolean } }[];
+}
+
+/** RouteAction is a match tree's action: a Route (an off-path user's entry) or a RouteList (everyone else). */
+type RouteAction =
+  | { readonly name: string; readonly typed_config: RouteResource & { readonly '@type': string } }
+  | { readonly name: string; readonly typed_config: { readonly '@type': string; readonly routes: readonly RouteResource[] } };
+
+/** UserMatcherResource is the xds.type.matcher.v3.Matcher of a virtual host with off-path users. */
+export interface UserMatcherResource {
+  readonly matcher_tree: {
+    readonly input: { readonly name: string; readonly typed_config: { readonly '@type': string; readonly header_name: string } };
+    /** map is a proto map; the descriptor image gives protobufjs its entries as a list of {key, value}. */
+    readonly exact_match_map: { readonly map: readonly { readonly key: string; readonly value: { readonly action: RouteAction } }[] };
+  };
+  readonly on_no_match: { readonly action: RouteAction };
+}
+
+/** VirtualHostResource has routes, or (with off-path users) a matcher; never both. */
+export interface VirtualHostResource {
+  readonly name: string;
+  readonly domains: readonly string[];
+  readonly routes?: readonly RouteResource[];
+  readonly matcher?: UserMatcherResource;
 }
 
 /** RouteConfigurationResource is the subset of envoy.config.route.v3.RouteConfiguration presencelb sets. */
 export interface RouteConfigurationResource {
   readonly name: string;
-  readonly virtual_hosts: readonly { readonly name: string; readonly domains: readonly string[]; readonly routes: readonly RouteResource[] }[];
+  readonly virtual_hosts: readonly VirtualHostResource[];
+}
+
+/**
+ * routesOf lists every route a virtual host can resolve to, with its field path: its routes, or its matcher's
+ * entries and then its fall-through list.
+ */
+export function routesOf(vh: VirtualHostResource, vp: string): { readonly route: RouteResource; readonly path: string }[] {
+  if (!vh.matcher) return (vh.routes ?? []).map((route, j) => ({ route, path: `${vp}.routes[${j}]` }));
+  const tree = `${vp}.matcher.matcher_tree.exact_match_map.map`;
+  const entries = (vh.matcher.matcher_tree?.exact_match_map?.map ?? []).map((m, k) => ({ route: m.value.action.typed_config as RouteResource, path: `${tree}[${k}].value.action.typed_config` }));
+  const rest = vh.matcher.on_no_match?.action?.typed_config;
+  const list = rest && 'routes' in rest ? rest.routes.map((route, j) => ({ route, path: `${vp}.matcher.on_no_match.action.typed_config.routes[${j}]` })) : [];
+  return [...entries, ...list];
 }
 
 /**
@@ -66,6 +117,27 @@ function steeringRoute(server: string, header: string): RouteResource {
   };
 }
 
+/**
+ * userMatcher is the match tree of a virtual host with off-path users: identity header → that user's route with
+ * ext_proc disabled (to the pinned server, else the default route's clusters); anything else → the route list.
+ */
+function userMatcher(users: readonly string[], extProcFilter: string, input: SnapshotInput, defaultRoute: RouteResource, routes: readonly RouteResource[]): UserMatcherResource {
+  const pins = new Map<string, string>(input.pins.map((p) => [p.user, p.appServer]));
+  const off = [{ key: extProcFilter, value: { '@type': typeUrlOf(EXT_PROC_PER_ROUTE), disabled: true } }];
+  const action = (route: RouteResource): { action: RouteAction } => ({ action: { name: route.name, typed_config: { '@type': typeUrlOf(ROUTE_MESSAGE), ...route } } });
+  // Every user who is not pinned shares one value object: encode() encodes it once (see encodeRouteConfiguration).
+  const unpinned = action({ name: OFF_PATH_ROUTE_NAME, match: { prefix: '/' }, route: defaultRoute.route, typed_per_filter_config: off });
+  const map: { key: string; value: { action: RouteAction } }[] = [];
+  for (const user of [...users].sort()) {
+    const server = pins.get(user);
+    map.push({ key: user, value: server ? action({ name: pinRouteName(user), match: { prefix: '/' }, route: { cluster: server }, typed_per_filter_config: off }) : unpinned });
+  }
+  return {
+    matcher_tree: { input: { name: 'identity', typed_config: { '@type': typeUrlOf(HEADER_INPUT), header_name: input.identityHeader } }, exact_match_map: { map } },
+    on_no_match: { action: { name: 'routes', typed_config: { '@type': typeUrlOf(ROUTE_LIST_MESSAGE), routes } } },
+  };
+}
+
 /** comparePins orders pins by user, then server: the route table's order does not depend on pin history. */
 const comparePins = (a: PinRecord, b: PinRecord): number =>
   a.user < b.user ? -1 : a.user > b.user ? 1 : a.appServer < b.appServer ? -1 : a.appServer > b.appServer ? 1 : 0;
@@ -85,12 +157,12 @@ export const routeConfigurationType: XdsResourceType<RouteConfigurationResource>
     };
     const pinned = [...input.pins].sort(comparePins).map((p) => pinRoute(p, input.identityHeader));
     const steering = input.pinHeader ? servers.map((s) => steeringRoute(s, input.pinHeader!)) : [];
-    return [
-      {
-        name: input.routeConfigName,
-        virtual_hosts: [{ name: VIRTUAL_HOST_NAME, domains: [...input.virtualHostDomains], routes: [...pinned, ...steering, defaultRoute] }],
-      },
-    ];
+    const routes = [...pinned, ...steering, defaultRoute];
+    const offPath = input.offPath && input.offPath.users.length > 0 ? input.offPath : null;
+    const vh: VirtualHostResource = offPath
+      ? { name: VIRTUAL_HOST_NAME, domains: [...input.virtualHostDomains], matcher: userMatcher(offPath.users, offPath.extProcFilter, input, defaultRoute, routes) }
+      : { name: VIRTUAL_HOST_NAME, domains: [...input.virtualHostDomains], routes };
+    return [{ name: input.routeConfigName, virtual_hosts: [vh] }];
   },
 
   nameOf: (rc) => rc.name,
@@ -109,11 +181,15 @@ export const routeConfigurationType: XdsResourceType<RouteConfigurationResource>
         v.check(!seenDomains.has(d), `${vp}.domains[${j}]`, `domain '${d}' appears twice`);
         seenDomains.add(d);
       });
+      v.check(!(vh.routes && vh.matcher), `${vp}.matcher`, 'a virtual host has routes or a matcher, not both');
+      if (vh.matcher) v.check((vh.matcher.matcher_tree?.exact_match_map?.map ?? []).length > 0, `${vp}.matcher.matcher_tree.exact_match_map.map`, 'a match map needs at least one entry');
       const names = new Set<string>();
-      (vh.routes ?? []).forEach((r, j) => {
-        const rp = `${vp}.routes[${j}]`;
-        v.check(!names.has(r.name), `${rp}.name`, `route name '${r.name}' appears twice`);
-        names.add(r.name);
+      routesOf(vh, vp).forEach(({ route: r, path: rp }) => {
+        // Off-path entries share a name (or carry their pin's): names are unique in the route list.
+        if (!rp.includes('exact_match_map')) {
+          v.check(!names.has(r.name), `${rp}.name`, `route name '${r.name}' appears twice`);
+          names.add(r.name);
+        }
         v.check(isNonEmptyString(r.match?.prefix), `${rp}.match.prefix`, 'a prefix is needed');
         (r.match?.headers ?? []).forEach((h, k) => v.check(isNonEmptyString(h.name), `${rp}.match.headers[${k}].name`, 'a header name is needed'));
         if ('cluster' in r.route) {
@@ -130,8 +206,8 @@ export const routeConfigurationType: XdsResourceType<RouteConfigurationResource>
 
   references(rc: RouteConfigurationResource, path: string): ResourceReference[] {
     return (rc.virtual_hosts ?? []).flatMap((vh, i) =>
-      (vh.routes ?? []).flatMap((r, j) => {
-        const rp = `${path}.virtual_hosts[${i}].routes[${j}].route`;
+      routesOf(vh, `${path}.virtual_hosts[${i}]`).flatMap(({ route: r, path: p }) => {
+        const rp = `${p}.route`;
         return 'cluster' in r.route
           ? [{ kind: 'CDS' as const, name: r.route.cluster, path: `${rp}.cluster` }]
           : r.route.weighted_clusters.clusters.map((c, k) => ({ kind: 'CDS' as const, name: c.name, path: `${rp}.weighted_clusters.clusters[${k}].name` }));
@@ -139,5 +215,31 @@ export const routeConfigurationType: XdsResourceType<RouteConfigurationResource>
     );
   },
 
-  encode: (rc) => encodeMessage(MESSAGE, rc),
+  encode: encodeRouteConfiguration,
 };
+
+/**
+ * encodeRouteConfiguration encodes a route configuration. A match tree's entries hold their routes in Anys, and
+ * protobufjs encodes the message inside an Any given as {'@type', ...} anew each time: with 10,000 off-path users
+ * that was most of 0.4 s a snapshot. Here each distinct entry value (one object shared by every user who is not
+ * pinned, one per pinned user) is encoded once, and the entries carry the encoded bytes ({type_url, value}).
+ */
+function encodeRouteConfiguration(rc: RouteConfigurationResource): Uint8Array {
+  const cache = new Map<object, object>();
+  const preEncoded = (v: { action: RouteAction }): object => {
+    let e = cache.get(v);
+    if (!e) {
+      const { '@type': typeUrl, ...route } = v.action.typed_config;
+      e = { action: { name: v.action.name, typed_config: { type_url: typeUrl, value: encodeMessage(ROUTE_MESSAGE, route) } } };
+      cache.set(v, e);
+    }
+    return e;
+  };
+  const virtual_hosts = rc.virtual_hosts.map((vh) => {
+    const m = vh.matcher;
+    if (!m) return vh;
+    const map = m.matcher_tree.exact_match_map.map.map((entry) => ({ key: entry.key, value: preEncoded(entry.value) }));
+    return { ...vh, matcher: { ...m, matcher_tree: { ...m.matcher_tree, exact_match_map: { map } } } };
+  });
+  return encodeMessage(MESSAGE, { ...rc, virtual_hosts });
+}
