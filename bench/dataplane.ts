@@ -22,7 +22,10 @@
  *
  *   npm run bench -- dataplane [--duration 300] [--phase 15] [--users 10000] [--connections 64] [--rate N]
  *                              [--envoy-concurrency 1] [--kamailio-shm 1024] [--profile auto|always|never]
- *                              [--quiet-wait 30] [--repeat 2] [--heap-profile]
+ *                              [--quiet-wait 30] [--repeat 2] [--heap-profile] [--plb-nice 0]
+ *
+ * --plb-nice N: run presencelb under nice -n N (a lower CPU priority than Envoy's, as a deployment beside Envoy
+ * would set it: scripts/up.sh, docker-compose.yml).
  *
  * --heap-profile: after the long run, one more blocking phase at the fixed rate with V8's sampling heap profiler on
  * in presencelb (what survives young collections: see heapProfileWindow); the top allocation sites are printed and
@@ -49,6 +52,7 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '64' },
     rate: { type: 'string', default: '0' },
     'envoy-concurrency': { type: 'string', default: '1' },
+    'plb-nice': { type: 'string', default: '0' },
     'kamailio-shm': { type: 'string', default: '1024' },
     'warmup-concurrency': { type: 'string', default: '32' },
     profile: { type: 'string', default: 'auto' },
@@ -173,11 +177,12 @@ async function main(): Promise<void> {
       kamailioShmMb: Number(args['kamailio-shm']),
       envoyConcurrency: Number(args['envoy-concurrency']),
       nodeArgs: PROFILE === 'never' ? [] : ['--inspect=127.0.0.1:0'],
+      plbNice: Number(args['plb-nice']),
       // Steady state only: nobody publishes presence here, so nothing is decided; keep windows out of the way.
       lifecycle: { reconnectWindowMs: 3600000, flowRetentionMs: 7200000 },
       // The off-path variant: tracked users' routes disable its ext_proc filter (named apart; see bootstraps.ts).
       // The route table is served to every variant alike; only the off-path Envoy has a filter of that name.
-      extProc: { accessLogLagMs: 1500, offPath: { enabled: true, extProcFilter: OFF_PATH_FILTER, publishMs: 1000 } },
+      extProc: { accessLogLagMs: 1500, offPath: { enabled: true, extProcFilter: OFF_PATH_FILTER } },
       xds: { pins: 'routes' },
       // The data path alone: with Kamailio's longest expiries (3600 s) no REGISTER, PUBLISH or SUBSCRIBE refresh
       // of the warmed-up users falls inside the run (with 600 s they all come due together ~9 min after warm-up).
@@ -310,7 +315,7 @@ async function main(): Promise<void> {
 
     // Report.
     const out: string[] = ['', '=== dataplane (issue 3) ==='];
-    out.push(`machine: ${fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').filter((l) => l.startsWith('processor')).length} CPUs; Envoy --concurrency ${args['envoy-concurrency']}; everything on 127.0.0.1`);
+    out.push(`machine: ${fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').filter((l) => l.startsWith('processor')).length} CPUs; Envoy --concurrency ${args['envoy-concurrency']}; presencelb niceness ${args['plb-nice']}; everything on 127.0.0.1`);
     out.push(...s.notes.map((n) => `note: ${n}`));
     out.push('note: presencelb runs with presence expiries of 3600 s, so no refresh of the warmed-up users falls inside the measurement');
     out.push(`warm-up (not steady state): ${USERS} new users' first requests in ${fmt(warm.requestsSec)} s; all subscribed after ${fmt(warm.setupSec)} s = ${fmt(warm.subscribed / warm.setupSec, 0)} new users/s (subscribed ${warm.subscribed}, failed ${warm.failed}); statuses ${JSON.stringify(warm.statuses)}; after each round of first requests: users presencelb had not seen ${JSON.stringify(warm.unseen)}, not subscribed ${JSON.stringify(warm.notSubscribed)}; ext_proc counters ${JSON.stringify(warm.extProc)}; presencelb RSS ${mb(rssBeforeWarm)} -> ${mb(rssBytes(s.plb.pid))} MiB`);

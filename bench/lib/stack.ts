@@ -32,6 +32,8 @@ export interface StackOptions {
   readonly logLevel?: string;
   /** nodeArgs are extra Node arguments for presencelb (e.g. --inspect=127.0.0.1:0). */
   readonly nodeArgs?: readonly string[];
+  /** plbNice runs presencelb with nice(1) at this niceness (0: as the benchmark runs). */
+  readonly plbNice?: number;
 }
 
 /** UnderTest is one Envoy under test. */
@@ -87,7 +89,7 @@ export async function startStack(o: StackOptions): Promise<BenchStack> {
         metrics: { listen: '127.0.0.1:0' },
         log: { level: o.logLevel ?? 'info' },
       },
-      { dir: o.dir, nodeArgs: o.nodeArgs ?? [] },
+      { dir: o.dir, nodeArgs: o.nodeArgs ?? [], nice: o.plbNice ?? 0 },
     );
     started.push(() => plb.stop());
     const base = loadBaseBootstrap();
