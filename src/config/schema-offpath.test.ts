@@ -9,7 +9,7 @@ const issues = (config: unknown): [string, string][] => {
   return r.ok ? [] : r.errors.map((e) => [e.path, e.message]);
 };
 
-test('defaults: off, the stock ext_proc filter name, one publish a second at most', (t) => {
+test('defaults: off, the stock ext_proc filter name, one publish every 5 s at most', (t) => {
   t.deepEqual(configSchema.parse({}).extProc.offPath, { enabled: false, extProcFilter: 'envoy.filters.http.ext_proc', publishMs: 5000 });
   const r = parseConfig({ extProc: { offPath: {} } });
   t.true(r.ok);

@@ -11,8 +11,15 @@ import { ROOT } from './compose-file.ts';
 
 const read = (file: string) => fs.readFileSync(path.join(ROOT, file), 'utf8');
 
-test('scripts/up.sh runs `presencelb serve` with NODE_FLAGS', (t) => {
+test('scripts/up.sh runs `presencelb serve` with NODE_FLAGS, at a lower CPU priority than Envoy', (t) => {
   const line = read('scripts/up.sh').split('\n').find((l) => l.includes('bin/presencelb.mjs serve'));
   t.truthy(line, 'a line that starts presencelb');
-  t.true(line!.startsWith(`node ${NODE_FLAGS.join(' ')} bin/presencelb.mjs serve `), line);
+  t.true(line!.startsWith(`nice -n 10 node ${NODE_FLAGS.join(' ')} bin/presencelb.mjs serve `), line);
+});
+
+test('docker-compose.yml gives presencelb a lower CPU weight than Envoy', (t) => {
+  const compose = read('docker-compose.yml');
+  const service = (name: string) => compose.slice(compose.indexOf(`\n  ${name}:\n`), compose.indexOf('\n\n', compose.indexOf(`\n  ${name}:\n`)));
+  t.regex(service('presencelb'), /\n    cpu_shares: 256\n/);
+  t.notRegex(service('envoy'), /cpu_shares/, 'Envoy keeps the default weight (1024)');
 });
