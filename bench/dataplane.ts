@@ -200,8 +200,9 @@ async function main(): Promise<void> {
     const warm = await warmUp({ url: blocking.url, users, plb: s.plb, envoy: blocking.envoy, concurrency: Number(args['warmup-concurrency']) });
     s.plb.assertAlive('during the warm-up');
     const warmQuiet = await waitQuiet(s.plb.pid, { share: 0.05, windowMs: 1000, maxMs: 300000 });
-    // The off-path route table is published 1 s (publishMs) after the last new user: let it reach the Envoys.
-    await new Promise((r) => setTimeout(r, 3000));
+    // The off-path route table is published publishMs (5 s) after the first new user it lacks: let the last one
+    // reach the Envoys, and Envoy build its routes.
+    await new Promise((r) => setTimeout(r, 8000));
     progress(`warm-up: requests ${fmt(warm.requestsSec)} s, all subscribed ${fmt(warm.setupSec)} s (+${fmt(warmQuiet)} s until quiet); subscribed ${warm.subscribed}, failed ${warm.failed}; statuses ${JSON.stringify(warm.statuses)}; unseen by presencelb after each round ${JSON.stringify(warm.unseen)}, not subscribed ${JSON.stringify(warm.notSubscribed)}; ext_proc ${JSON.stringify(warm.extProc)}`);
     // Steady state: requests of users presencelb tracks. A user it could not subscribe is degraded and would be set
     // up again (SIP work) on a later request, so such users are left out of the load (and counted in the report).

@@ -23,6 +23,9 @@ import { AdsServer } from './xds/ads-server.ts';
 import { XdsRoutePublisher } from './xds/route-publisher.ts';
 import { PinTable } from './dataplane/pin-table.ts';
 
+/** OFF_PATH_SETTLE_MS bounds how long a teardown waits for Envoy to drop the user's off-path route. */
+const OFF_PATH_SETTLE_MS = 2000;
+
 /** App is a running presencelb. */
 export interface App {
   readonly lifecycle: Lifecycle;
@@ -80,6 +83,10 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
     else offPath.delete(user);
     xdsRoutes?.offPathChanged();
   };
+  const offPathSettled = async (): Promise<void> => {
+    const outcome = (await xdsRoutes?.offPathSettled(OFF_PATH_SETTLE_MS)) ?? 'off';
+    if (outcome !== 'acked' && outcome !== 'off') log.warn({ code: 'XDS_NOT_APPLIED', outcome }, 'tearing down before Envoy applied the route table without the user: a request meanwhile skips ext_proc');
+  };
   const lifecycle = new Lifecycle({
     presence: instrument(presence, operator.presenceFailures),
     store,
@@ -94,20 +101,16 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
     staleNotifyMs: (config.presence.subscribeExpiresSec + 60) * 1000,
     presenceInterpretation: config.presence.interpretation,
     onAccess,
-    flowsSettled: dataplane.settle,
+    flowsSettled: async (o) => {
+      await dataplane.settle(o);
+      // A teardown (readFlows false) goes on only once Envoy has dropped the user's off-path route: the next request
+      // of a user torn down must go through ext_proc, to be held for register and notify again.
+      if (!o.readFlows && offPath) await offPathSettled();
+    },
   });
   sink = (n) => lifecycle.onNotify(n);
   lifecycle.observe((e) => logEvent(log, e));
   lifecycle.observe(operator.metrics.onLifecycleEvent);
-  // A user being torn down leaves the off-path routes at once (REMOVAL_MS), not publishMs later: the next request
-  // of a user torn down must be held for register and notify again. (Leaving for a decision waits: most come back.)
-  if (offPath) {
-    lifecycle.observe((e) => {
-      if (e.step !== 'unsubscribe' && e.step !== 'purge') return;
-      offPath.delete(e.user);
-      xdsRoutes?.offPathChanged(true);
-    });
-  }
 
   try {
     await presence.start();
@@ -134,7 +137,8 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
             users: offPath,
             extProcFilter: config.extProc.offPath.extProcFilter,
             publishMs: config.extProc.offPath.publishMs,
-            onError: (e: Error) => log.error({ code: (e as { code?: string }).code ?? 'INTERNAL', err: e.message }, 'off-path users could not be published: their requests keep going through ext_proc'),
+            onError: (e: Error) => log.error({ code: (e as { code?: string }).code ?? 'INTERNAL', err: e.message }, 'off-path users could not be published: Envoy keeps the route table it has'),
+            applied: (version: string, timeoutMs: number) => xds.waitForAck(version, { timeoutMs }),
           },
         }
       : {}),
@@ -167,6 +171,8 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
     dataplane,
     ports: { xds: xdsPort, extProc: extProcPort, ...surface.ports },
     async stop() {
+      // No more off-path publishes: shutting down withdraws every user, and Envoy keeps the table it has.
+      xdsRoutes?.stop();
       await surface.stop();
       clearInterval(sweeper);
       await retention.stop();
@@ -174,7 +180,6 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
       await lifecycle.idle();
       await lifecycle.shutdown();
       await presence.stop().catch((e) => log.warn({ err: String(e) }, 'presence client stop failed'));
-      xdsRoutes?.stop();
       await xds.stop();
       await store.close();
       log.info({}, 'presencelb stopped');

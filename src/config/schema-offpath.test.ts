@@ -28,7 +28,7 @@ test('enabled with xds.pins: routes and an access-log lag of 1500 is valid, and 
   t.deepEqual(r.value.extProc.offPath, { enabled: true, extProcFilter: 'my.ext_proc', publishMs: 250 });
   t.is(r.value.extProc.accessLogLagMs, 1500);
   t.is(r.value.xds.pins, 'routes');
-  t.deepEqual(issues({ extProc: { accessLogLagMs: 1000, offPath: { enabled: true } }, xds: { pins: 'routes' } }), [], '1000 is the least lag');
+  t.deepEqual(issues({ extProc: { accessLogLagMs: 1100, offPath: { enabled: true } }, xds: { pins: 'routes' } }), [], '1100 is the least lag');
 });
 
 test('enabled needs xds.pins: routes (the default, header, is refused at extProc.offPath.enabled)', (t) => {
@@ -40,12 +40,12 @@ test('enabled needs xds.pins: routes (the default, header, is refused at extProc
   }
 });
 
-test('enabled needs an access-log lag of at least 1000 ms (refused at extProc.accessLogLagMs)', (t) => {
-  for (const accessLogLagMs of [undefined, 0, 999]) {
+test('enabled needs an access-log lag of at least 1100 ms: the 1 s flush interval and the 50 ms batch (refused at extProc.accessLogLagMs)', (t) => {
+  for (const accessLogLagMs of [undefined, 0, 1000, 1099]) {
     const found = issues({ extProc: { ...(accessLogLagMs === undefined ? {} : { accessLogLagMs }), offPath: { enabled: true } }, xds: { pins: 'routes' } });
     t.is(found.length, 1, JSON.stringify(found));
     t.is(found[0]![0], 'extProc.accessLogLagMs');
-    t.regex(found[0]![1], /at least 1000/);
+    t.regex(found[0]![1], /at least 1100/);
   }
 });
 

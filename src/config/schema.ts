@@ -25,6 +25,12 @@ const appServer = z.strictObject({
   port: z.number().int().min(1).max(65535),
 });
 
+/**
+ * OFF_PATH_MIN_LAG_MS: with extProc.offPath, the least accessLogLagMs: the bootstraps' access_log_flush_interval (1 s)
+ * plus their buffer_flush_interval (50 ms) and a margin. 1500 is recommended.
+ */
+export const OFF_PATH_MIN_LAG_MS = 1100;
+
 export const configSchema = z.strictObject({
   identity: z
     .strictObject({
@@ -58,7 +64,7 @@ export const configSchema = z.strictObject({
        * hold or steer): the route table presencelb serves over RDS then gives that user a route with ext_proc
        * disabled (src/xds/resource-types/route.ts), and the access log reports the user's flows, as in access-log
        * mode. A new user's first request still waits for register and notify. Needs xds.pins: routes (no pin header
-       * without ext_proc), an accessLogLagMs of at least 1000 (flows are reported up to the bootstrap's
+       * without ext_proc), an accessLogLagMs of at least OFF_PATH_MIN_LAG_MS (flows are reported up to the bootstrap's
        * access_log_flush_interval, 1 s, late) and a bootstrap with that flush interval (envoy/envoy.yaml has it).
        */
       offPath: z
@@ -68,7 +74,8 @@ export const configSchema = z.strictObject({
           extProcFilter: z.string().min(1).default('envoy.filters.http.ext_proc'),
           /**
            * publishMs: changes to the off-path users are published together, at most this often. Each publish
-           * builds and encodes the whole route table: about 0.4 s of CPU with 10,000 off-path users (2.7 MB).
+           * builds and encodes the whole route table: 120–190 ms of CPU with 10,000 off-path users (2.7 MB), and
+           * Envoy builds its routes again (about 1.6 s of its main thread at 10,000 users).
            */
           publishMs: z.number().int().min(10).max(60000).default(5000),
         })
@@ -183,7 +190,7 @@ export const configSchema = z.strictObject({
 }).superRefine((c, ctx) => {
   if (!c.extProc.offPath.enabled) return;
   if (c.xds.pins !== 'routes') ctx.addIssue({ code: 'custom', path: ['extProc', 'offPath', 'enabled'], message: 'needs xds.pins: routes (an off-path request never reaches ext_proc, so it cannot carry a pin header)' });
-  if (c.extProc.accessLogLagMs < 1000) ctx.addIssue({ code: 'custom', path: ['extProc', 'accessLogLagMs'], message: 'with extProc.offPath, at least 1000 (off-path flows come from the access log, up to its 1 s flush interval late)' });
+  if (c.extProc.accessLogLagMs < OFF_PATH_MIN_LAG_MS) ctx.addIssue({ code: 'custom', path: ['extProc', 'accessLogLagMs'], message: `with extProc.offPath, at least ${OFF_PATH_MIN_LAG_MS} (off-path flows come from the access log, up to its 1 s flush interval plus a 50 ms batch late)` });
 });
 
 /** Config is the validated, frozen configuration. */

@@ -5,7 +5,8 @@
  *
  * With off-path users (config extProc.offPath), it also follows which users are off ext_proc: offPathChanged()
  * schedules one publish of the current set within publishMs, so a burst of new users costs one snapshot. A pin or
- * unpin publishes at once, with the set as it is then.
+ * unpin publishes at once, with the set as it is then; offPathSettled() (a teardown) publishes within REMOVAL_MS
+ * and waits for Envoy's ACK.
  */
 import type { PinRecord, RoutePublisher } from '../core/ports.ts';
 import { parseUserId, type UserId } from '../core/user-id.ts';
@@ -13,9 +14,10 @@ import { PlbError } from '../core/errors.ts';
 import { formatErrors } from '../core/result.ts';
 import { Snapshot } from './snapshot.ts';
 import type { SnapshotInput } from './snapshot-input.ts';
+import type { AckOutcome } from './ads-types.ts';
 
-/** REMOVAL_MS bounds how long a user who left the off-path set waits to be published (offPathChanged). */
-export const REMOVAL_MS = 200;
+/** REMOVAL_MS: offPathSettled publishes within this long, so that teardowns close together share one snapshot. */
+export const REMOVAL_MS = 50;
 
 /** SnapshotSink is where snapshots go: the AdsServer, or anything else that publishes them. */
 export interface SnapshotSink {
@@ -30,13 +32,15 @@ export interface XdsRoutePublisherOptions {
   readonly initialPins?: readonly PinRecord[];
   /**
    * offPath: the live set of off-path users (read at each publish), the ext_proc filter's name, how long changes
-   * wait to be published together, and where a failed publish is reported.
+   * wait to be published together, where a failed publish is reported, and how to wait for Envoy to apply a
+   * snapshot (the ADS server's waitForAck).
    */
   readonly offPath?: {
     readonly users: ReadonlySet<string>;
     readonly extProcFilter: string;
     readonly publishMs: number;
     readonly onError: (e: Error) => void;
+    readonly applied: (snapshotVersion: string, timeoutMs: number) => Promise<AckOutcome>;
   };
 }
 
@@ -47,7 +51,12 @@ export class XdsRoutePublisher implements RoutePublisher {
   readonly #offPath: XdsRoutePublisherOptions['offPath'];
   #pins: ReadonlyMap<string, PinRecord>;
   #offPathTimer: NodeJS.Timeout | null = null;
-  #offPathDue = 0;
+  /** #changes counts offPathChanged calls; #published is the count the last published snapshot included. */
+  #changes = 0;
+  #published = 0;
+  #lastVersion = '';
+  #flush: Promise<string> | null = null;
+  #stopped = false;
 
   constructor(opts: XdsRoutePublisherOptions) {
     this.#sink = opts.sink;
@@ -56,32 +65,62 @@ export class XdsRoutePublisher implements RoutePublisher {
     this.#offPath = opts.offPath;
   }
 
-  /**
-   * offPathChanged schedules a publish of the off-path users (at most one pending; see the class comment). With
-   * urgent, within REMOVAL_MS at most: for a user torn down, whose requests skip ext_proc until Envoy has the route
-   * table without that user, so a user coming back would be let in before register and notify.
-   */
-  offPathChanged(urgent = false): void {
+  /** offPathChanged schedules a publish of the off-path users publishMs from now (at most one pending). */
+  offPathChanged(): void {
     const o = this.#offPath;
-    if (!o) return;
-    const due = Date.now() + (urgent ? Math.min(o.publishMs, REMOVAL_MS) : o.publishMs);
-    if (this.#offPathTimer) {
-      if (due >= this.#offPathDue) return;
-      clearTimeout(this.#offPathTimer);
-    }
-    this.#offPathDue = due;
+    this.#changes++;
+    if (!o || this.#stopped || this.#offPathTimer) return;
     this.#offPathTimer = setTimeout(() => {
       this.#offPathTimer = null;
+      if (this.#changes === this.#published) return; // a pin, unpin or settle published them meanwhile
       try {
         this.#apply(this.#pins);
       } catch (e) {
         o.onError(e as Error);
       }
-    }, due - Date.now());
+    }, o.publishMs);
   }
 
-  /** stop cancels a pending publish of the off-path users. */
+  /**
+   * offPathSettled makes sure Envoy no longer holds an off-path route for a user who left the set: it publishes the
+   * set as it is now, unless that was done already (callers within REMOVAL_MS share one publish), and resolves with
+   * how waiting for every connected Envoy's ACK of it ended (bounded by timeoutMs). A user torn down must not find
+   * the off-path route still in force, or the next request would skip ext_proc and so register and notify.
+   * Resolves 'off' without the offPath option or once stopped, 'failed' if the snapshot could not be built.
+   */
+  async offPathSettled(timeoutMs: number): Promise<AckOutcome['status'] | 'off' | 'failed'> {
+    const o = this.#offPath;
+    if (!o || this.#stopped) return 'off';
+    let version: string;
+    try {
+      version = await this.#flushSoon();
+    } catch (e) {
+      o.onError(e as Error);
+      return 'failed';
+    }
+    return (await o.applied(version, timeoutMs)).status;
+  }
+
+  /** #flushSoon resolves with the version of a snapshot holding every change so far, publishing one within REMOVAL_MS if needed. */
+  #flushSoon(): Promise<string> {
+    if (this.#changes === this.#published && this.#lastVersion) return Promise.resolve(this.#lastVersion);
+    this.#flush ??= new Promise<string>((resolve, reject) => {
+      setTimeout(() => {
+        this.#flush = null;
+        try {
+          // The publishMs timer (or a pin) may have published every change meanwhile.
+          resolve(this.#changes === this.#published && this.#lastVersion ? this.#lastVersion : this.#apply(this.#pins).snapshotVersion);
+        } catch (e) {
+          reject(e);
+        }
+      }, REMOVAL_MS);
+    });
+    return this.#flush;
+  }
+
+  /** stop cancels a pending publish of the off-path users; later changes publish nothing. */
   stop(): void {
+    this.#stopped = true;
     if (this.#offPathTimer) clearTimeout(this.#offPathTimer);
     this.#offPathTimer = null;
   }
@@ -135,6 +174,7 @@ export class XdsRoutePublisher implements RoutePublisher {
    */
   #apply(pins: ReadonlyMap<string, PinRecord>): { version: string; snapshotVersion: string } {
     const o = this.#offPath;
+    const changes = this.#changes;
     const built = Snapshot.build({ ...this.#base, pins: [...pins.values()], ...(o ? { offPath: { users: [...o.users], extProcFilter: o.extProcFilter } } : {}) });
     if (!built.ok) {
       const code = built.errors.find((e) => e.code === 'SNAPSHOT_INCONSISTENT') ? 'SNAPSHOT_INCONSISTENT' : built.errors[0]!.code;
@@ -142,6 +182,8 @@ export class XdsRoutePublisher implements RoutePublisher {
     }
     this.#sink.publish(built.value);
     this.#pins = pins;
+    this.#published = changes;
+    this.#lastVersion = built.value.version;
     return { version: built.value.typeVersion('RDS'), snapshotVersion: built.value.version };
   }
 }

@@ -30,7 +30,7 @@ for (const [name, file] of [
   });
 }
 
-test('every bootstrap removes clients\' pin headers before routing, and lets presencelb set that header and no other', (t) => {
+test('every bootstrap removes clients\' pin headers (and, but from the trusted gateway, identity headers) before routing, and lets presencelb set the pin header and no other', (t) => {
   const pinHeader = defaults.xds.pinHeader;
   const delta = path.join(path.dirname(DEFAULT_BOOTSTRAP), 'envoy-delta.yaml');
   const tls = path.join(path.dirname(DEFAULT_BOOTSTRAP), 'envoy-tls.yaml');
@@ -39,9 +39,11 @@ test('every bootstrap removes clients\' pin headers before routing, and lets pre
     for (const chain of [...listener.filter_chains, ...(listener.default_filter_chain ? [listener.default_filter_chain] : [])]) {
       const hcm = hcmOf(chain);
       const where = `${path.basename(file)} ${chain.name ?? 'chain'}`;
+      // The identity header too (pin routes and off-path routes match it), except on the trusted gateway's chain.
+      const identity = chain.name === 'trusted_gateway' ? [] : [{ remove: defaults.identity.header }];
       t.deepEqual(
         hcm.early_header_mutation_extensions?.map((e: Obj) => [e.name, e.typed_config.mutations]),
-        [['envoy.http.early_header_mutation.header_mutation', [{ remove: pinHeader }]]],
+        [['envoy.http.early_header_mutation.header_mutation', [{ remove: pinHeader }, ...identity]]],
         `${where}: removed before a route is chosen`,
       );
       if (file === ACCESS_LOG_BOOTSTRAP) {
@@ -145,13 +147,18 @@ test('envoy/envoy-trusted-header.yaml keeps the header from the gateway, removes
   t.deepEqual(fromOthers.http_filters.map((f: Obj) => f.name), ['envoy.filters.http.header_mutation', 'envoy.filters.http.ext_proc', 'envoy.filters.http.router']);
   t.deepEqual(fromOthers.http_filters[0].typed_config.mutations, { request_mutations: [{ remove: defaults.identity.header }] });
   t.deepEqual(fromOthers.http_filters.slice(1), fromGateway.http_filters);
-  t.deepEqual({ ...fromOthers, http_filters: undefined, stat_prefix: undefined }, { ...fromGateway, http_filters: undefined, stat_prefix: undefined });
+  const early = (h: Obj) => h.early_header_mutation_extensions[0].typed_config.mutations;
+  t.deepEqual(early(fromOthers), [...early(fromGateway), { remove: defaults.identity.header }], 'removed from anyone else before a route is chosen');
+  const rest = (h: Obj) => ({ ...h, http_filters: undefined, stat_prefix: undefined, early_header_mutation_extensions: undefined });
+  t.deepEqual(rest(fromOthers), rest(fromGateway));
 
   // The gateway's chain is envoy/envoy.yaml's without JWT verification and metadata forwarding.
   const reference = parse(DEFAULT_BOOTSTRAP);
   const refHcm = hcmOf(listenerOf(reference).filter_chains[0]);
   refHcm.http_filters = refHcm.http_filters.filter((f: Obj) => !['envoy.filters.http.header_mutation', 'envoy.filters.http.jwt_authn'].includes(f.name));
   delete filterOf(refHcm, 'envoy.filters.http.ext_proc').typed_config.metadata_options;
+  // Nor is the identity header removed before routing there: the gateway set it.
+  early(refHcm).pop();
   t.deepEqual(fromGateway, refHcm);
   delete listener.default_filter_chain;
   delete gateway.filter_chain_match;

@@ -67,7 +67,7 @@ test.serial('a granted user is taken off ext_proc: no ext_proc stream, flows fro
   await sleep(1500);
   await device.publish('closed', 'gone');
   await rig.plb.waitForEvent(user, 'purge', 15000);
-  await waitFor('the off-path route withdrawn', async () => (await offPathRoute(user)) === undefined, 10000);
+  // At once: the teardown waited for Envoy to drop the user's off-path route before it withdrew anything.
   const before = rig.plb.events(user).length;
   const s2 = await extProcStreams();
   t.is((await rig.get('/again', { as: user })).status, 200);
@@ -104,4 +104,23 @@ test.serial('a NOTIFY during an off-path stream reconnects the user, and the pin
   t.truthy(pinned.typed_per_filter_config?.['envoy.filters.http.ext_proc'], 'still off ext_proc');
   for (let i = 0; i < 4; i++) t.is((await rig.get(`/p${i}`, { as: user })).headers.get('x-app-server'), server);
   await res.text();
+});
+
+test.serial('a client naming an off-path user in x-user-id does not get that user’s route: its request still goes through ext_proc', async (t) => {
+  const victim = randomUUID();
+  t.is((await rig.get('/hello', { as: victim })).status, 200);
+  await rig.plb.waitForEvent(victim, 'subscribe', 10000);
+  await waitFor('the victim’s off-path route in Envoy', () => offPathRoute(victim), 10000);
+  // A valid token without sub (jwt_authn then adds no identity header and does not choose the route again), and the
+  // victim's UUID in the identity header: Envoy must drop that header before it chooses a route.
+  const s0 = await extProcStreams();
+  const noSub = await fetch(`${rig.envoy.listenerUrl}/forged`, { headers: { authorization: `Bearer ${rig.token({})}`, 'x-user-id': victim } });
+  t.is(noSub.status, 400, await noSub.text());
+  t.is(await extProcStreams(), s0 + 1, 'ext_proc saw it (and refused it: no identity)');
+  // And with the attacker's own token: the attacker's identity, through ext_proc, not the victim's route.
+  const attacker = randomUUID();
+  const own = await fetch(`${rig.envoy.listenerUrl}/forged`, { headers: { authorization: `Bearer ${rig.token({ sub: attacker })}`, 'x-user-id': victim } });
+  t.is(own.status, 200);
+  t.is(((await own.json()) as { user: string }).user, attacker);
+  t.is(await extProcStreams(), s0 + 2, 'a new user: held by ext_proc for register and notify');
 });

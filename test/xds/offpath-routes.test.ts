@@ -7,6 +7,7 @@ import { Snapshot } from '../../src/xds/snapshot.ts';
 import type { SnapshotInput } from '../../src/xds/snapshot-input.ts';
 import { routeConfigurationType, type RouteConfigurationResource, type RouteResource } from '../../src/xds/resource-types/route.ts';
 import { messageType } from '../../src/protos/envoy.ts';
+import { build, decode, input as baseInput } from './_snapshot.ts';
 import type { PinRecord } from '../../src/core/ports.ts';
 import type { UserId } from '../../src/core/user-id.ts';
 
@@ -18,29 +19,8 @@ const FILTER = 'my.ext_proc';
 const T = 'type.googleapis.com/';
 const pin = (user: UserId, appServer: string, createdAt = 1): PinRecord => ({ user, appServer, createdAt, expiresAt: createdAt + 60000 });
 
-const input = (pins: PinRecord[] = [], offUsers?: string[], extProcFilter = FILTER): SnapshotInput => ({
-  appServers: [
-    { name: 'app-b', host: '127.0.0.1', port: 8082 },
-    { name: 'app-a', host: '127.0.0.1', port: 8081 },
-  ],
-  pins,
-  routeConfigName: 'presencelb-routes',
-  virtualHostDomains: ['*'],
-  identityHeader: 'x-user-id',
-  ...(offUsers ? { offPath: { users: offUsers, extProcFilter } } : {}),
-});
-
-/** decode turns an encoded resource back into a snake_case object (Any values as {type_url, value}). */
-const decode = (fullName: string, bytes: Uint8Array): any => {
-  const type = messageType(fullName);
-  return type.toObject(type.decode(bytes), { enums: String, longs: Number });
-};
-
-const build = (i: SnapshotInput): Snapshot => {
-  const r = Snapshot.build(i);
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  return r.value;
-};
+/** input: the shared test input with these pins, and off-path users (under FILTER) when given. */
+const input = (pins: PinRecord[] = [], offUsers?: string[], extProcFilter = FILTER): SnapshotInput => baseInput(pins, offUsers ? { users: offUsers, extProcFilter } : undefined);
 
 /** rds is the route configuration the RDS type builds for input (no encoding), after checking it validates. */
 const rds = (i: SnapshotInput): RouteConfigurationResource => {

@@ -5,11 +5,12 @@
 import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Snapshot } from '../../src/xds/snapshot.ts';
-import type { SnapshotInput } from '../../src/xds/snapshot-input.ts';
 import type { RouteConfigurationResource, VirtualHostResource } from '../../src/xds/resource-types/route.ts';
 import type { PinRecord } from '../../src/core/ports.ts';
 import type { UserId } from '../../src/core/user-id.ts';
 import { REMOVAL_MS, XdsRoutePublisher } from '../../src/xds/route-publisher.ts';
+import { baseInput } from './_fixture.ts';
+import type { AckOutcome } from '../../src/xds/ads-types.ts';
 
 const U1 = '11111111-1111-4111-8111-111111111111' as UserId;
 const U2 = '22222222-2222-4222-8222-222222222222' as UserId;
@@ -17,15 +18,10 @@ const U3 = '33333333-3333-4333-8333-333333333333' as UserId;
 const FILTER = 'envoy.filters.http.ext_proc';
 const pin = (user: UserId, appServer: string, createdAt = 1): PinRecord => ({ user, appServer, createdAt, expiresAt: createdAt + 60000 });
 
-const base: Omit<SnapshotInput, 'pins'> = {
-  appServers: [
-    { name: 'app-a', host: '127.0.0.1', port: 8081 },
-    { name: 'app-b', host: '127.0.0.1', port: 8082 },
-  ],
-  routeConfigName: 'presencelb-routes',
-  virtualHostDomains: ['*'],
-  identityHeader: 'x-user-id',
-};
+const base = baseInput([
+  { name: 'app-a', host: '127.0.0.1', port: 8081 },
+  { name: 'app-b', host: '127.0.0.1', port: 8082 },
+]);
 
 /** entries lists a proto map as [key, value] pairs, whether it is held as an object or as a list of {key, value}. */
 const entries = (m: unknown): [string, any][] =>
@@ -40,17 +36,23 @@ const offPathOf = (s: Snapshot): string[] => {
 };
 
 /** setup makes a publisher over a fake sink, with off-path users unless offPath is false. */
-const setup = (opts: { publishMs?: number; offPath?: boolean; initialPins?: PinRecord[] } = {}) => {
+const setup = (opts: { publishMs?: number; offPath?: boolean; initialPins?: PinRecord[]; ack?: AckOutcome } = {}) => {
   const published: Snapshot[] = [];
   const errors: Error[] = [];
   const users = new Set<string>();
+  /** awaited: the snapshot versions offPathSettled waited for Envoy to apply, and the timeouts it gave. */
+  const awaited: { version: string; timeoutMs: number }[] = [];
+  const applied = async (version: string, timeoutMs: number): Promise<AckOutcome> => {
+    awaited.push({ version, timeoutMs });
+    return opts.ack ?? { status: 'acked', version, nodes: [] };
+  };
   const pub = new XdsRoutePublisher({
     sink: { publish: (s) => published.push(s) },
     base,
     ...(opts.initialPins ? { initialPins: opts.initialPins } : {}),
-    ...(opts.offPath === false ? {} : { offPath: { users, extProcFilter: FILTER, publishMs: opts.publishMs ?? 30, onError: (e: Error) => errors.push(e) } }),
+    ...(opts.offPath === false ? {} : { offPath: { users, extProcFilter: FILTER, publishMs: opts.publishMs ?? 30, onError: (e: Error) => errors.push(e), applied } }),
   });
-  return { pub, published, errors, users };
+  return { pub, published, errors, users, awaited };
 };
 
 test('a burst of offPathChanged() publishes once, after publishMs, with the users in the set at that time', async (t) => {
@@ -167,8 +169,8 @@ test('a publish that fails is reported to onError, and nothing is published', as
   t.deepEqual(offPathOf(published[0]!), [U1]);
 });
 
-test('an urgent change is published within REMOVAL_MS, bringing forward a publish of new users pending longer', async (t) => {
-  const { pub, published, errors, users } = setup({ publishMs: 5000 });
+test('offPathSettled publishes the set within REMOVAL_MS, not publishMs, and waits for Envoy to apply that snapshot', async (t) => {
+  const { pub, published, errors, users, awaited } = setup({ publishMs: 5000 });
   t.teardown(() => pub.stop());
   users.add(U1);
   users.add(U2);
@@ -176,14 +178,40 @@ test('an urgent change is published within REMOVAL_MS, bringing forward a publis
   await sleep(50);
   t.is(published.length, 0, 'additions wait for publishMs');
   users.delete(U2);
-  pub.offPathChanged(true);
-  await sleep(REMOVAL_MS + 150);
-  t.deepEqual(errors, []);
-  t.is(published.length, 1, 'the removal went out within REMOVAL_MS');
-  t.deepEqual(offPathOf(published[0]!), [U1], 'with the set as it was then');
-  users.add(U3);
   pub.offPathChanged();
-  pub.offPathChanged(false);
-  await sleep(REMOVAL_MS + 150);
-  t.is(published.length, 1, 'a later addition waits for publishMs again');
+  const t0 = Date.now();
+  // Two teardowns close together share one snapshot.
+  const [a, b] = await Promise.all([pub.offPathSettled(1500), pub.offPathSettled(1500)]);
+  t.true(Date.now() - t0 < REMOVAL_MS + 400, `settled after ${Date.now() - t0} ms`);
+  t.deepEqual([a, b], ['acked', 'acked']);
+  t.deepEqual(errors, []);
+  t.is(published.length, 1, 'one snapshot for both');
+  t.deepEqual(offPathOf(published[0]!), [U1], 'with the set as it was then');
+  t.deepEqual(awaited, [{ version: published[0]!.version, timeoutMs: 1500 }, { version: published[0]!.version, timeoutMs: 1500 }], 'each waited for that snapshot');
+  // Nothing changed since: no new snapshot, the same one is waited for; and the timer set before publishes nothing.
+  t.is(await pub.offPathSettled(700), 'acked');
+  t.is(published.length, 1);
+  t.is(awaited.at(-1)!.version, published[0]!.version);
+});
+
+test('offPathSettled reports what waiting for Envoy gave, failed when no snapshot could be built, and off once stopped', async (t) => {
+  const late = setup({ ack: { status: 'timeout', version: 'v', pending: [] } });
+  late.users.add(U1);
+  late.pub.offPathChanged();
+  t.is(await late.pub.offPathSettled(100), 'timeout');
+  late.pub.stop();
+  late.users.delete(U1);
+  late.pub.offPathChanged();
+  t.is(await late.pub.offPathSettled(100), 'off');
+  await sleep(100);
+  t.is(late.published.length, 1, 'nothing published once stopped');
+
+  const bad = setup({ publishMs: 5000 });
+  t.teardown(() => bad.pub.stop());
+  bad.users.add('not-a-uuid');
+  bad.pub.offPathChanged();
+  t.is(await bad.pub.offPathSettled(100), 'failed');
+  t.is(bad.errors.length, 1);
+  t.is(bad.awaited.length, 0);
+  t.is(await setup({ offPath: false }).pub.offPathSettled(100), 'off');
 });

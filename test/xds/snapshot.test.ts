@@ -1,9 +1,8 @@
 /** Snapshot: build from state, consistency checks with field paths, content-derived versions, encoding. */
 import test from 'ava';
 import { Snapshot } from '../../src/xds/snapshot.ts';
-import type { SnapshotInput } from '../../src/xds/snapshot-input.ts';
 import type { RouteConfigurationResource } from '../../src/xds/resource-types/route.ts';
-import { messageType } from '../../src/protos/envoy.ts';
+import { build, decode, input } from './_snapshot.ts';
 import type { PinRecord } from '../../src/core/ports.ts';
 import { XdsRoutePublisher } from '../../src/xds/route-publisher.ts';
 import type { UserId } from '../../src/core/user-id.ts';
@@ -11,29 +10,6 @@ import type { UserId } from '../../src/core/user-id.ts';
 const U1 = '11111111-1111-4111-8111-111111111111' as UserId;
 const U2 = '22222222-2222-4222-8222-222222222222' as UserId;
 const pin = (user: UserId, appServer: string, createdAt = 1): PinRecord => ({ user, appServer, createdAt, expiresAt: createdAt + 60000 });
-
-const input = (pins: PinRecord[] = []): SnapshotInput => ({
-  appServers: [
-    { name: 'app-b', host: '127.0.0.1', port: 8082 },
-    { name: 'app-a', host: '127.0.0.1', port: 8081 },
-  ],
-  pins,
-  routeConfigName: 'presencelb-routes',
-  virtualHostDomains: ['*'],
-  identityHeader: 'x-user-id',
-});
-
-/** decode turns an encoded resource back into a snake_case object (Any values as {type_url, value}). */
-const decode = (fullName: string, bytes: Uint8Array): any => {
-  const type = messageType(fullName);
-  return type.toObject(type.decode(bytes), { enums: String, longs: Number });
-};
-
-const build = (i: SnapshotInput): Snapshot => {
-  const r = Snapshot.build(i);
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  return r.value;
-};
 
 test('builds one EDS cluster and one assignment per app server, named as the server', (t) => {
   const s = build(input());
