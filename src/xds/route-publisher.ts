@@ -72,9 +72,8 @@ export class XdsRoutePublisher implements RoutePublisher {
     if (!o || this.#stopped || this.#offPathTimer) return;
     this.#offPathTimer = setTimeout(() => {
       this.#offPathTimer = null;
-      if (this.#changes === this.#published) return; // a pin, unpin or settle published them meanwhile
       try {
-        this.#apply(this.#pins);
+        this.#publishChanges();
       } catch (e) {
         o.onError(e as Error);
       }
@@ -103,19 +102,31 @@ export class XdsRoutePublisher implements RoutePublisher {
 
   /** #flushSoon resolves with the version of a snapshot holding every change so far, publishing one within REMOVAL_MS if needed. */
   #flushSoon(): Promise<string> {
-    if (this.#changes === this.#published && this.#lastVersion) return Promise.resolve(this.#lastVersion);
+    if (this.#upToDate()) return Promise.resolve(this.#lastVersion);
     this.#flush ??= new Promise<string>((resolve, reject) => {
       setTimeout(() => {
         this.#flush = null;
         try {
-          // The publishMs timer (or a pin) may have published every change meanwhile.
-          resolve(this.#changes === this.#published && this.#lastVersion ? this.#lastVersion : this.#apply(this.#pins).snapshotVersion);
+          resolve(this.#publishChanges());
         } catch (e) {
           reject(e);
         }
       }, REMOVAL_MS);
     });
     return this.#flush;
+  }
+
+  /** #upToDate: the last published snapshot holds every change so far. */
+  #upToDate(): boolean {
+    return this.#changes === this.#published && this.#lastVersion !== '';
+  }
+
+  /**
+   * #publishChanges publishes the off-path set unless a pin, an unpin or the other timer already published every
+   * change, and returns the snapshot version that holds them. Throws as #apply does.
+   */
+  #publishChanges(): string {
+    return this.#upToDate() ? this.#lastVersion : this.#apply(this.#pins).snapshotVersion;
   }
 
   /** stop cancels a pending publish of the off-path users; later changes publish nothing. */

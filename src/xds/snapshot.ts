@@ -160,21 +160,22 @@ function checkInput(input: SnapshotInput): FieldError[] {
   const servers = new Set(input.appServers.map((s) => s.name));
   const users = new Map<string, number>();
   input.pins.forEach((pin, i) => {
-    const id = parseUserId(pin.user, `pins[${i}].user`);
-    if (!id.ok) errors.push(...id.errors);
-    else if (id.value !== pin.user) errors.push({ code: 'IDENTITY_MALFORMED', path: `pins[${i}].user`, message: 'pins must carry the canonical lower-case UUID' });
+    errors.push(...canonicalUserErrors(pin.user, `pins[${i}].user`, 'pins must carry the canonical lower-case UUID'));
     if (users.has(pin.user)) errors.push({ code: 'CONFIG_INVALID', path: `pins[${i}].user`, message: `user is already pinned by pins[${users.get(pin.user)}]` });
     users.set(pin.user, i);
     if (!servers.has(pin.appServer)) {
       errors.push({ code: 'SNAPSHOT_INCONSISTENT', path: `pins[${i}].appServer`, message: `names application server '${pin.appServer}', which is not configured` });
     }
   });
-  (input.offPath?.users ?? []).forEach((user, i) => {
-    const id = parseUserId(user, `offPath.users[${i}]`);
-    if (!id.ok) errors.push(...id.errors);
-    else if (id.value !== user) errors.push({ code: 'IDENTITY_MALFORMED', path: `offPath.users[${i}]`, message: 'off-path users must be canonical lower-case UUIDs' });
-  });
+  (input.offPath?.users ?? []).forEach((user, i) => errors.push(...canonicalUserErrors(user, `offPath.users[${i}]`, 'off-path users must be canonical lower-case UUIDs')));
   if (input.offPath && !input.offPath.extProcFilter) errors.push({ code: 'CONFIG_INVALID', path: 'offPath.extProcFilter', message: 'the ext_proc filter name is needed' });
   if (input.appServers.length === 0) errors.push({ code: 'CONFIG_INVALID', path: 'appServers', message: 'at least one application server is needed' });
   return errors;
+}
+
+/** canonicalUserErrors: none for a canonical UUID; parseUserId's errors, or IDENTITY_MALFORMED with `notCanonical`, else. */
+function canonicalUserErrors(user: string, path: string, notCanonical: string): FieldError[] {
+  const id = parseUserId(user, path);
+  if (!id.ok) return [...id.errors];
+  return id.value === user ? [] : [{ code: 'IDENTITY_MALFORMED', path, message: notCanonical }];
 }

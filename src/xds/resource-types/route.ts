@@ -82,14 +82,14 @@ export interface RouteConfigurationResource {
 
 /**
  * routesOf lists every route a virtual host can resolve to, with its field path: its routes, or its matcher's
- * entries and then its fall-through list.
+ * entries and then its fall-through list. listed is false for a match map's entries, which are not in a route list.
  */
-export function routesOf(vh: VirtualHostResource, vp: string): { readonly route: RouteResource; readonly path: string }[] {
-  if (!vh.matcher) return (vh.routes ?? []).map((route, j) => ({ route, path: `${vp}.routes[${j}]` }));
+export function routesOf(vh: VirtualHostResource, vp: string): { readonly route: RouteResource; readonly path: string; readonly listed: boolean }[] {
+  if (!vh.matcher) return (vh.routes ?? []).map((route, j) => ({ route, path: `${vp}.routes[${j}]`, listed: true }));
   const tree = `${vp}.matcher.matcher_tree.exact_match_map.map`;
-  const entries = (vh.matcher.matcher_tree?.exact_match_map?.map ?? []).map((m, k) => ({ route: m.value.action.typed_config as RouteResource, path: `${tree}[${k}].value.action.typed_config` }));
+  const entries = (vh.matcher.matcher_tree?.exact_match_map?.map ?? []).map((m, k) => ({ route: m.value.action.typed_config as RouteResource, path: `${tree}[${k}].value.action.typed_config`, listed: false }));
   const rest = vh.matcher.on_no_match?.action?.typed_config;
-  const list = rest && 'routes' in rest ? rest.routes.map((route, j) => ({ route, path: `${vp}.matcher.on_no_match.action.typed_config.routes[${j}]` })) : [];
+  const list = rest && 'routes' in rest ? rest.routes.map((route, j) => ({ route, path: `${vp}.matcher.on_no_match.action.typed_config.routes[${j}]`, listed: true })) : [];
   return [...entries, ...list];
 }
 
@@ -184,9 +184,9 @@ export const routeConfigurationType: XdsResourceType<RouteConfigurationResource>
       v.check(!(vh.routes && vh.matcher), `${vp}.matcher`, 'a virtual host has routes or a matcher, not both');
       if (vh.matcher) v.check((vh.matcher.matcher_tree?.exact_match_map?.map ?? []).length > 0, `${vp}.matcher.matcher_tree.exact_match_map.map`, 'a match map needs at least one entry');
       const names = new Set<string>();
-      routesOf(vh, vp).forEach(({ route: r, path: rp }) => {
+      routesOf(vh, vp).forEach(({ route: r, path: rp, listed }) => {
         // Off-path entries share a name (or carry their pin's): names are unique in the route list.
-        if (!rp.includes('exact_match_map')) {
+        if (listed) {
           v.check(!names.has(r.name), `${rp}.name`, `route name '${r.name}' appears twice`);
           names.add(r.name);
         }
