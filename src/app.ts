@@ -71,6 +71,7 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
     appServers: config.applicationServers,
     ...(config.xds.pins === 'header' ? { pinHeader: config.xds.pinHeader } : {}),
     reportLagMs: config.extProc.accessLogLagMs,
+    flowLog: config.extProc.flowLog,
     log: log.child({ component: 'ext_proc' }),
   });
   // extProc.offPath: the users granted at once, whose requests the route table takes off ext_proc (route.ts).

@@ -11,10 +11,12 @@
  *   observability  the same with ext_proc `observability_mode: true` (Envoy sends and does not wait).
  *   access-log     no ext_proc filter: the gRPC access log alone, with a periodic entry for streams open over 1 s,
  *                  as envoy/envoy-access-log.yaml sets it (presencelb learns every flow from the log).
+ *   flow-log       access-log over a file: Envoy's file logger writes the flow log presencelb follows, in place of
+ *                  the gRPC access log, as envoy/envoy-flow-log.yaml sets it (src/dataplane/flow-log.ts).
  *   off-path       blocking, with presencelb's extProc.offPath: a tracked user's route disables ext_proc, and the
- *                  access log (periodic entries included) reports that user's flows. The ext_proc filter is named
- *                  OFF_PATH_FILTER here only, so the per-route config presencelb serves to every variant disables
- *                  ext_proc in this variant alone.
+ *                  flow log (periodic entries included; the file logger, as in flow-log) reports that user's flows.
+ *                  The ext_proc filter is named OFF_PATH_FILTER here only, so the per-route config presencelb serves
+ *                  to every variant disables ext_proc in this variant alone.
  * In every variant the HTTP filters other than ext_proc and the router (JWT verification, header mutation) are
  * removed, and so is the stdout access log (its cost is Envoy's, not presencelb's).
  *
@@ -24,12 +26,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
+import { flowLogFormat } from '../../src/dataplane/flow-log.ts';
+import type { IdentitySettings } from '../../src/dataplane/identity.ts';
 import { REPO_ROOT } from '../../test/harness/envoy.ts';
 
+/** BENCH_IDENTITY is presencelb's identity config in benchmarks: the x-user-id header (presencelb.ts headerIdentity). */
+export const BENCH_IDENTITY: IdentitySettings = { source: 'header', header: 'x-user-id', jwtMetadataNamespace: 'envoy.filters.http.jwt_authn', jwtPayloadKey: 'jwt_payload' };
+
 /** Variant is a configuration of the Envoy under test. */
-export type Variant = 'plain' | 'blocking' | 'observability' | 'access-log' | 'off-path';
+export type Variant = 'plain' | 'blocking' | 'observability' | 'access-log' | 'flow-log' | 'off-path';
 /** VARIANTS in the order benchmarks run them. */
-export const VARIANTS: readonly Variant[] = ['plain', 'blocking', 'observability', 'access-log', 'off-path'];
+export const VARIANTS: readonly Variant[] = ['plain', 'blocking', 'observability', 'access-log', 'flow-log', 'off-path'];
+/** usesFlowLog: the variants whose flows come from a flow log file (Envoy's file logger) instead of the gRPC access log. */
+export const usesFlowLog = (v: Variant): boolean => v === 'flow-log' || v === 'off-path';
 /** OFF_PATH_FILTER is the ext_proc filter's name in the off-path variant (presencelb's extProc.offPath.extProcFilter). */
 export const OFF_PATH_FILTER = 'presencelb.off_path.ext_proc';
 
@@ -54,6 +63,8 @@ export interface TestPorts {
   readonly listener: number;
   readonly xds: number;
   readonly extProc: number;
+  /** flowLog: the flow log's path, for the variants that write one (usesFlowLog). */
+  readonly flowLog?: string;
 }
 
 const clone = <T>(x: T): T => structuredClone(x);
@@ -93,7 +104,7 @@ export function variantBootstrap(base: BaseBootstrap, variant: Variant, ports: T
   clusterEndpoint(doc, 'presencelb_xds').port_value = ports.xds;
   clusterEndpoint(doc, 'presencelb_ext_proc').port_value = ports.extProc;
   const keepLoggers = variant === 'plain' ? [] : ['envoy.access_loggers.http_grpc'];
-  const keepFilters = variant === 'plain' || variant === 'access-log' ? ['envoy.filters.http.router'] : ['envoy.filters.http.ext_proc', OFF_PATH_FILTER, 'envoy.filters.http.router'];
+  const keepFilters = variant === 'plain' || variant === 'access-log' || variant === 'flow-log' ? ['envoy.filters.http.router'] : ['envoy.filters.http.ext_proc', OFF_PATH_FILTER, 'envoy.filters.http.router'];
   const note = (what: string) => {
     if (!removed.includes(what)) removed.push(what);
   };
@@ -106,7 +117,17 @@ export function variantBootstrap(base: BaseBootstrap, variant: Variant, ports: T
     // (Chains may share one filter list through a YAML alias: the off-path rename below may have been done already.)
     const extProc = hcm.http_filters.find((f: Obj) => f.name === 'envoy.filters.http.ext_proc' || f.name === OFF_PATH_FILTER);
     if (variant === 'plain') continue;
-    if (variant === 'access-log') {
+    if (usesFlowLog(variant)) {
+      // The gRPC logger's place goes to the file logger, in the format presencelb parses for its header identity.
+      if (!ports.flowLog) throw new Error(`${variant} needs a flow log path`);
+      const at = hcm.access_log?.findIndex((a: Obj) => a.name === 'envoy.access_loggers.http_grpc') ?? -1;
+      if (at < 0) throw new Error('base bootstrap has no envoy.access_loggers.http_grpc logger to replace');
+      hcm.access_log[at] = {
+        name: 'envoy.access_loggers.file',
+        typed_config: { '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog', path: ports.flowLog, log_format: { json_format: flowLogFormat(BENCH_IDENTITY) } },
+      };
+    }
+    if (variant === 'access-log' || variant === 'flow-log') {
       // As envoy/envoy-access-log.yaml sets it.
       hcm.access_log_options = { access_log_flush_interval: '1s' };
       continue;

@@ -3,6 +3,7 @@
  * its pid for CPU accounting and the admin endpoints benchmarks read.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { FLOW_LOG_FLUSH_MS } from '../../src/config/schema.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { envoyBinary } from '../../test/harness/envoy.ts';
@@ -27,7 +28,7 @@ export async function launchEnvoy(o: { name: string; file: string; adminPort: nu
   const out = fs.openSync(path.join(o.dir, `${o.name}.stdout.log`), 'a');
   const child: ChildProcess = spawn(
     envoyBinary(),
-    ['-c', o.file, '--use-dynamic-base-id', '-l', 'warn', '--log-path', logFile, '--concurrency', String(o.concurrency), '--drain-time-s', '1'],
+    ['-c', o.file, '--use-dynamic-base-id', '-l', 'warn', '--log-path', logFile, '--concurrency', String(o.concurrency), '--drain-time-s', '1', '--file-flush-interval-msec', String(FLOW_LOG_FLUSH_MS)],
     { stdio: ['ignore', out, out] },
   );
   fs.closeSync(out);

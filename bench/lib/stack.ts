@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startKamailio, type Kamailio } from '../../test/harness/kamailio.ts';
 import { freePorts } from '../../test/harness/ports.ts';
-import { loadBaseBootstrap, upstreamBootstrap, variantBootstrap, writeBootstrap, type Variant } from './bootstraps.ts';
+import { loadBaseBootstrap, upstreamBootstrap, usesFlowLog, variantBootstrap, writeBootstrap, type Variant } from './bootstraps.ts';
 import { launchEnvoy, type BenchEnvoy } from './envoy.ts';
 import { headerIdentity, launchPresencelb, type BenchPresencelb } from './presencelb.ts';
 import { sleep } from './stats.ts';
@@ -72,10 +72,14 @@ export async function startStack(o: StackOptions): Promise<BenchStack> {
     const kamailioPid = Number(fs.readFileSync(path.join(kamailio.runDir, 'kamailio.pid'), 'utf8').trim());
     const [xdsPort, extProcPort, upAdmin, upA, upB, ...rest] = await freePorts(5 + 2 * o.variants.length);
     const identity = headerIdentity(o.dir);
+    // The variants that write a flow log (usesFlowLog): one file each in the run directory, which presencelb
+    // follows and rotates through that Envoy's admin interface.
+    const flowLogOf = (i: number) => path.join(o.dir, `flows-${o.variants[i]}.log`);
+    const flowLogFiles = o.variants.flatMap((v, i) => (usesFlowLog(v) ? [{ path: flowLogOf(i), envoyAdmin: `http://127.0.0.1:${rest[2 * i]}` }] : []));
     const plb = await launchPresencelb(
       {
         identity: identity.identity,
-        extProc: { listen: `127.0.0.1:${extProcPort}`, ...o.extProc },
+        extProc: { listen: `127.0.0.1:${extProcPort}`, ...o.extProc, ...(flowLogFiles.length > 0 ? { flowLog: { files: flowLogFiles } } : {}) },
         xds: { listen: `127.0.0.1:${xdsPort}`, ...o.xds },
         presence: { wsUrl: kamailio.wsUrl, domain: DOMAIN, ...o.presence },
         lifecycle: { ...o.lifecycle },
@@ -100,7 +104,7 @@ export async function startStack(o: StackOptions): Promise<BenchStack> {
     for (const [i, variant] of o.variants.entries()) {
       const admin = rest[2 * i]!;
       const listener = rest[2 * i + 1]!;
-      const { doc, removed } = variantBootstrap(base, variant, { admin, listener, xds: xdsPort!, extProc: extProcPort! }, `bench-${variant}`);
+      const { doc, removed } = variantBootstrap(base, variant, { admin, listener, xds: xdsPort!, extProc: extProcPort!, ...(usesFlowLog(variant) ? { flowLog: flowLogOf(i) } : {}) }, `bench-${variant}`);
       if (removed.length > 0) notes.push(`${variant}: removed ${removed.join(', ')}`);
       const envoy = await launchEnvoy({ name: `envoy-${variant}`, file: writeBootstrap(o.dir, `envoy-${variant}`, doc), adminPort: admin, dir: o.dir, concurrency: o.envoyConcurrency });
       started.push(() => envoy.stop());

@@ -27,6 +27,8 @@ export const GRPC_STATUS_OF: Readonly<Record<ErrorCode, status>> = Object.freeze
   XDS_NACK: status.FAILED_PRECONDITION,
   ILLEGAL_TRANSITION: status.FAILED_PRECONDITION,
   UNKNOWN_APP_SERVER: status.FAILED_PRECONDITION,
+  FLOW_LOG_MALFORMED: status.INVALID_ARGUMENT,
+  FLOW_LOG_UNREADABLE: status.UNAVAILABLE,
 } satisfies Record<ErrorCode, status>);
 
 /** grpcStatusOf returns the status for a code (INTERNAL for anything not in the catalogue). */

@@ -31,6 +31,9 @@ const appServer = z.strictObject({
  */
 export const OFF_PATH_MIN_LAG_MS = 1100;
 
+/** FLOW_LOG_FLUSH_MS: the --file-flush-interval-msec Envoy must run with when it writes a flow log (extProc.flowLog). */
+export const FLOW_LOG_FLUSH_MS = 50;
+
 export const configSchema = z.strictObject({
   identity: z
     .strictObject({
@@ -67,6 +70,30 @@ export const configSchema = z.strictObject({
        * without ext_proc), an accessLogLagMs of at least OFF_PATH_MIN_LAG_MS (flows are reported up to the bootstrap's
        * access_log_flush_interval, 1 s, late) and a bootstrap with that flush interval (envoy/envoy.yaml has it).
        */
+      /**
+       * flowLog: Envoy's file access logger as the access log's transport (src/dataplane/flow-log.ts): the flow log
+       * files presencelb reads, one per Envoy, each written with flowLogFormat() by a bootstrap such as
+       * envoy/envoy-flow-log.yaml, on this host or a shared volume. Envoy must run with
+       * `--file-flush-interval-msec 50` (its default, 10 s, would report flows that late). With envoyAdmin set,
+       * presencelb rotates the file after rotateBytes (renames it, POST /reopen_logs); without it, rotate it with
+       * logrotate and /reopen_logs: presencelb follows a rotated file as tail -F does.
+       */
+      flowLog: z
+        .strictObject({
+          files: z
+            .array(
+              z.strictObject({
+                path: z.string().min(1),
+                envoyAdmin: z.string().regex(/^https?:\/\/[^/\s]+\/?$/, 'http://host:port of the Envoy admin interface').optional(),
+              }),
+            )
+            .default([]),
+          /** pollMs: how often each file is read; a decision's accessLogLagMs must cover it. */
+          pollMs: z.number().int().min(5).max(1000).default(25),
+          /** rotateBytes: with envoyAdmin, rotate once a file has this many bytes (0: never). */
+          rotateBytes: z.number().int().min(0).default(64 * 1024 * 1024),
+        })
+        .prefault({}),
       offPath: z
         .strictObject({
           enabled: z.boolean().default(false),
@@ -188,7 +215,14 @@ export const configSchema = z.strictObject({
   /** metrics serves Prometheus metrics over HTTP at GET /metrics. */
   metrics: z.strictObject({ listen: hostPort.default('127.0.0.1:9464') }).prefault({}),
 }).superRefine((c, ctx) => {
+  const paths = c.extProc.flowLog.files.map((f) => f.path);
+  paths.forEach((p, i) => {
+    if (paths.indexOf(p) !== i) ctx.addIssue({ code: 'custom', path: ['extProc', 'flowLog', 'files', i, 'path'], message: `${p} is listed twice (one file per Envoy)` });
+  });
   if (!c.extProc.offPath.enabled) return;
+  const flowLogLag = 1000 + FLOW_LOG_FLUSH_MS + c.extProc.flowLog.pollMs + 25;
+  if (paths.length > 0 && c.extProc.accessLogLagMs < flowLogLag)
+    ctx.addIssue({ code: 'custom', path: ['extProc', 'accessLogLagMs'], message: `with extProc.offPath and a flow log polled every ${c.extProc.flowLog.pollMs} ms, at least ${flowLogLag} (1 s periodic entries, Envoy's ${FLOW_LOG_FLUSH_MS} ms file flush, the poll and a margin)` });
   if (c.xds.pins !== 'routes') ctx.addIssue({ code: 'custom', path: ['extProc', 'offPath', 'enabled'], message: 'needs xds.pins: routes (an off-path request never reaches ext_proc, so it cannot carry a pin header)' });
   if (c.extProc.accessLogLagMs < OFF_PATH_MIN_LAG_MS) ctx.addIssue({ code: 'custom', path: ['extProc', 'accessLogLagMs'], message: `with extProc.offPath, at least ${OFF_PATH_MIN_LAG_MS} (off-path flows come from the access log, up to its 1 s flush interval plus a 50 ms batch late)` });
 });

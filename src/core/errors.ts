@@ -21,6 +21,8 @@ export const ErrorCodes = {
   ARGUMENT_INVALID: 'Admin API request argument is invalid',
   USER_NOT_FOUND: 'User is not tracked by presencelb',
   UNAUTHENTICATED: 'Admin API call carries no valid bearer token',
+  FLOW_LOG_MALFORMED: 'Flow log line is not an entry in the flow log format',
+  FLOW_LOG_UNREADABLE: 'Flow log file cannot be read or rotated',
 } as const;
 
 /** ErrorCode is one key of the catalogue. */

@@ -66,6 +66,27 @@ const BROKEN_FLAGS = [
   'upstream_max_stream_duration_reached',
 ];
 
+/**
+ * FlowReport is what one access log entry says, whichever transport brought it: the gRPC access log service
+ * (AccessLogReceiver.onEntry) or Envoy's file logger (flow-log.ts).
+ */
+export interface FlowReport {
+  /** requestId is the stream's x-request-id: the key ext_proc opened its flow under. */
+  readonly requestId: string;
+  /** user is the verified identity the entry names. */
+  readonly user: UserId;
+  /** kind: 'final' (the stream ended), 'open' (written while it was still open) or 'other' (see kindOf). */
+  readonly kind: 'final' | 'open' | 'other';
+  /** startMs is when the stream started (ms since the epoch); durationMs how long it lasted (so far). */
+  readonly startMs: number | null;
+  readonly durationMs: number | null;
+  /** broken: the stream did not complete normally (a reset, a termination, a timeout). */
+  readonly broken: boolean;
+  /** upstreamAddress (host:port) and upstreamCluster name the upstream that served the stream, if any. */
+  readonly upstreamAddress: string | null;
+  readonly upstreamCluster: string | null;
+}
+
 /** EXPIRE_MIN_MS: a flow opened by periodic entries is ended when none has come for this long (see expire). */
 export const EXPIRE_MIN_MS = 10000;
 
@@ -96,8 +117,8 @@ export class AccessLogReceiver {
   ) {}
 
   /**
-   * onEntry records what an entry reports: a flow's end, a whole flow, or the start of a flow still open (see the
-   * module comment). Returns whether it changed anything.
+   * onEntry records what a gRPC access log entry reports: a flow's end, a whole flow, or the start of a flow still
+   * open (see the module comment). Returns whether it changed anything.
    */
   onEntry(e: WireHttpLogEntry): boolean {
     const cp = e.common_properties ?? {};
@@ -109,15 +130,33 @@ export class AccessLogReceiver {
         ? identityFromJwtMetadata(cp.metadata, id.jwtMetadataNamespace, id.jwtPayloadKey)
         : parseUserId(mapGet(e.request?.request_headers, id.header));
     if (!user.ok) return false;
-    const kind = kindOf(cp);
+    const sa = cp.upstream_remote_address?.socket_address;
+    return this.onReport({
+      requestId,
+      user: user.value,
+      kind: kindOf(cp.access_log_type, cp.intermediate_log_entry === true),
+      startMs: ms(cp.start_time),
+      durationMs: ms(cp.duration) ?? ms(cp.time_to_last_downstream_tx_byte),
+      broken: BROKEN_FLAGS.some((f) => cp.response_flags?.[f] === true),
+      upstreamAddress: sa?.address ? `${sa.address}:${sa.port_value ?? 0}` : null,
+      upstreamCluster: cp.upstream_cluster || null,
+    });
+  }
+
+  /**
+   * onReport records what one access log entry reports, whichever transport brought it (onEntry for the gRPC
+   * access log service, flow-log.ts for Envoy's file logger). Returns whether it changed anything.
+   */
+  onReport(r: FlowReport): boolean {
+    const { requestId, user, kind } = r;
     if (kind === 'other') return false;
-    const start = ms(cp.start_time);
-    const server = this.upstreamOf(cp);
+    const start = r.startMs;
+    const server = this.upstreamOf(r);
     if (kind === 'open') {
       // A stream still open: its flow is opened here unless ext_proc (or an earlier entry) already did. Only a
       // stream routed to a configured application server is a flow (see below).
       if (server === null) return false;
-      const open = this.o.open.peek(requestId, user.value);
+      const open = this.o.open.peek(requestId, user);
       if (open) {
         const hb = this.heartbeats.get(open.flowId);
         if (hb) {
@@ -127,16 +166,15 @@ export class AccessLogReceiver {
         }
         return false;
       }
-      const flow = { flowId: newFlowId(), user: user.value, appServer: server, startedAt: start ?? this.o.now() };
+      const flow = { flowId: newFlowId(), user, appServer: server, startedAt: start ?? this.o.now() };
       this.o.open.open(requestId, flow);
-      this.heartbeats.set(flow.flowId, { requestId, user: user.value, lastSeen: this.o.now(), gap: 0 });
+      this.heartbeats.set(flow.flowId, { requestId, user, lastSeen: this.o.now(), gap: 0 });
       this.o.flows.flowStarted({ id: flow.flowId, user: flow.user, appServer: flow.appServer, startedAt: flow.startedAt }, noop);
       return true;
     }
-    const dur = ms(cp.duration) ?? ms(cp.time_to_last_downstream_tx_byte);
-    const broken = BROKEN_FLAGS.some((f) => cp.response_flags?.[f] === true);
-    const reason: FlowEndReason = broken ? 'stream_error' : 'completed';
-    const flow = this.o.open.take(requestId, user.value);
+    const dur = r.durationMs;
+    const reason: FlowEndReason = r.broken ? 'stream_error' : 'completed';
+    const flow = this.o.open.take(requestId, user);
     if (!flow) {
       // A flow not seen to start: recorded whole, from the entry's start for its duration. Only if it went to a
       // configured application server: a request Envoy answered itself (a 400 for a request without a Host, a 401
@@ -145,8 +183,8 @@ export class AccessLogReceiver {
       if (server === null) return false;
       const startedAt = start ?? this.o.now();
       const flowId = newFlowId();
-      this.o.flows.flowStarted({ id: flowId, user: user.value, appServer: server, startedAt }, noop);
-      this.o.flows.flowEnded(flowId, user.value, dur !== null ? startedAt + dur : this.o.now(), reason);
+      this.o.flows.flowStarted({ id: flowId, user, appServer: server, startedAt }, noop);
+      this.o.flows.flowEnded(flowId, user, dur !== null ? startedAt + dur : this.o.now(), reason);
       return true;
     }
     this.heartbeats.delete(flow.flowId);
@@ -175,16 +213,14 @@ export class AccessLogReceiver {
     return n;
   }
 
-  /** upstreamOf is the configured app server that served an entry's stream, or null (none, or not one of ours). */
-  private upstreamOf(cp: NonNullable<WireHttpLogEntry['common_properties']>): string | null {
-    const sa = cp.upstream_remote_address?.socket_address;
-    if (sa?.address) {
-      const address = `${sa.address}:${sa.port_value ?? 0}`;
-      const byAddress = this.o.serverByAddress.get(address);
+  /** upstreamOf is the configured app server that served a reported stream, or null (none, or not one of ours). */
+  private upstreamOf(r: FlowReport): string | null {
+    if (r.upstreamAddress) {
+      const byAddress = this.o.serverByAddress.get(r.upstreamAddress);
       if (byAddress) return byAddress;
-      this.o.log.warn({ code: 'UNKNOWN_APP_SERVER', address }, 'upstream is not a configured application server');
+      this.o.log.warn({ code: 'UNKNOWN_APP_SERVER', address: r.upstreamAddress }, 'upstream is not a configured application server');
     }
-    return (cp.upstream_cluster && this.o.serverByCluster.get(cp.upstream_cluster)) || null;
+    return (r.upstreamCluster && this.o.serverByCluster.get(r.upstreamCluster)) || null;
   }
 }
 
@@ -198,9 +234,9 @@ const noop = (): void => undefined;
  * no type (older Envoys) is final unless flagged intermediate_log_entry. The type is decoded as its name, or as its
  * number when the name is unknown.
  */
-function kindOf(cp: NonNullable<WireHttpLogEntry['common_properties']>): 'final' | 'open' | 'other' {
-  const t = cp.access_log_type;
-  if (t === undefined || t === 0 || t === 'NotSet') return cp.intermediate_log_entry === true ? 'open' : 'final';
+export function kindOf(type: string | number | undefined, intermediate = false): FlowReport['kind'] {
+  const t = type;
+  if (t === undefined || t === 0 || t === 'NotSet') return intermediate ? 'open' : 'final';
   if (t === 'DownstreamEnd' || t === 6) return 'final';
   if (t === 'DownstreamPeriodic' || t === 5 || t === 'DownstreamTunnelSuccessfullyEstablished' || t === 10) return 'open';
   return 'other';

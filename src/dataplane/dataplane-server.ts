@@ -19,6 +19,8 @@ import { H2GrpcServer, type CallHandlers, type GrpcCall, type GrpcMethod } from 
 import type { IdentitySettings } from './identity.ts';
 import { OpenFlows } from './open-flows.ts';
 import type { PinLookup } from './pin-table.ts';
+import { parseFlowLogLine } from './flow-log.ts';
+import { FlowLogTail, type FlowLogFile } from './flow-log-tail.ts';
 import { ACCESS_LOG_KEEP, PROCESSING_REQUEST_KEEP, prunedDecoder } from './wire-decoding.ts';
 
 /** STATS_LOG_INTERVAL_MS is the shortest time between two 'dataplane counts' log lines. */
@@ -36,6 +38,8 @@ export interface DataplaneOptions {
   readonly pinHeader?: string;
   /** maxMessageBytes bounds one message (headers only, or a batch of access log entries): 4 MiB by default. */
   readonly maxMessageBytes?: number;
+  /** flowLog: Envoy's flow log files to follow (config extProc.flowLog; flow-log.ts), read like the access log. */
+  readonly flowLog?: { readonly files: readonly FlowLogFile[]; readonly pollMs: number; readonly rotateBytes: number };
 }
 
 interface WireAlsMessage {
@@ -49,6 +53,9 @@ export class DataplaneServer {
   private readonly open = new OpenFlows();
   private readonly ctx: StreamContext;
   private readonly accessLog: AccessLogReceiver;
+  private readonly flowLogs: FlowLogTail[];
+  /** badLines: flow log lines that were not entries since the last warning (logged at most every 10 s). */
+  private badLines = { count: 0, lastWarned: 0 };
   private readonly totals = { streams: 0, flows: 0 };
   private statsTimer: NodeJS.Timeout | null = null;
   /** expiry ends flows whose periodic access log entries stopped coming (AccessLogReceiver.expire), every second. */
@@ -86,6 +93,9 @@ export class DataplaneServer {
       serverByCluster,
       serverByAddress: new Map(o.appServers.map((s) => [`${s.host}:${s.port}`, s.name])),
     });
+    this.flowLogs = (o.flowLog?.files ?? []).map(
+      (file) => new FlowLogTail({ file, pollMs: o.flowLog!.pollMs, rotateBytes: o.flowLog!.rotateBytes, log: o.log, onLine: (line) => this.flowLogLine(file.path, line) }),
+    );
     this.expiry = setInterval(() => {
       try {
         this.accessLog.expire();
@@ -111,7 +121,9 @@ export class DataplaneServer {
    */
   async start(listen: string, tls?: TlsPem): Promise<number> {
     const at = listen.lastIndexOf(':');
-    return this.server.listen(listen.slice(0, at), Number(listen.slice(at + 1)), tls);
+    const port = await this.server.listen(listen.slice(0, at), Number(listen.slice(at + 1)), tls);
+    for (const tail of this.flowLogs) tail.start();
+    return port;
   }
 
   /**
@@ -120,6 +132,7 @@ export class DataplaneServer {
    */
   async stop(graceMs = 2000): Promise<void> {
     clearInterval(this.expiry);
+    for (const tail of this.flowLogs) tail.stop();
     await this.server.close(graceMs);
     this.streams.clear();
     this.open.drain();
@@ -163,6 +176,26 @@ export class DataplaneServer {
         }
       },
     };
+  }
+
+  /** flowLogLine records one line of a flow log (flow-log.ts); a line that is no entry is counted and logged. */
+  private flowLogLine(path: string, line: string): void {
+    const r = parseFlowLogLine(line);
+    if (!r.ok) {
+      this.badLines.count++;
+      const now = this.o.clock.now();
+      if (now - this.badLines.lastWarned >= 10000) {
+        this.o.log.warn({ code: 'FLOW_LOG_MALFORMED', path, lines: this.badLines.count, err: r.errors[0]!.message, line: line.slice(0, 200) }, 'flow log: lines that are not entries were skipped');
+        this.badLines = { count: 0, lastWarned: now };
+      }
+      return;
+    }
+    if (!r.value) return;
+    try {
+      this.accessLog.onReport(r.value);
+    } catch (err) {
+      this.o.log.error({ err: String(err) }, 'flow log: entry handling failed');
+    }
   }
 
   private accessLogs(call: GrpcCall): CallHandlers<WireAlsMessage> {

@@ -22,6 +22,7 @@ import { Worker } from 'node:worker_threads';
 import type { AppServer, Logger } from '../core/ports.ts';
 import type { UserId } from '../core/user-id.ts';
 import type { TlsPem } from '../tls-credentials.ts';
+import type { FlowLogFile } from './flow-log-tail.ts';
 import type { FlowSink } from './flow-sink.ts';
 import type { IdentitySettings } from './identity.ts';
 import type { PinTable } from './pin-table.ts';
@@ -51,6 +52,8 @@ export interface DataplaneThreadOptions {
    * flush interval plus the batch interval and a margin. settle() waits this long before it flushes the worker.
    */
   readonly reportLagMs?: number;
+  /** flowLog: Envoy's flow log files the worker follows (config extProc.flowLog; flow-log.ts). */
+  readonly flowLog?: { readonly files: readonly FlowLogFile[]; readonly pollMs: number; readonly rotateBytes: number };
 }
 
 /** ThreadStart is what start() connects the worker to. */
@@ -187,6 +190,7 @@ export class DataplaneThread {
       atOnce: [...this.atOnce],
       maxMessageBytes: this.o.maxMessageBytes ?? null,
       batchMs: this.o.batchMs ?? 10,
+      flowLog: this.o.flowLog && this.o.flowLog.files.length > 0 ? this.o.flowLog : null,
     };
     const w = new Worker(ENTRY, { workerData: init, name: 'presencelb-dataplane' });
     const out = new Outbox<ToThread>((batch) => w.postMessage(batch));

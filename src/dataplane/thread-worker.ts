@@ -55,6 +55,7 @@ const server = new DataplaneServer({
   log,
   ...(init.pinHeader ? { pins: { serverFor: (u: UserId) => pins.get(u) }, pinHeader: init.pinHeader } : {}),
   ...(init.maxMessageBytes ? { maxMessageBytes: init.maxMessageBytes } : {}),
+  ...(init.flowLog ? { flowLog: init.flowLog } : {}),
 });
 
 port.on('message', (batch: ToThread[]) => {

@@ -7,7 +7,9 @@
  * Leak checks read presencelb's 'dataplane counts' debug lines (src/dataplane/dataplane-server.ts).
  */
 import knex, { type Knex } from 'knex';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { mintToken, newSigningKey, type SigningKey, type TokenOptions } from '../../scripts/demo-token.ts';
@@ -59,12 +61,20 @@ export interface RigOptions {
   /** extProc and xds are merged into presencelb's sections of those names (e.g. accessLogLagMs, pins). */
   readonly extProc?: Record<string, unknown>;
   readonly xds?: Record<string, unknown>;
+  /**
+   * flowLog: Envoy writes a flow log (the bootstrap's file access logger, e.g. envoy/envoy-flow-log.yaml) to a file
+   * of the rig's, which presencelb follows (extProc.flowLog) and may rotate through Envoy's admin interface once
+   * rotateBytes were read.
+   */
+  readonly flowLog?: { readonly rotateBytes?: number };
 }
 
 /** Rig is a running data path. */
 export interface Rig {
   readonly plb: Presencelb;
   readonly envoy: EnvoyHandle;
+  /** flowLogPath is the flow log's file (RigOptions.flowLog), or null. */
+  readonly flowLogPath: string | null;
   readonly kamailio: Kamailio;
   /** presenceProxy sits between presencelb and Kamailio; its delay holds back Kamailio's answers. */
   readonly presenceProxy: DelayProxy;
@@ -100,7 +110,12 @@ export interface Rig {
 
 /** startRig starts every part and waits until Envoy has its configuration from presencelb. */
 export async function startRig(o: RigOptions): Promise<Rig> {
-  const [xdsPort, extProcPort] = await freePorts(2);
+  const [xdsPort, extProcPort, adminPort] = await freePorts(3);
+  const flowLogPath = o.flowLog ? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'plb-flowlog-')), 'flows.log') : null;
+  const flowLog = o.flowLog && {
+    files: [{ path: flowLogPath!, envoyAdmin: `http://127.0.0.1:${adminPort}` }],
+    ...(o.flowLog.rotateBytes !== undefined ? { rotateBytes: o.flowLog.rotateBytes } : {}),
+  };
   const key = newSigningKey();
   const kamailio = await startKamailio();
   const presenceProxy = await startDelayProxy(kamailio.port);
@@ -108,13 +123,20 @@ export async function startRig(o: RigOptions): Promise<Rig> {
   const plb = await startPresencelb({
     identity: { source: o.identity, header: 'x-user-id' },
     xds: { listen: `127.0.0.1:${xdsPort}`, ...o.xds },
-    extProc: { listen: `127.0.0.1:${extProcPort}`, ...o.extProc },
+    extProc: { listen: `127.0.0.1:${extProcPort}`, ...o.extProc, ...(flowLog ? { flowLog } : {}) },
     presence: { wsUrl: `ws://127.0.0.1:${presenceProxy.port}`, domain: DOMAIN, stepTimeoutMs: o.stepTimeoutMs ?? 2000 },
     lifecycle: { graceMs: 1000, reconnectWindowMs: 60000 },
     applicationServers: apps.map((a) => ({ name: a.name, host: a.host, port: a.port })),
   });
   const bootstrap = o.bootstrap ?? (o.identity === 'jwt' ? DEFAULT_BOOTSTRAP : TRUSTED_HEADER_BOOTSTRAP);
-  const envoy = await startEnvoy({ xdsPort: xdsPort!, extProcPort: extProcPort!, bootstrap, ...(o.identity === 'jwt' ? { jwks: key.jwks } : {}) });
+  const envoy = await startEnvoy({
+    xdsPort: xdsPort!,
+    extProcPort: extProcPort!,
+    adminPort: adminPort!,
+    bootstrap,
+    ...(o.identity === 'jwt' ? { jwks: key.jwks } : {}),
+    ...(flowLogPath ? { flowLogPath } : {}),
+  });
   await envoy.waitReady(20000);
   const db = knex({ client: 'sqlite3', connection: { filename: plb.dbFile }, useNullAsDefault: true, pool: { min: 1, max: 1 } });
   const counts = (): DataplaneCounts | null => {
@@ -130,6 +152,7 @@ export async function startRig(o: RigOptions): Promise<Rig> {
   return {
     plb,
     envoy,
+    flowLogPath,
     kamailio,
     presenceProxy,
     db,

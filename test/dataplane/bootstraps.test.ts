@@ -9,7 +9,8 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { DEMO_JWT_DIR, demoSigningKey } from '../../scripts/demo-token.ts';
 import { configSchema } from '../../src/config/schema.ts';
-import { ACCESS_LOG_BOOTSTRAP, DEFAULT_BOOTSTRAP, OBSERVABILITY_BOOTSTRAP, renderBootstrap, TRUSTED_HEADER_BOOTSTRAP, validateBootstrap } from '../harness/envoy.ts';
+import { flowLogFormat } from '../../src/dataplane/flow-log.ts';
+import { ACCESS_LOG_BOOTSTRAP, DEFAULT_BOOTSTRAP, FLOW_LOG_BOOTSTRAP, OBSERVABILITY_BOOTSTRAP, renderBootstrap, TRUSTED_HEADER_BOOTSTRAP, validateBootstrap } from '../harness/envoy.ts';
 
 type Obj = Record<string, any>;
 const parse = (f: string): Obj => YAML.parse(fs.readFileSync(f, 'utf8')) as Obj;
@@ -23,6 +24,7 @@ for (const [name, file] of [
   ['envoy/envoy-trusted-header.yaml', TRUSTED_HEADER_BOOTSTRAP],
   ['envoy/envoy-observability.yaml', OBSERVABILITY_BOOTSTRAP],
   ['envoy/envoy-access-log.yaml', ACCESS_LOG_BOOTSTRAP],
+  ['envoy/envoy-flow-log.yaml', FLOW_LOG_BOOTSTRAP],
 ] as const) {
   test(`${name} passes envoy --mode validate`, (t) => {
     const r = validateBootstrap(file);
@@ -34,7 +36,7 @@ test('every bootstrap removes clients\' pin headers (and, but from the trusted g
   const pinHeader = defaults.xds.pinHeader;
   const delta = path.join(path.dirname(DEFAULT_BOOTSTRAP), 'envoy-delta.yaml');
   const tls = path.join(path.dirname(DEFAULT_BOOTSTRAP), 'envoy-tls.yaml');
-  for (const file of [DEFAULT_BOOTSTRAP, TRUSTED_HEADER_BOOTSTRAP, OBSERVABILITY_BOOTSTRAP, ACCESS_LOG_BOOTSTRAP, delta, tls]) {
+  for (const file of [DEFAULT_BOOTSTRAP, TRUSTED_HEADER_BOOTSTRAP, OBSERVABILITY_BOOTSTRAP, ACCESS_LOG_BOOTSTRAP, FLOW_LOG_BOOTSTRAP, delta, tls]) {
     const listener = listenerOf(parse(file));
     for (const chain of [...listener.filter_chains, ...(listener.default_filter_chain ? [listener.default_filter_chain] : [])]) {
       const hcm = hcmOf(chain);
@@ -46,7 +48,7 @@ test('every bootstrap removes clients\' pin headers (and, but from the trusted g
         [['envoy.http.early_header_mutation.header_mutation', [{ remove: pinHeader }, ...identity]]],
         `${where}: removed before a route is chosen`,
       );
-      if (file === ACCESS_LOG_BOOTSTRAP) {
+      if (file === ACCESS_LOG_BOOTSTRAP || file === FLOW_LOG_BOOTSTRAP) {
         t.false(hcm.http_filters.some((f: Obj) => f.name === 'envoy.filters.http.ext_proc'), `${where}: no ext_proc, nothing to set`);
         continue;
       }
@@ -124,6 +126,36 @@ test('envoy/envoy-access-log.yaml is envoy/envoy-observability.yaml without ext_
   obsHcm.http_filters = obsHcm.http_filters.filter((f: Obj) => f.name !== 'envoy.filters.http.ext_proc');
   delete obs.layered_runtime; // ext_proc's graceful close
   t.deepEqual(al, obs);
+});
+
+test('envoy/envoy-flow-log.yaml is envoy/envoy-access-log.yaml with a file logger in presencelb\'s flow log format in place of the gRPC access log', (t) => {
+  const fl = parse(FLOW_LOG_BOOTSTRAP);
+  const hcm = hcmOf(listenerOf(fl).filter_chains[0]);
+  const file = hcm.access_log.find((a: Obj) => a.name === 'envoy.access_loggers.file');
+  t.is(file.filter, undefined, 'presencelb gets the periodic entries');
+  t.deepEqual(file.typed_config.log_format, { json_format: flowLogFormat(defaults.identity) }, 'the format presencelb parses, for its default (jwt) identity');
+  t.false(JSON.stringify(fl).includes('presencelb_ext_proc'), 'no ext_proc, no gRPC access log: no data-path cluster');
+  const text = fs.readFileSync(FLOW_LOG_BOOTSTRAP, 'utf8');
+  t.regex(text, /--file-flush-interval-msec 50/, 'the header says how to run Envoy');
+  const lag = /(\d+) is shipped/.exec(text);
+  t.truthy(lag, 'the header names the lag to configure');
+  const config = configSchema.parse({ xds: { pins: 'routes' }, extProc: { accessLogLagMs: Number(lag![1]), offPath: { enabled: true }, flowLog: { files: [{ path: file.typed_config.path }] } } });
+  t.is(config.extProc.accessLogLagMs, Number(lag![1]), 'accepted even with offPath');
+
+  // Undo exactly those differences: what is left is envoy/envoy-access-log.yaml.
+  const al = parse(ACCESS_LOG_BOOTSTRAP);
+  const alHcm = hcmOf(listenerOf(al).filter_chains[0]);
+  const grpcAt = alHcm.access_log.findIndex((a: Obj) => a.name === 'envoy.access_loggers.http_grpc');
+  t.is(hcm.access_log.indexOf(file), grpcAt, 'in the gRPC logger\'s place');
+  hcm.access_log[grpcAt] = alHcm.access_log[grpcAt];
+  fl.static_resources.clusters.push(al.static_resources.clusters.find((c: Obj) => c.name === 'presencelb_ext_proc'));
+  t.deepEqual(fl, al);
+});
+
+test('renderBootstrap points a flow log bootstrap\'s file logger at a test\'s file', (t) => {
+  const out = parse(renderBootstrap(FLOW_LOG_BOOTSTRAP, { adminPort: 1, listenerPort: 2, xdsPort: 3, extProcPort: 4, flowLogPath: '/tmp/x/flows.log' }));
+  t.is(hcmOf(listenerOf(out).filter_chains[0]).access_log.find((a: Obj) => a.name === 'envoy.access_loggers.file').typed_config.path, '/tmp/x/flows.log');
+  t.throws(() => renderBootstrap(DEFAULT_BOOTSTRAP, { adminPort: 1, listenerPort: 2, xdsPort: 3, extProcPort: 4, flowLogPath: '/tmp/x' }), { message: /no file access logger/ });
 });
 
 test('envoy/envoy.yaml logs streams still open every second (extProc.offPath reads them); stdout gets one line a request', (t) => {

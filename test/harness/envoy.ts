@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { freePorts, waitFor } from './ports.ts';
+import { FLOW_LOG_FLUSH_MS } from '../../src/config/schema.ts';
 
 /** REPO_ROOT is the repository's root directory. */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -24,6 +25,8 @@ export const TRUSTED_HEADER_BOOTSTRAP = path.join(REPO_ROOT, 'envoy/envoy-truste
 export const OBSERVABILITY_BOOTSTRAP = path.join(REPO_ROOT, 'envoy/envoy-observability.yaml');
 /** ACCESS_LOG_BOOTSTRAP is OBSERVABILITY_BOOTSTRAP without ext_proc: flows come from the access log alone. */
 export const ACCESS_LOG_BOOTSTRAP = path.join(REPO_ROOT, 'envoy/envoy-access-log.yaml');
+/** FLOW_LOG_BOOTSTRAP is ACCESS_LOG_BOOTSTRAP with the file logger (the flow log) in place of the gRPC access log. */
+export const FLOW_LOG_BOOTSTRAP = path.join(REPO_ROOT, 'envoy/envoy-flow-log.yaml');
 
 let binary: string | undefined;
 
@@ -42,6 +45,8 @@ export interface BootstrapPorts {
   readonly nodeId?: string;
   /** jwks replaces the JWKS of every jwt_authn provider (local_jwks.inline_string), e.g. a test's own key. */
   readonly jwks?: string;
+  /** flowLogPath replaces the path of every file access logger (the flow log, envoy/envoy-flow-log.yaml). */
+  readonly flowLogPath?: string;
 }
 
 type Obj = Record<string, any>;
@@ -51,6 +56,11 @@ function socketAddressOfCluster(doc: Obj, name: string): Obj {
   const sa = c?.load_assignment?.endpoints?.[0]?.lb_endpoints?.[0]?.endpoint?.address?.socket_address;
   if (!sa) throw new Error(`bootstrap has no static cluster '${name}' with an endpoint`);
   return sa;
+}
+
+function hcmsOfListener(listener: Obj): Obj[] {
+  const chains = [...(listener.filter_chains ?? []), ...(listener.default_filter_chain ? [listener.default_filter_chain] : [])];
+  return chains.flatMap((c: Obj) => c.filters ?? []).map((f: Obj) => f.typed_config).filter((t: Obj | undefined) => t?.http_filters);
 }
 
 /** jwtProvidersOf returns every jwt_authn provider of a listener's HTTP connection managers (all filter chains). */
@@ -77,7 +87,13 @@ export function renderBootstrap(srcFile: string, ports: BootstrapPorts): string 
   if (!listener?.address?.socket_address) throw new Error("bootstrap has no static listener 'app_listener'");
   listener.address.socket_address.port_value = ports.listenerPort;
   socketAddressOfCluster(doc, 'presencelb_xds').port_value = ports.xdsPort;
-  socketAddressOfCluster(doc, 'presencelb_ext_proc').port_value = ports.extProcPort;
+  // A bootstrap without ext_proc and the gRPC access log (envoy-flow-log.yaml) has no data-path cluster.
+  if (JSON.stringify(doc).includes('"presencelb_ext_proc"')) socketAddressOfCluster(doc, 'presencelb_ext_proc').port_value = ports.extProcPort;
+  if (ports.flowLogPath !== undefined) {
+    const files = hcmsOfListener(listener).flatMap((h: Obj) => h.access_log ?? []).filter((a: Obj) => a.name === 'envoy.access_loggers.file');
+    if (files.length === 0) throw new Error('bootstrap has no file access logger for the given flowLogPath');
+    for (const a of files) a.typed_config.path = ports.flowLogPath;
+  }
   if (ports.nodeId) doc.node = { ...doc.node, id: ports.nodeId };
   if (ports.jwks !== undefined) {
     const providers = jwtProvidersOf(listener);
@@ -112,6 +128,8 @@ export interface StartEnvoyOptions {
   readonly bootstrap?: string;
   /** jwks replaces the bootstrap's jwt_authn JWKS (see BootstrapPorts.jwks). */
   readonly jwks?: string;
+  /** flowLogPath: where the bootstrap's file access logger writes (see BootstrapPorts.flowLogPath). */
+  readonly flowLogPath?: string;
   readonly logLevel?: string;
 }
 
@@ -119,7 +137,7 @@ export interface StartEnvoyOptions {
 export interface EnvoyHandle {
   readonly adminUrl: string;
   readonly listenerUrl: string;
-  readonly ports: Required<Omit<BootstrapPorts, 'nodeId' | 'jwks'>>;
+  readonly ports: Required<Omit<BootstrapPorts, 'nodeId' | 'jwks' | 'flowLogPath'>>;
   readonly nodeId: string;
   /** configDump fetches /config_dump with an optional query (e.g. 'resource=dynamic_route_configs'), parsed. */
   configDump(query?: string): Promise<any>;
@@ -145,13 +163,13 @@ export async function startEnvoy(opts: StartEnvoyOptions): Promise<EnvoyHandle> 
   const [a, l, x] = await freePorts(3);
   const ports = { adminPort: opts.adminPort ?? a!, listenerPort: opts.listenerPort ?? l!, xdsPort: opts.xdsPort, extProcPort: opts.extProcPort ?? x! };
   const nodeId = opts.nodeId ?? 'envoy-1';
-  const file = renderBootstrap(opts.bootstrap ?? TRUSTED_HEADER_BOOTSTRAP, { ...ports, nodeId, ...(opts.jwks !== undefined ? { jwks: opts.jwks } : {}) });
+  const file = renderBootstrap(opts.bootstrap ?? TRUSTED_HEADER_BOOTSTRAP, { ...ports, nodeId, ...(opts.jwks !== undefined ? { jwks: opts.jwks } : {}), ...(opts.flowLogPath !== undefined ? { flowLogPath: opts.flowLogPath } : {}) });
   const logFile = path.join(path.dirname(file), 'envoy.log');
   const outFile = path.join(path.dirname(file), 'stdout.log');
   const out = fs.openSync(outFile, 'a');
   const child: ChildProcess = spawn(
     envoyBinary(),
-    ['-c', file, '--use-dynamic-base-id', '-l', opts.logLevel ?? 'info', '--log-path', logFile, '--concurrency', '1', '--drain-time-s', '1'],
+    ['-c', file, '--use-dynamic-base-id', '-l', opts.logLevel ?? 'info', '--log-path', logFile, '--concurrency', '1', '--drain-time-s', '1', '--file-flush-interval-msec', String(FLOW_LOG_FLUSH_MS)],
     { stdio: ['ignore', out, out] },
   );
   fs.closeSync(out);

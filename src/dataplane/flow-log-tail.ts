@@ -1,0 +1,211 @@
+/**
+ * FlowLogTail follows one flow log file Envoy writes (flow-log.ts), as `tail -F` does, and hands each complete line
+ * to onLine. It runs in the data path's thread and reads with synchronous calls every pollMs: the file is in the
+ * page cache, and a read of a few hundred KiB costs less than a trip through libuv's thread pool.
+ *
+ * - Start: an existing file is read from its end (what Envoy wrote before presencelb started is not replayed, as
+ *   the gRPC access log drops entries while presencelb is down); a file that appears later is read from its start.
+ * - Rotation, by anyone (logrotate with Envoy's POST /reopen_logs, or presencelb itself, below): when the path
+ *   names another file, the old one is read to its end first (Envoy closed it before it created the new one), then
+ *   the new one from its start. A file cut short (copytruncate) is read again from its start.
+ * - Rotation by presencelb: with the file's envoyAdmin set, once rotateBytes have been read presencelb renames the
+ *   file to `<path>.1`, asks Envoy to reopen its logs (POST <envoyAdmin>/reopen_logs), and deletes `<path>.1` once
+ *   Envoy writes the new file and the old one is read. The disk then holds at most about rotateBytes twice.
+ * - A line longer than MAX_LINE_BYTES is dropped (FLOW_LOG_MALFORMED, logged). A file that cannot be read is logged
+ *   (FLOW_LOG_UNREADABLE) and tried again at the next poll.
+ */
+import fs from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
+import type { Logger } from '../core/ports.ts';
+import { MAX_LINE_BYTES } from './flow-log.ts';
+
+/** FlowLogFile is one Envoy's flow log: its path here, and that Envoy's admin address if presencelb rotates it. */
+export interface FlowLogFile {
+  readonly path: string;
+  /** envoyAdmin: http://host:port of that Envoy's admin interface; unset: presencelb never rotates the file. */
+  readonly envoyAdmin?: string;
+}
+
+export interface FlowLogTailOptions {
+  readonly file: FlowLogFile;
+  readonly pollMs: number;
+  /** rotateBytes: rotate (with envoyAdmin) once this much has been read from the current file; 0: never. */
+  readonly rotateBytes: number;
+  readonly onLine: (line: string) => void;
+  readonly log: Logger;
+  /** reopen asks Envoy to reopen its log files (POST <admin>/reopen_logs by default). */
+  readonly reopen?: (admin: string) => Promise<void>;
+  /** now is the clock for retries of a rotation (Date.now by default). */
+  readonly now?: () => number;
+}
+
+/** REOPEN_RETRY_MS: a rotation whose new file has not appeared asks Envoy again after this long. */
+export const REOPEN_RETRY_MS = 5000;
+
+const CHUNK_BYTES = 1 << 20;
+
+export class FlowLogTail {
+  #fd: number | null = null;
+  #ino = 0;
+  #offset = 0;
+  #rest = '';
+  /** skipping: the rest of an over-long line is being dropped, up to its newline. */
+  #skipping = false;
+  #decoder = new StringDecoder('utf8');
+  #timer: NodeJS.Timeout | null = null;
+  /** rotatedAt: when presencelb renamed the file and asked Envoy to reopen it (null: no rotation under way). */
+  #rotatedAt: number | null = null;
+  #unreadable = false;
+  readonly #buf = Buffer.allocUnsafe(CHUNK_BYTES);
+  readonly #now: () => number;
+  /** lines is how many complete lines have been handed to onLine. */
+  lines = 0;
+
+  constructor(private readonly o: FlowLogTailOptions) {
+    this.#now = o.now ?? Date.now;
+  }
+
+  /** start opens the file at its end (if it exists) and polls every pollMs. */
+  start(): void {
+    this.#open(true);
+    const tick = () => {
+      this.poll();
+      this.#timer = setTimeout(tick, this.o.pollMs);
+      this.#timer.unref();
+    };
+    this.#timer = setTimeout(tick, this.o.pollMs);
+    this.#timer.unref();
+  }
+
+  /** stop reads what is left and closes the file. */
+  stop(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.poll();
+    this.#close();
+  }
+
+  /** poll reads every complete line written since the last poll, and follows a rotation (see the module comment). */
+  poll(): void {
+    try {
+      if (this.#fd === null && !this.#open(false)) return;
+      this.#drain();
+      const now = this.#stat();
+      if (now && now.ino !== this.#ino) {
+        this.#drain();
+        this.#switchTo();
+      } else if (now && now.size < this.#offset) {
+        this.o.log.warn({ code: 'FLOW_LOG_UNREADABLE', path: this.o.file.path, size: now.size, offset: this.#offset }, 'flow log was cut short: reading it again from its start');
+        this.#offset = 0;
+        this.#rest = '';
+        this.#drain();
+      }
+      this.#rotate();
+      this.#unreadable = false;
+    } catch (e) {
+      if (!this.#unreadable) this.o.log.error({ code: 'FLOW_LOG_UNREADABLE', path: this.o.file.path, err: String(e) }, 'flow log cannot be read: trying again');
+      this.#unreadable = true;
+    }
+  }
+
+  /** #open opens the path (at its end when atEnd); false when it does not exist yet. */
+  #open(atEnd: boolean): boolean {
+    let fd: number;
+    try {
+      fd = fs.openSync(this.o.file.path, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw e;
+    }
+    const st = fs.fstatSync(fd);
+    this.#fd = fd;
+    this.#ino = st.ino;
+    this.#offset = atEnd ? st.size : 0;
+    this.#rest = '';
+    this.#skipping = false;
+    this.#decoder = new StringDecoder('utf8');
+    return true;
+  }
+
+  #close(): void {
+    if (this.#fd !== null) fs.closeSync(this.#fd);
+    this.#fd = null;
+  }
+
+  #stat(): fs.Stats | null {
+    try {
+      return fs.statSync(this.o.file.path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+  }
+
+  /** #drain reads the open file from the offset to its end, handing on each complete line. */
+  #drain(): void {
+    for (;;) {
+      const n = fs.readSync(this.#fd!, this.#buf, 0, CHUNK_BYTES, this.#offset);
+      if (n === 0) return;
+      this.#offset += n;
+      this.#take(this.#decoder.write(this.#buf.subarray(0, n)));
+    }
+  }
+
+  #take(text: string): void {
+    let from = 0;
+    for (;;) {
+      const nl = text.indexOf('\n', from);
+      if (nl < 0) break;
+      const line = this.#rest + text.slice(from, nl);
+      this.#rest = '';
+      from = nl + 1;
+      if (this.#skipping) {
+        this.#skipping = false;
+        continue;
+      }
+      if (line.length === 0) continue;
+      this.lines++;
+      this.o.onLine(line);
+    }
+    if (this.#skipping) return;
+    this.#rest += text.slice(from);
+    if (this.#rest.length > MAX_LINE_BYTES) {
+      this.o.log.warn({ code: 'FLOW_LOG_MALFORMED', path: this.o.file.path, bytes: this.#rest.length }, `flow log line longer than ${MAX_LINE_BYTES} bytes: dropped`);
+      this.#rest = '';
+      this.#skipping = true;
+    }
+  }
+
+  /** #switchTo leaves the file read to its end for the one the path now names. */
+  #switchTo(): void {
+    if (this.#rest.length > 0) this.o.log.warn({ code: 'FLOW_LOG_MALFORMED', path: this.o.file.path, bytes: this.#rest.length }, 'flow log rotated in the middle of a line: its start is dropped');
+    this.#close();
+    if (this.#rotatedAt !== null) {
+      this.#rotatedAt = null;
+      fs.rmSync(`${this.o.file.path}.1`, { force: true });
+    }
+    if (this.#open(false)) this.#drain();
+  }
+
+  /** #rotate starts a rotation once rotateBytes were read, or asks Envoy again when one is taking long. */
+  #rotate(): void {
+    const admin = this.o.file.envoyAdmin;
+    if (!admin || this.o.rotateBytes <= 0) return;
+    const now = this.#now();
+    if (this.#rotatedAt === null) {
+      if (this.#offset < this.o.rotateBytes) return;
+      fs.renameSync(this.o.file.path, `${this.o.file.path}.1`);
+      this.o.log.info({ path: this.o.file.path, bytes: this.#offset }, 'flow log rotated: asking Envoy to reopen it');
+    } else if (now - this.#rotatedAt < REOPEN_RETRY_MS) return;
+    this.#rotatedAt = now;
+    (this.o.reopen ?? reopenLogs)(admin).catch((e: unknown) =>
+      this.o.log.warn({ code: 'FLOW_LOG_UNREADABLE', admin, err: String(e) }, `Envoy did not reopen its logs; asking again in ${REOPEN_RETRY_MS} ms`),
+    );
+  }
+}
+
+/** reopenLogs asks the Envoy whose admin interface is at admin to reopen its access log files. */
+async function reopenLogs(admin: string): Promise<void> {
+  const res = await fetch(new URL('/reopen_logs', admin), { method: 'POST', signal: AbortSignal.timeout(2000) });
+  if (!res.ok) throw new Error(`POST /reopen_logs: HTTP ${res.status}`);
+}

@@ -1,0 +1,153 @@
+/**
+ * The flow log (flow-log.ts, flow-log-tail.ts): lines as Envoy writes them become reports; a line that is no entry
+ * is FLOW_LOG_MALFORMED; the tail hands on complete lines only, follows rotations and truncations, drops over-long
+ * lines, and rotates a grown file through Envoy's admin interface.
+ */
+import test from 'ava';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { MemoryLogger } from '../core/testing/fakes.ts';
+import { flowLogFormat, MAX_LINE_BYTES, parseFlowLogLine } from './flow-log.ts';
+import { FlowLogTail, REOPEN_RETRY_MS } from './flow-log-tail.ts';
+
+const U = '1ea56ad2-26d5-410a-bfaf-b0ba08a64363';
+/** A line exactly as Envoy 1.40 wrote it (test/dataplane/flow-log-mode.test.ts). */
+const END = `{"cluster":"app-a","duration_ms":4006,"flags":"-","request_id":"d659c367-1b26-444c-9ec7-e22d2225fdcc","start":"1795708727.686","type":"DownstreamEnd","upstream":"127.0.0.1:35075","user":"${U}"}`;
+const line = (over: Record<string, unknown>) => JSON.stringify({ ...JSON.parse(END), ...over });
+
+test('a final entry as Envoy writes it', (t) => {
+  t.deepEqual(parseFlowLogLine(END), {
+    ok: true,
+    value: { requestId: 'd659c367-1b26-444c-9ec7-e22d2225fdcc', user: U, kind: 'final', startMs: 1795708727686, durationMs: 4006, broken: false, upstreamAddress: '127.0.0.1:35075', upstreamCluster: 'app-a' },
+  });
+});
+
+test('periodic entries open; broken flags; Envoy’s marks for no value', (t) => {
+  const p = parseFlowLogLine(line({ type: 'DownstreamPeriodic' }));
+  t.is(p.ok && p.value?.kind, 'open');
+  const other = parseFlowLogLine(line({ type: 'DownstreamStart' }));
+  t.is(other.ok && other.value?.kind, 'other');
+  for (const [flags, broken] of [['UC', true], ['DR,UR', true], ['UMSDR', true], ['NR', false], ['-', false], [null, false]] as const) {
+    const r = parseFlowLogLine(line({ flags }));
+    t.is(r.ok && r.value?.broken, broken, String(flags));
+  }
+  const none = parseFlowLogLine(line({ upstream: null, cluster: '-', duration_ms: null }));
+  t.like(none.ok ? none.value : null, { upstreamAddress: null, upstreamCluster: null, durationMs: null });
+  t.is(parseFlowLogLine(line({ user: U.toUpperCase() })).ok && (parseFlowLogLine(line({ user: U.toUpperCase() })) as any).value.user, U, 'canonical form');
+});
+
+test('an entry without a valid user is no one’s flow (null), not an error', (t) => {
+  for (const user of [null, '-', 'not-a-uuid', `${U}\r\nx-evil: 1`, U.repeat(3)]) t.deepEqual(parseFlowLogLine(line({ user })), { ok: true, value: null }, String(user));
+});
+
+test('lines that are not entries are FLOW_LOG_MALFORMED', (t) => {
+  const bad = ['', 'hello', '[1,2]', 'null', line({ request_id: null }), line({ type: 7 }), line({ start: 'yesterday' }), line({ start: '1e9' }), line({ duration_ms: -1 }), line({ duration_ms: '12' }), `${END.slice(0, -1)},"pad":"${'x'.repeat(MAX_LINE_BYTES)}"}`];
+  for (const l of bad) {
+    const r = parseFlowLogLine(l);
+    t.false(r.ok, l.slice(0, 60));
+    if (!r.ok) t.is(r.errors[0]!.code, 'FLOW_LOG_MALFORMED');
+  }
+});
+
+test('the format follows the identity config', (t) => {
+  const jwt = flowLogFormat({ source: 'jwt', header: 'x-user-id', jwtMetadataNamespace: 'envoy.filters.http.jwt_authn', jwtPayloadKey: 'jwt_payload' });
+  t.is(jwt.user, '%DYNAMIC_METADATA(envoy.filters.http.jwt_authn:jwt_payload:sub)%');
+  t.is(flowLogFormat({ ...{ source: 'header', header: 'x-user-id', jwtMetadataNamespace: 'n', jwtPayloadKey: 'k' } }).user, '%REQ(X-USER-ID)%');
+});
+
+function tailRig(o: { envoyAdmin?: string; rotateBytes?: number } = {}) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plb-tail-'));
+  const file = path.join(dir, 'flows.log');
+  const got: string[] = [];
+  const reopened: string[] = [];
+  const log = new MemoryLogger();
+  const clock = { now: 0 };
+  const tail = new FlowLogTail({
+    file: { path: file, ...(o.envoyAdmin ? { envoyAdmin: o.envoyAdmin } : {}) },
+    pollMs: 1000000,
+    rotateBytes: o.rotateBytes ?? 0,
+    onLine: (l) => got.push(l),
+    log,
+    reopen: async (admin) => void reopened.push(admin),
+    now: () => clock.now,
+  });
+  return { dir, file, got, reopened, log, clock, tail, append: (s: string) => fs.appendFileSync(file, s) };
+}
+
+test('an existing file is read from its end; complete lines only, in order', (t) => {
+  const r = tailRig();
+  r.append('old 1\nold 2\n');
+  r.tail.start();
+  r.append('a\nb\npar');
+  r.tail.poll();
+  t.deepEqual(r.got, ['a', 'b']);
+  r.append('tial\n\nc\n');
+  r.tail.poll();
+  t.deepEqual(r.got, ['a', 'b', 'partial', 'c']);
+  r.tail.stop();
+});
+
+test('a file that appears after the start is read from its start', (t) => {
+  const r = tailRig();
+  r.tail.start();
+  r.tail.poll();
+  r.append('first\n');
+  r.tail.poll();
+  t.deepEqual(r.got, ['first']);
+  r.tail.stop();
+});
+
+test('a rotated file is read to its end before the new one; a truncated one again from its start', (t) => {
+  const r = tailRig();
+  r.tail.start();
+  r.append('a\n');
+  r.tail.poll();
+  // logrotate: the old file is renamed, Envoy writes its last lines to it, then reopens the path.
+  fs.renameSync(r.file, `${r.file}.old`);
+  fs.appendFileSync(`${r.file}.old`, 'b\n');
+  r.tail.poll();
+  fs.appendFileSync(`${r.file}.old`, 'c\n');
+  r.append('d\n');
+  r.tail.poll();
+  t.deepEqual(r.got, ['a', 'b', 'c', 'd']);
+  fs.truncateSync(r.file, 0); // copytruncate: noticed while the file is shorter than what was read
+  r.tail.poll();
+  r.append('e\n');
+  r.tail.poll();
+  t.deepEqual(r.got, ['a', 'b', 'c', 'd', 'e']);
+  t.true(r.log.lines.some((l) => l.msg?.includes('cut short')));
+  r.tail.stop();
+});
+
+test('an over-long line is dropped, logged, and the next line read', (t) => {
+  const r = tailRig();
+  r.tail.start();
+  r.append('x'.repeat(MAX_LINE_BYTES + 10));
+  r.tail.poll();
+  r.append('yyy\nok\n');
+  r.tail.poll();
+  t.deepEqual(r.got, ['ok']);
+  t.true(r.log.lines.some((l) => (l.obj as { code?: string }).code === 'FLOW_LOG_MALFORMED'));
+  r.tail.stop();
+});
+
+test('with envoyAdmin, a grown file is renamed, Envoy asked to reopen it (again after a while), and the old one deleted once read', (t) => {
+  const r = tailRig({ envoyAdmin: 'http://127.0.0.1:9901', rotateBytes: 10 });
+  r.tail.start();
+  r.append('0123456789\n');
+  r.tail.poll();
+  t.deepEqual(r.reopened, ['http://127.0.0.1:9901']);
+  t.false(fs.existsSync(r.file));
+  fs.appendFileSync(`${r.file}.1`, 'late\n'); // Envoy has not reopened yet
+  r.tail.poll();
+  t.is(r.reopened.length, 1);
+  r.clock.now = REOPEN_RETRY_MS;
+  r.tail.poll();
+  t.is(r.reopened.length, 2, 'asked again');
+  r.append('new\n'); // Envoy reopened the path
+  r.tail.poll();
+  t.deepEqual(r.got, ['0123456789', 'late', 'new']);
+  t.false(fs.existsSync(`${r.file}.1`), 'the old file is deleted once read');
+  r.tail.stop();
+});
