@@ -34,6 +34,12 @@ export class FlowIndex {
     flows.set(flow.id, flow);
   }
 
+  /** recorded adds a flow that has already ended (FlowSink.flowRecorded): started and ended in one step. */
+  recorded(flow: FlowRecord): void {
+    this.started(flow);
+    this.#maybePrune(flow.user, flow.endedAt ?? 0);
+  }
+
   upstream(flowId: string, user: UserId, appServer: string): void {
     const f = this.#byUser.get(user)?.get(flowId);
     if (f) this.#byUser.get(user)!.set(flowId, { ...f, appServer });
@@ -49,8 +55,14 @@ export class FlowIndex {
     const f = flows?.get(flowId);
     if (!flows || !f) return;
     if (f.endedAt === null) flows.set(flowId, { ...f, endedAt, endReason: reason });
-    if (flows.size < (this.#pruneAt.get(user) ?? PRUNE_MIN)) return;
-    const left = this.#prune(user, flows, endedAt);
+    this.#maybePrune(user, endedAt);
+  }
+
+  /** #maybePrune prunes a user's flows when they have doubled since the last time (see ended). */
+  #maybePrune(user: UserId, now: number): void {
+    const flows = this.#byUser.get(user);
+    if (!flows || flows.size < (this.#pruneAt.get(user) ?? PRUNE_MIN)) return;
+    const left = this.#prune(user, flows, now);
     if (left > 0) this.#pruneAt.set(user, Math.max(PRUNE_MIN, 2 * left));
   }
 

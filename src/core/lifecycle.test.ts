@@ -347,3 +347,26 @@ test('after restore, the identifying step reads the in-memory flow index, not th
   t.is(store.decisions.at(-1)?.branch, 'reconnect');
   t.deepEqual(calls.slice(-2), ['routes.pin(app-b)', 'presence.sendReconnect(app-b)']);
 });
+
+test('a flow reported whole (flowRecorded): a new user is set up by it; a tracked user’s is one synchronous row, which the decision reads', async (t) => {
+  const { lc, calls, steps, store, clock, notify, ownT } = setup();
+  await lc.restore();
+  lc.flowRecorded({ id: 'w1', user: U, appServer: 'app-a', startedAt: clock.now() }, clock.now() + 3, 'completed');
+  await lc.idle();
+  t.deepEqual(steps, ['register', 'notify', 'provide_access', 'subscribe'], 'the claim’s steps, after the access the log reported');
+  t.like(store.flows.get('w1'), { endedAt: clock.now() + 3, endReason: 'completed' });
+  notify([ownT]);
+  await lc.idle();
+
+  clock.advance(10000); // w1 is past graceMs
+  const before = calls.length;
+  lc.flowRecorded({ id: 'w2', user: U, appServer: 'app-b', startedAt: clock.now() - 20 }, clock.now() - 10, 'completed');
+  t.deepEqual(calls.slice(before), ['store.insertFlow(w2)'], 'one row, before any await');
+  t.deepEqual(store.flows.get('w2'), { id: 'w2', user: U, appServer: 'app-b', startedAt: clock.now() - 20, endedAt: clock.now() - 10, endReason: 'completed' });
+  t.is(lc.session(U)?.appServer, 'app-b');
+  clock.advance(1000);
+  notify([ownT, { id: 'dev', basic: 'closed', note: null }]);
+  await lc.idle();
+  t.is(store.decisions.at(-1)?.branch, 'reconnect', 'w2 ended within graceMs of the NOTIFY');
+  t.is(calls.at(-1), 'presence.sendReconnect(app-b)');
+});

@@ -118,6 +118,24 @@ export class Lifecycle implements PresenceSink {
     });
   }
 
+  /**
+   * flowRecorded records a flow reported whole once it ended (FlowSink.flowRecorded). A tracked user's, with nothing
+   * queued, is one index entry and one row handed to the store; any other goes through flowStarted and flowEnded.
+   */
+  flowRecorded(flow: FlowStart, endedAt: number, reason: FlowEndReason): void {
+    const existing = this.sessions.get(flow.user);
+    const setup = !existing || (existing.state === 'degraded' && this.o.clock.now() >= existing.retryAt);
+    if (setup || this.queue.busy(flow.user)) {
+      this.flowStarted(flow, noop);
+      this.flowEnded(flow.id, flow.user, endedAt, reason);
+      return;
+    }
+    const record = { ...flow, endedAt, endReason: reason };
+    this.index.recorded(record);
+    if (flow.appServer) existing!.appServer = flow.appServer;
+    this.fx.write('insertFlow', flow.user, () => this.o.store.insertFlow(record));
+  }
+
   /** flowUpstream records which application server Envoy sent a flow to. */
   flowUpstream(flowId: string, user: UserId, appServer: string): void {
     this.index.upstream(flowId, user, appServer);
@@ -420,3 +438,5 @@ function once(fn: () => void): () => void {
     }
   };
 }
+
+function noop(): void {}

@@ -182,9 +182,7 @@ export class AccessLogReceiver {
       // header is the client's own.
       if (server === null) return false;
       const startedAt = start ?? this.o.now();
-      const flowId = newFlowId();
-      this.o.flows.flowStarted({ id: flowId, user, appServer: server, startedAt }, noop);
-      this.o.flows.flowEnded(flowId, user, dur !== null ? startedAt + dur : this.o.now(), reason);
+      this.o.flows.flowRecorded({ id: newFlowId(), user, appServer: server, startedAt }, dur !== null ? startedAt + dur : this.o.now(), reason);
       return true;
     }
     this.heartbeats.delete(flow.flowId);

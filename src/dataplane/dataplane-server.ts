@@ -77,6 +77,11 @@ export class DataplaneServer {
           this.changed();
           o.flows.flowEnded(id, user, at, reason);
         },
+        flowRecorded: (flow, endedAt, reason) => {
+          this.totals.flows++;
+          this.changed();
+          o.flows.flowRecorded(flow, endedAt, reason);
+        },
       },
       open: this.open,
       ...(o.pins && o.pinHeader ? { pins: o.pins, pinHeader: o.pinHeader } : {}),

@@ -30,6 +30,10 @@ class Sink {
     this.events.push(`upstream ${user} ${server}`);
     this.changed();
   }
+  flowRecorded(f: FlowStart, _at: number, reason: FlowEndReason): void {
+    this.events.push(`recorded ${f.user} ${f.appServer} ${reason}`);
+    this.changed();
+  }
   flowEnded(_id: string, user: UserId, _at: number, reason: FlowEndReason): void {
     this.events.push(`end ${user} ${reason}`);
     this.changed();
@@ -151,9 +155,14 @@ test.serial('a new user waits for the lifecycle grant; once granted at once, the
     t.deepEqual(sink.events.slice(2), [`upstream ${U} app-b`, `end ${U} completed`]);
     t.is(dp.openFlows, 1);
 
+    await logEnd(port, 'r-unseen');
+    await sink.until(5);
+    t.is(sink.events[4], `recorded ${U} app-b completed`, 'a flow nobody saw start comes whole, in one event');
+    t.is(dp.openFlows, 1);
+
     dp.onAccess(U, false);
     const third = processHeaders(port, 'r3');
-    await sink.until(5);
+    await sink.until(6);
     await tick();
     t.false(third.answered(), 'no longer granted at once: waits again');
     sink.grants[2]!();

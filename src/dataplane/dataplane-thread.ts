@@ -251,6 +251,11 @@ export class DataplaneThread {
         this.open.delete(op[1]);
         flows.flowEnded(op[1], op[2] as UserId, op[3], op[4]);
         break;
+      case 'whole': {
+        const [, id, user, appServer, startedAt, endedAt, reason] = op;
+        flows.flowRecorded({ id, user: user as UserId, appServer, startedAt }, endedAt, reason);
+        break;
+      }
       case 'log':
         this.o.log[op[1]](op[2], op[3]);
         break;

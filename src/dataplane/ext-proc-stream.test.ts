@@ -32,6 +32,7 @@ function rig(opts: { grantNow?: boolean; pinned?: Record<string, string> } = {})
         },
         flowUpstream: () => undefined,
         flowEnded: (id, _u, _at, reason) => ended.push({ id, reason }),
+        flowRecorded: (f, _at, reason) => ended.push({ id: `recorded ${f.id}`, reason }),
       },
     },
     { write: (m) => written.push(m), end: () => ends.push(written.length) },

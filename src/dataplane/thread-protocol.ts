@@ -51,6 +51,8 @@ export type FromThread =
   | readonly ['start', flowId: string, user: string, appServer: string | null, startedAt: number, ticket: number]
   | readonly ['upstream', flowId: string, user: string, appServer: string]
   | readonly ['end', flowId: string, user: string, endedAt: number, reason: FlowEndReason]
+  /** whole: a flow reported once it had ended (FlowSink.flowRecorded). */
+  | readonly ['whole', flowId: string, user: string, appServer: string | null, startedAt: number, endedAt: number, reason: FlowEndReason]
   | readonly ['log', level: LogLevel, obj: object, msg: string | undefined]
   /** synced: every op the worker had queued when it got 'sync' id comes before this one. */
   | readonly ['synced', id: number]

@@ -44,6 +44,8 @@ const flows: FlowSink = {
   },
   flowUpstream: (id, user, server) => out.send(['upstream', id, user, server]),
   flowEnded: (id, user, at, reason) => out.send(['end', id, user, at, reason]),
+  // A user not granted at once is new (or degraded): the lifecycle's setup starts at the end of this turn.
+  flowRecorded: (flow, endedAt, reason) => out.send(['whole', flow.id, flow.user, flow.appServer, flow.startedAt, endedAt, reason], !atOnce.has(flow.user)),
 };
 
 const log = remoteLogger({});
