@@ -29,6 +29,7 @@ export const GRPC_STATUS_OF: Readonly<Record<ErrorCode, status>> = Object.freeze
   UNKNOWN_APP_SERVER: status.FAILED_PRECONDITION,
   FLOW_LOG_MALFORMED: status.INVALID_ARGUMENT,
   FLOW_LOG_UNREADABLE: status.UNAVAILABLE,
+  FLOW_LOG_LATE: status.FAILED_PRECONDITION,
 } satisfies Record<ErrorCode, status>);
 
 /** grpcStatusOf returns the status for a code (INTERNAL for anything not in the catalogue). */

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { DEFAULT_GONE_ACTIVITIES, DEFAULT_IDLE_GONE_AFTER_MS } from '../core/presence-change.ts';
+import { FLOW_LOG_FLUSH_MS } from '../dataplane/flow-log.ts';
 
 const hostPort = z
   .string()
@@ -31,8 +32,8 @@ const appServer = z.strictObject({
  */
 export const OFF_PATH_MIN_LAG_MS = 1100;
 
-/** FLOW_LOG_FLUSH_MS: the --file-flush-interval-msec Envoy must run with when it writes a flow log (extProc.flowLog). */
-export const FLOW_LOG_FLUSH_MS = 50;
+/** FLOW_LOG_FLUSH_MS (src/dataplane/flow-log.ts): the --file-flush-interval-msec Envoy runs with when it writes a flow log. */
+export { FLOW_LOG_FLUSH_MS };
 
 export const configSchema = z.strictObject({
   identity: z

@@ -23,6 +23,7 @@ export const ErrorCodes = {
   UNAUTHENTICATED: 'Admin API call carries no valid bearer token',
   FLOW_LOG_MALFORMED: 'Flow log line is not an entry in the flow log format',
   FLOW_LOG_UNREADABLE: 'Flow log file cannot be read or rotated',
+  FLOW_LOG_LATE: 'Envoy writes its flow log less often than decisions allow',
 } as const;
 
 /** ErrorCode is one key of the catalogue. */

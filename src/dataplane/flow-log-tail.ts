@@ -11,13 +11,17 @@
  * - Rotation by presencelb: with the file's envoyAdmin set, once rotateBytes have been read presencelb renames the
  *   file to `<path>.1`, asks Envoy to reopen its logs (POST <envoyAdmin>/reopen_logs), and deletes `<path>.1` once
  *   Envoy writes the new file and the old one is read. The disk then holds at most about rotateBytes twice.
+ * - Envoy's flush interval: with envoyAdmin set, the tail asks that Envoy once (GET /server_info, again every
+ *   REOPEN_RETRY_MS until it answers) how often it writes its log files, and warns (FLOW_LOG_LATE) when that is
+ *   less often than every FLOW_LOG_FLUSH_MS: Envoy's default, 10 s, would report flows far later than a decision
+ *   waits (extProc.accessLogLagMs), so the identifying step could miss a flow open at the NOTIFY.
  * - A line longer than MAX_LINE_BYTES is dropped (FLOW_LOG_MALFORMED, logged). A file that cannot be read is logged
  *   (FLOW_LOG_UNREADABLE) and tried again at the next poll.
  */
 import fs from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import type { Logger } from '../core/ports.ts';
-import { MAX_LINE_BYTES } from './flow-log.ts';
+import { FLOW_LOG_FLUSH_MS, MAX_LINE_BYTES } from './flow-log.ts';
 
 /** FlowLogFile is one Envoy's flow log: its path here, and that Envoy's admin address if presencelb rotates it. */
 export interface FlowLogFile {
@@ -35,6 +39,8 @@ export interface FlowLogTailOptions {
   readonly log: Logger;
   /** reopen asks Envoy to reopen its log files (POST <admin>/reopen_logs by default). */
   readonly reopen?: (admin: string) => Promise<void>;
+  /** serverInfo reads Envoy's GET <admin>/server_info (parsed) by default. */
+  readonly serverInfo?: (admin: string) => Promise<unknown>;
   /** now is the clock for retries of a rotation (Date.now by default). */
   readonly now?: () => number;
 }
@@ -56,6 +62,8 @@ export class FlowLogTail {
   /** rotatedAt: when presencelb renamed the file and asked Envoy to reopen it (null: no rotation under way). */
   #rotatedAt: number | null = null;
   #unreadable = false;
+  #infoTimer: NodeJS.Timeout | null = null;
+  #stopped = false;
   readonly #buf = Buffer.allocUnsafe(CHUNK_BYTES);
   readonly #now: () => number;
   /** lines is how many complete lines have been handed to onLine. */
@@ -68,6 +76,7 @@ export class FlowLogTail {
   /** start opens the file at its end (if it exists) and polls every pollMs. */
   start(): void {
     this.#open(true);
+    this.#checkFlushInterval();
     const tick = () => {
       this.poll();
       this.#timer = setTimeout(tick, this.o.pollMs);
@@ -81,6 +90,9 @@ export class FlowLogTail {
   stop(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
+    this.#stopped = true;
+    if (this.#infoTimer) clearTimeout(this.#infoTimer);
+    this.#infoTimer = null;
     this.poll();
     this.#close();
   }
@@ -187,6 +199,33 @@ export class FlowLogTail {
     if (this.#open(false)) this.#drain();
   }
 
+  /**
+   * #checkFlushInterval asks the file's Envoy how often it writes its log files (see the module comment); an Envoy
+   * not answering yet (still starting) is asked again later. The answer is logged: checked = the flush is often enough.
+   */
+  #checkFlushInterval(): void {
+    const admin = this.o.file.envoyAdmin;
+    if (!admin) return;
+    (this.o.serverInfo ?? serverInfo)(admin).then(
+      (info) => {
+        const raw = (info as { command_line_options?: { file_flush_interval?: unknown } } | null)?.command_line_options?.file_flush_interval;
+        const ms = typeof raw === 'string' && /^\d+(\.\d+)?s$/.test(raw) ? Math.round(Number.parseFloat(raw) * 1000) : null;
+        if (ms === null) this.o.log.warn({ code: 'FLOW_LOG_LATE', admin, fileFlushInterval: raw ?? null }, 'cannot tell how often Envoy writes its flow log (no file_flush_interval in /server_info)');
+        else if (ms > FLOW_LOG_FLUSH_MS)
+          this.o.log.warn({ code: 'FLOW_LOG_LATE', admin, fileFlushIntervalMs: ms, wantMs: FLOW_LOG_FLUSH_MS }, `Envoy writes its flow log every ${ms} ms: run it with --file-flush-interval-msec ${FLOW_LOG_FLUSH_MS}, or decisions may miss flows open at a NOTIFY`);
+        else this.o.log.info({ admin, path: this.o.file.path, fileFlushIntervalMs: ms }, 'flow log: Envoy writes it often enough');
+      },
+      () => {
+        if (this.#stopped) return;
+        this.#infoTimer = setTimeout(() => {
+          this.#infoTimer = null;
+          this.#checkFlushInterval();
+        }, REOPEN_RETRY_MS);
+        this.#infoTimer.unref();
+      },
+    );
+  }
+
   /** #rotate starts a rotation once rotateBytes were read, or asks Envoy again when one is taking long. */
   #rotate(): void {
     const admin = this.o.file.envoyAdmin;
@@ -205,6 +244,12 @@ export class FlowLogTail {
 }
 
 /** reopenLogs asks the Envoy whose admin interface is at admin to reopen its access log files. */
+async function serverInfo(admin: string): Promise<unknown> {
+  const res = await fetch(new URL('/server_info', admin), { signal: AbortSignal.timeout(2000) });
+  if (!res.ok) throw new Error(`GET /server_info: HTTP ${res.status}`);
+  return res.json();
+}
+
 async function reopenLogs(admin: string): Promise<void> {
   const res = await fetch(new URL('/reopen_logs', admin), { method: 'POST', signal: AbortSignal.timeout(2000) });
   if (!res.ok) throw new Error(`POST /reopen_logs: HTTP ${res.status}`);

@@ -56,7 +56,7 @@ test('the format follows the identity config', (t) => {
   t.is(flowLogFormat({ ...{ source: 'header', header: 'x-user-id', jwtMetadataNamespace: 'n', jwtPayloadKey: 'k' } }).user, '%REQ(X-USER-ID)%');
 });
 
-function tailRig(o: { envoyAdmin?: string; rotateBytes?: number } = {}) {
+function tailRig(o: { envoyAdmin?: string; rotateBytes?: number; serverInfo?: () => Promise<unknown> } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plb-tail-'));
   const file = path.join(dir, 'flows.log');
   const got: string[] = [];
@@ -70,6 +70,7 @@ function tailRig(o: { envoyAdmin?: string; rotateBytes?: number } = {}) {
     onLine: (l) => got.push(l),
     log,
     reopen: async (admin) => void reopened.push(admin),
+    serverInfo: o.serverInfo ?? (async () => ({ command_line_options: { file_flush_interval: '0.050s' } })),
     now: () => clock.now,
   });
   return { dir, file, got, reopened, log, clock, tail, append: (s: string) => fs.appendFileSync(file, s) };
@@ -150,4 +151,25 @@ test('with envoyAdmin, a grown file is renamed, Envoy asked to reopen it (again 
   t.deepEqual(r.got, ['0123456789', 'late', 'new']);
   t.false(fs.existsSync(`${r.file}.1`), 'the old file is deleted once read');
   r.tail.stop();
+});
+
+test('with envoyAdmin, an Envoy that writes its log files less often than every 50 ms is reported (FLOW_LOG_LATE)', async (t) => {
+  const late = tailRig({ envoyAdmin: 'http://127.0.0.1:9901', serverInfo: async () => ({ command_line_options: { file_flush_interval: '10s' } }) });
+  late.tail.start();
+  await new Promise((r) => setImmediate(r));
+  late.tail.stop();
+  const warned = late.log.lines.find((l) => (l.obj as { code?: string }).code === 'FLOW_LOG_LATE');
+  t.like(warned?.obj, { fileFlushIntervalMs: 10000, wantMs: 50 });
+  t.regex(warned?.msg ?? '', /--file-flush-interval-msec 50/);
+
+  const fine = tailRig({ envoyAdmin: 'http://127.0.0.1:9901' });
+  fine.tail.start();
+  await new Promise((r) => setImmediate(r));
+  fine.tail.stop();
+  t.false(fine.log.lines.some((l) => (l.obj as { code?: string }).code === 'FLOW_LOG_LATE'));
+  t.true(fine.log.lines.some((l) => l.msg === 'flow log: Envoy writes it often enough'));
+
+  const noAdmin = tailRig({ serverInfo: async () => t.fail('not asked without envoyAdmin') });
+  noAdmin.tail.start();
+  noAdmin.tail.stop();
 });

@@ -19,6 +19,12 @@ import { parseUserId } from '../core/user-id.ts';
 import { kindOf, type FlowReport } from './access-log.ts';
 import type { IdentitySettings } from './identity.ts';
 
+/**
+ * FLOW_LOG_FLUSH_MS: the --file-flush-interval-msec Envoy must run with when it writes a flow log (Envoy's default,
+ * 10 s, would report flows that late).
+ */
+export const FLOW_LOG_FLUSH_MS = 50;
+
 /** flowLogFormat is the json_format of the flow log for an identity config: the bootstrap's logger must use it. */
 export function flowLogFormat(identity: IdentitySettings): Record<string, string> {
   return {

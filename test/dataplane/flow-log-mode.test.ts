@@ -31,6 +31,11 @@ async function noneOpen(flows: number): Promise<void> {
   }, 10000);
 }
 
+test.serial('presencelb asked Envoy how often it writes the file: every 50 ms, often enough', async (t) => {
+  const line = await waitFor('the flush check', () => rig.plb.lines.find((l) => l.msg === 'flow log: Envoy writes it often enough'), 10000);
+  t.like(line, { fileFlushIntervalMs: 50, path: rig.flowLogPath });
+});
+
 test.serial('a request is recorded whole when it ends; a 3 s stream is open from its periodic entry until it ends; an abort ends stream_error', async (t) => {
   const user = randomUUID();
   const t0 = Date.now();
