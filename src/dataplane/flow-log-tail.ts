@@ -15,8 +15,9 @@
  *   REOPEN_RETRY_MS until it answers) how often it writes its log files, and warns (FLOW_LOG_LATE) when that is
  *   less often than every FLOW_LOG_FLUSH_MS: Envoy's default, 10 s, would report flows far later than a decision
  *   waits (extProc.accessLogLagMs), so the identifying step could miss a flow open at the NOTIFY.
- * - A line longer than MAX_LINE_BYTES is dropped (FLOW_LOG_MALFORMED, logged). A file that cannot be read is logged
- *   (FLOW_LOG_UNREADABLE) and tried again at the next poll.
+ * - A line longer than MAX_LINE_BYTES is dropped (FLOW_LOG_MALFORMED, logged). A file that cannot be opened or read
+ *   is logged once (FLOW_LOG_UNREADABLE) and opened again at each poll until it can be read: the same file from
+ *   where reading stopped, another from its start. The data path serves on meanwhile.
  */
 import fs from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
@@ -75,7 +76,13 @@ export class FlowLogTail {
 
   /** start opens the file at its end (if it exists) and polls every pollMs. */
   start(): void {
-    this.#open(true);
+    try {
+      this.#open('end');
+    } catch (e) {
+      // Not fatal: the data path serves on, and each poll tries the file again.
+      this.o.log.error({ code: 'FLOW_LOG_UNREADABLE', path: this.o.file.path, err: String(e) }, 'flow log cannot be read: trying again');
+      this.#unreadable = true;
+    }
     this.#checkFlushInterval();
     const tick = () => {
       this.poll();
@@ -100,7 +107,7 @@ export class FlowLogTail {
   /** poll reads every complete line written since the last poll, and follows a rotation (see the module comment). */
   poll(): void {
     try {
-      if (this.#fd === null && !this.#open(false)) return;
+      if (this.#fd === null && !this.#open(this.#ino === 0 ? 'start' : 'resume')) return;
       this.#drain();
       const now = this.#stat();
       if (now && now.ino !== this.#ino) {
@@ -117,11 +124,20 @@ export class FlowLogTail {
     } catch (e) {
       if (!this.#unreadable) this.o.log.error({ code: 'FLOW_LOG_UNREADABLE', path: this.o.file.path, err: String(e) }, 'flow log cannot be read: trying again');
       this.#unreadable = true;
+      // The next poll opens the path again: the same file resumes where reading stopped, another starts over.
+      try {
+        this.#close();
+      } catch {
+        // already forgotten: nothing more to do with that descriptor
+      }
     }
   }
 
-  /** #open opens the path (at its end when atEnd); false when it does not exist yet. */
-  #open(atEnd: boolean): boolean {
+  /**
+   * #open opens the path: at its end ('end': the start-up), at its start ('start': a new file), or where reading
+   * stopped if it is the same file as before ('resume': after a read failed). False when it does not exist yet.
+   */
+  #open(at: 'end' | 'start' | 'resume'): boolean {
     let fd: number;
     try {
       fd = fs.openSync(this.o.file.path, 'r');
@@ -130,18 +146,22 @@ export class FlowLogTail {
       throw e;
     }
     const st = fs.fstatSync(fd);
+    const resume = at === 'resume' && st.ino === this.#ino && st.size >= this.#offset;
     this.#fd = fd;
     this.#ino = st.ino;
-    this.#offset = atEnd ? st.size : 0;
-    this.#rest = '';
-    this.#skipping = false;
-    this.#decoder = new StringDecoder('utf8');
+    this.#offset = at === 'end' ? st.size : resume ? this.#offset : 0;
+    if (!resume) {
+      this.#rest = '';
+      this.#skipping = false;
+      this.#decoder = new StringDecoder('utf8');
+    }
     return true;
   }
 
   #close(): void {
-    if (this.#fd !== null) fs.closeSync(this.#fd);
+    const fd = this.#fd;
     this.#fd = null;
+    if (fd !== null) fs.closeSync(fd);
   }
 
   #stat(): fs.Stats | null {
@@ -196,7 +216,7 @@ export class FlowLogTail {
       this.#rotatedAt = null;
       fs.rmSync(`${this.o.file.path}.1`, { force: true });
     }
-    if (this.#open(false)) this.#drain();
+    if (this.#open('start')) this.#drain();
   }
 
   /**

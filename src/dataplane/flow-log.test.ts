@@ -173,3 +173,23 @@ test('with envoyAdmin, an Envoy that writes its log files less often than every 
   noAdmin.tail.start();
   noAdmin.tail.stop();
 });
+
+test('a file that cannot be opened at the start is reported once and read once it can be', (t) => {
+  const r = tailRig();
+  r.append('before\n');
+  fs.chmodSync(r.file, 0o000);
+  const root = process.getuid?.() === 0; // root opens any file: make the path a directory instead
+  if (root) {
+    fs.rmSync(r.file);
+    fs.mkdirSync(r.file);
+  }
+  t.notThrows(() => r.tail.start());
+  r.tail.poll();
+  t.is(r.log.lines.filter((l) => (l.obj as { code?: string }).code === 'FLOW_LOG_UNREADABLE').length, 1, 'reported once, not every poll');
+  if (root) fs.rmdirSync(r.file);
+  else fs.chmodSync(r.file, 0o644);
+  if (root) r.append('after\n');
+  r.tail.poll();
+  t.deepEqual(r.got, root ? ['after'] : ['before'], 'read from its start once readable');
+  r.tail.stop();
+});
