@@ -4,8 +4,9 @@
  *
  * Why a second transport for the same entries (the gRPC access log service, access-log.ts, is the first): Envoy
  * builds a gRPC entry (an HTTPAccessLogEntry with every common property) and sends it from the worker thread that
- * served the request. That cost Envoy about 25% more CPU a request than forwarding alone; a file logger with this
- * short format cost it 4–7%, because Envoy's own flush thread does the writing (ARCHITECTURE.md, "The flow log").
+ * served the request. Measured with Envoy alone, that cost it 10–25% more CPU a request than forwarding; a file
+ * logger with this short format 2–7%, because Envoy's own flush thread does the writing (ARCHITECTURE.md, "The flow
+ * log").
  * The price: presencelb must read the file, so it runs on the same host as Envoy or shares a volume with it
  * (docker-compose.yml), and Envoy must flush the file often (`--file-flush-interval-msec 50`; the default is 10 s).
  *
