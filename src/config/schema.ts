@@ -77,7 +77,9 @@ export const configSchema = z.strictObject({
        * envoy/envoy-flow-log.yaml, on this host or a shared volume. Envoy must run with
        * `--file-flush-interval-msec 50` (its default, 10 s, would report flows that late). With envoyAdmin set,
        * presencelb rotates the file after rotateBytes (renames it, POST /reopen_logs); without it, rotate it with
-       * logrotate and /reopen_logs: presencelb follows a rotated file as tail -F does.
+       * logrotate and /reopen_logs: presencelb follows a rotated file as tail -F does. In access-log mode over the
+       * flow log (no ext_proc: every flow comes from the file) set accessLogLagMs as envoy/envoy-flow-log.yaml says
+       * (1500); with ext_proc reporting each start, 0 is right, so it is checked only with offPath (below).
        */
       flowLog: z
         .strictObject({

@@ -3,14 +3,22 @@
  * to onLine. It runs in the data path's thread and reads with synchronous calls every pollMs: the file is in the
  * page cache, and a read of a few hundred KiB costs less than a trip through libuv's thread pool.
  *
- * - Start: an existing file is read from its end (what Envoy wrote before presencelb started is not replayed, as
- *   the gRPC access log drops entries while presencelb is down); a file that appears later is read from its start.
+ * - Start: a file that exists at start() is read from its end, even if it can only be opened later (what Envoy
+ *   wrote before presencelb started is not replayed, as the gRPC access log drops entries while presencelb is down);
+ *   a file that appears after start() is read from its start. A path still missing MISSING_WARN_MS after start()
+ *   is reported (FLOW_LOG_UNREADABLE): no flow comes from it.
+ * - Backlog: one poll reads at most MAX_READ_BYTES, and polls again at once while more is waiting, so a backlog
+ *   (after a stall) never holds the data path's thread for long: ext_proc answers and the lifecycle's syncs
+ *   (DataplaneThread.settle) go on between the slices.
  * - Rotation, by anyone (logrotate with Envoy's POST /reopen_logs, or presencelb itself, below): when the path
  *   names another file, the old one is read to its end first (Envoy closed it before it created the new one), then
- *   the new one from its start. A file cut short (copytruncate) is read again from its start.
+ *   the new one from its start. copytruncate is not supported: a file seen shorter than what was read is read again
+ *   from its start, but one refilled past that point between two polls is not noticed. Rotate by renaming.
  * - Rotation by presencelb: with the file's envoyAdmin set, once rotateBytes have been read presencelb renames the
- *   file to `<path>.1`, asks Envoy to reopen its logs (POST <envoyAdmin>/reopen_logs), and deletes `<path>.1` once
- *   Envoy writes the new file and the old one is read. The disk then holds at most about rotateBytes twice.
+ *   file to `<path>.1`, asks Envoy to reopen its logs (POST <envoyAdmin>/reopen_logs, again every REOPEN_RETRY_MS
+ *   until Envoy writes the new file), and deletes `<path>.1` once the new file is there and the old one is read.
+ *   The disk then holds at most about rotateBytes twice. A presencelb that starts while a rotation is under way
+ *   (the path missing, `<path>.1` there) follows `<path>.1` and asks Envoy to reopen.
  * - Envoy's flush interval: with envoyAdmin set, the tail asks that Envoy once (GET /server_info, again every
  *   REOPEN_RETRY_MS until it answers) how often it writes its log files, and warns (FLOW_LOG_LATE) when that is
  *   less often than every FLOW_LOG_FLUSH_MS: Envoy's default, 10 s, would report flows far later than a decision
@@ -42,17 +50,23 @@ export interface FlowLogTailOptions {
   readonly reopen?: (admin: string) => Promise<void>;
   /** serverInfo reads Envoy's GET <admin>/server_info (parsed) by default. */
   readonly serverInfo?: (admin: string) => Promise<unknown>;
-  /** now is the clock for retries of a rotation (Date.now by default). */
+  /** now is the clock for retries of a rotation and for the missing-file warning (Date.now by default). */
   readonly now?: () => number;
 }
 
 /** REOPEN_RETRY_MS: a rotation whose new file has not appeared asks Envoy again after this long. */
 export const REOPEN_RETRY_MS = 5000;
+/** MISSING_WARN_MS: a path still missing this long after start() is reported. */
+export const MISSING_WARN_MS = 10000;
+/** MAX_READ_BYTES: the most one poll reads (and parses) before it lets the thread do other work. */
+export const MAX_READ_BYTES = 1 << 20;
 
-const CHUNK_BYTES = 1 << 20;
+type OpenAt = 'end' | 'start' | 'resume';
 
 export class FlowLogTail {
   #fd: number | null = null;
+  /** #fdPath: the path #fd was opened by (the file's path, or `<path>.1` when a start found a rotation under way). */
+  #fdPath = '';
   #ino = 0;
   #offset = 0;
   #rest = '';
@@ -64,8 +78,13 @@ export class FlowLogTail {
   #rotatedAt: number | null = null;
   #unreadable = false;
   #infoTimer: NodeJS.Timeout | null = null;
+  #started = false;
   #stopped = false;
-  readonly #buf = Buffer.allocUnsafe(CHUNK_BYTES);
+  /** #firstAt: how the first successful open reads: 'end' for a file that existed at start(), else 'start'. */
+  #firstAt: OpenAt = 'start';
+  #startedAt = 0;
+  #missingWarned = false;
+  readonly #buf = Buffer.allocUnsafe(MAX_READ_BYTES);
   readonly #now: () => number;
   /** lines is how many complete lines have been handed to onLine. */
   lines = 0;
@@ -74,88 +93,134 @@ export class FlowLogTail {
     this.#now = o.now ?? Date.now;
   }
 
-  /** start opens the file at its end (if it exists) and polls every pollMs. */
-  start(): void {
-    try {
-      this.#open('end');
-    } catch (e) {
-      // Not fatal: the data path serves on, and each poll tries the file again.
-      this.o.log.error({ code: 'FLOW_LOG_UNREADABLE', path: this.o.file.path, err: String(e) }, 'flow log cannot be read: trying again');
-      this.#unreadable = true;
-    }
-    this.#checkFlushInterval();
-    const tick = () => {
-      this.poll();
-      this.#timer = setTimeout(tick, this.o.pollMs);
-      this.#timer.unref();
-    };
-    this.#timer = setTimeout(tick, this.o.pollMs);
-    this.#timer.unref();
+  get #path(): string {
+    return this.o.file.path;
   }
 
-  /** stop reads what is left and closes the file. */
+  /** start opens the file at its end (if it exists) and polls every pollMs. */
+  start(): void {
+    this.#started = true;
+    this.#startedAt = this.#now();
+    const rotating = this.o.file.envoyAdmin !== undefined && !exists(this.#path) && exists(`${this.#path}.1`);
+    this.#firstAt = rotating || exists(this.#path) ? 'end' : 'start';
+    try {
+      if (rotating) {
+        // A rotation was under way when presencelb stopped: Envoy may still write to <path>.1.
+        this.#openFile(`${this.#path}.1`, 'end');
+        this.#rotatedAt = this.#now() - REOPEN_RETRY_MS;
+        this.o.log.info({ path: this.#path }, 'flow log: a rotation was under way; following <path>.1 until Envoy reopens the path');
+      } else this.#openFile(this.#path, 'end');
+    } catch (e) {
+      // Not fatal: the data path serves on, and each poll tries the file again.
+      this.#failed(e);
+    }
+    this.#checkFlushInterval();
+    this.#schedule(this.o.pollMs);
+  }
+
+  /** stop reads what is left and closes the file (nothing if start() never ran). */
   stop(): void {
+    if (!this.#started || this.#stopped) return;
+    this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
-    this.#stopped = true;
     if (this.#infoTimer) clearTimeout(this.#infoTimer);
     this.#infoTimer = null;
-    this.poll();
+    while (this.#pollOnce(false) === 'more');
     this.#close();
   }
 
-  /** poll reads every complete line written since the last poll, and follows a rotation (see the module comment). */
+  /** poll reads what was written since the last poll (up to MAX_READ_BYTES), and follows a rotation. */
   poll(): void {
+    this.#pollOnce(true);
+  }
+
+  #schedule(ms: number): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      const more = this.#pollOnce(true) === 'more';
+      this.#schedule(more ? 0 : this.o.pollMs);
+    }, ms);
+    this.#timer.unref();
+  }
+
+  /** #pollOnce is one poll: 'more' when it stopped at MAX_READ_BYTES with more to read. */
+  #pollOnce(rotate: boolean): 'more' | 'done' {
     try {
-      if (this.#fd === null && !this.#open(this.#ino === 0 ? 'start' : 'resume')) return;
-      this.#drain();
-      const now = this.#stat();
+      if (this.#fd === null && !this.#openFile(this.#path, this.#ino === 0 ? this.#firstAt : 'resume')) {
+        this.#missing();
+        return 'done';
+      }
+      if (this.#drain() === 'more') return 'more';
+      const now = this.#stat(this.#path);
       if (now && now.ino !== this.#ino) {
-        this.#drain();
+        while (this.#drain() === 'more');
         this.#switchTo();
-      } else if (now && now.size < this.#offset) {
-        this.o.log.warn({ code: 'FLOW_LOG_UNREADABLE', path: this.o.file.path, size: now.size, offset: this.#offset }, 'flow log was cut short: reading it again from its start');
+      } else if (now && now.size < this.#offset && this.#fdPath === this.#path) {
+        this.o.log.warn({ code: 'FLOW_LOG_UNREADABLE', path: this.#path, size: now.size, offset: this.#offset }, 'flow log was cut short: reading it again from its start');
         this.#offset = 0;
-        this.#rest = '';
+        this.#resetReader();
         this.#drain();
       }
-      this.#rotate();
+      if (rotate) this.#rotate();
       this.#unreadable = false;
     } catch (e) {
-      if (!this.#unreadable) this.o.log.error({ code: 'FLOW_LOG_UNREADABLE', path: this.o.file.path, err: String(e) }, 'flow log cannot be read: trying again');
-      this.#unreadable = true;
-      // The next poll opens the path again: the same file resumes where reading stopped, another starts over.
-      try {
-        this.#close();
-      } catch {
-        // already forgotten: nothing more to do with that descriptor
-      }
+      this.#failed(e);
+    }
+    return 'done';
+  }
+
+  /** #failed logs a failure once and closes the file: the next poll opens the path again (see #openFile). */
+  #failed(e: unknown): void {
+    if (!this.#unreadable) this.o.log.error({ code: 'FLOW_LOG_UNREADABLE', path: this.#path, err: String(e) }, 'flow log cannot be read: trying again');
+    this.#unreadable = true;
+    try {
+      this.#close();
+    } catch {
+      // already forgotten: nothing more to do with that descriptor
     }
   }
 
+  /** #missing reports, once, a path that has not appeared MISSING_WARN_MS after start(). */
+  #missing(): void {
+    if (this.#missingWarned || this.#now() - this.#startedAt < MISSING_WARN_MS) return;
+    this.#missingWarned = true;
+    this.o.log.warn({ code: 'FLOW_LOG_UNREADABLE', path: this.#path, waitedMs: MISSING_WARN_MS }, 'flow log file does not exist: no flow comes from it until Envoy writes it (check its path in the bootstrap and in extProc.flowLog)');
+  }
+
   /**
-   * #open opens the path: at its end ('end': the start-up), at its start ('start': a new file), or where reading
-   * stopped if it is the same file as before ('resume': after a read failed). False when it does not exist yet.
+   * #openFile opens path: at its end ('end'), at its start ('start': a new file), or where reading stopped if it is
+   * the same file as before ('resume': after a read failed). False when it does not exist.
    */
-  #open(at: 'end' | 'start' | 'resume'): boolean {
+  #openFile(path: string, at: OpenAt): boolean {
     let fd: number;
     try {
-      fd = fs.openSync(this.o.file.path, 'r');
+      fd = fs.openSync(path, 'r');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw e;
     }
-    const st = fs.fstatSync(fd);
+    let st: fs.Stats;
+    try {
+      st = fs.fstatSync(fd);
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
     const resume = at === 'resume' && st.ino === this.#ino && st.size >= this.#offset;
     this.#fd = fd;
-    this.#ino = st.ino;
+    this.#fdPath = path;
     this.#offset = at === 'end' ? st.size : resume ? this.#offset : 0;
-    if (!resume) {
-      this.#rest = '';
-      this.#skipping = false;
-      this.#decoder = new StringDecoder('utf8');
-    }
+    if (!resume) this.#resetReader();
+    this.#ino = st.ino;
+    this.#missingWarned = false;
     return true;
+  }
+
+  #resetReader(): void {
+    this.#rest = '';
+    this.#skipping = false;
+    this.#decoder = new StringDecoder('utf8');
   }
 
   #close(): void {
@@ -164,23 +229,26 @@ export class FlowLogTail {
     if (fd !== null) fs.closeSync(fd);
   }
 
-  #stat(): fs.Stats | null {
+  #stat(path: string): fs.Stats | null {
     try {
-      return fs.statSync(this.o.file.path);
+      return fs.statSync(path);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw e;
     }
   }
 
-  /** #drain reads the open file from the offset to its end, handing on each complete line. */
-  #drain(): void {
-    for (;;) {
-      const n = fs.readSync(this.#fd!, this.#buf, 0, CHUNK_BYTES, this.#offset);
-      if (n === 0) return;
+  /** #drain reads from the offset, at most MAX_READ_BYTES, handing on each complete line; 'more' if it stopped short. */
+  #drain(): 'more' | 'done' {
+    let read = 0;
+    while (read < MAX_READ_BYTES) {
+      const n = fs.readSync(this.#fd!, this.#buf, 0, MAX_READ_BYTES - read, this.#offset);
+      if (n === 0) return 'done';
       this.#offset += n;
+      read += n;
       this.#take(this.#decoder.write(this.#buf.subarray(0, n)));
     }
+    return 'more';
   }
 
   #take(text: string): void {
@@ -202,7 +270,7 @@ export class FlowLogTail {
     if (this.#skipping) return;
     this.#rest += text.slice(from);
     if (this.#rest.length > MAX_LINE_BYTES) {
-      this.o.log.warn({ code: 'FLOW_LOG_MALFORMED', path: this.o.file.path, bytes: this.#rest.length }, `flow log line longer than ${MAX_LINE_BYTES} bytes: dropped`);
+      this.o.log.warn({ code: 'FLOW_LOG_MALFORMED', path: this.#path, bytes: this.#rest.length }, `flow log line longer than ${MAX_LINE_BYTES} bytes: dropped`);
       this.#rest = '';
       this.#skipping = true;
     }
@@ -210,18 +278,18 @@ export class FlowLogTail {
 
   /** #switchTo leaves the file read to its end for the one the path now names. */
   #switchTo(): void {
-    if (this.#rest.length > 0) this.o.log.warn({ code: 'FLOW_LOG_MALFORMED', path: this.o.file.path, bytes: this.#rest.length }, 'flow log rotated in the middle of a line: its start is dropped');
+    if (this.#rest.length > 0) this.o.log.warn({ code: 'FLOW_LOG_MALFORMED', path: this.#path, bytes: this.#rest.length }, 'flow log rotated in the middle of a line: its start is dropped');
     this.#close();
     if (this.#rotatedAt !== null) {
       this.#rotatedAt = null;
-      fs.rmSync(`${this.o.file.path}.1`, { force: true });
+      fs.rmSync(`${this.#path}.1`, { force: true });
     }
-    if (this.#open('start')) this.#drain();
+    if (this.#openFile(this.#path, 'start')) while (this.#drain() === 'more');
   }
 
   /**
    * #checkFlushInterval asks the file's Envoy how often it writes its log files (see the module comment); an Envoy
-   * not answering yet (still starting) is asked again later. The answer is logged: checked = the flush is often enough.
+   * not answering yet (still starting) is asked again later.
    */
   #checkFlushInterval(): void {
     const admin = this.o.file.envoyAdmin;
@@ -233,7 +301,7 @@ export class FlowLogTail {
         if (ms === null) this.o.log.warn({ code: 'FLOW_LOG_LATE', admin, fileFlushInterval: raw ?? null }, 'cannot tell how often Envoy writes its flow log (no file_flush_interval in /server_info)');
         else if (ms > FLOW_LOG_FLUSH_MS)
           this.o.log.warn({ code: 'FLOW_LOG_LATE', admin, fileFlushIntervalMs: ms, wantMs: FLOW_LOG_FLUSH_MS }, `Envoy writes its flow log every ${ms} ms: run it with --file-flush-interval-msec ${FLOW_LOG_FLUSH_MS}, or decisions may miss flows open at a NOTIFY`);
-        else this.o.log.info({ admin, path: this.o.file.path, fileFlushIntervalMs: ms }, 'flow log: Envoy writes it often enough');
+        else this.o.log.info({ admin, path: this.#path, fileFlushIntervalMs: ms }, 'flow log: Envoy writes it often enough');
       },
       () => {
         if (this.#stopped) return;
@@ -252,9 +320,10 @@ export class FlowLogTail {
     if (!admin || this.o.rotateBytes <= 0) return;
     const now = this.#now();
     if (this.#rotatedAt === null) {
-      if (this.#offset < this.o.rotateBytes) return;
-      fs.renameSync(this.o.file.path, `${this.o.file.path}.1`);
-      this.o.log.info({ path: this.o.file.path, bytes: this.#offset }, 'flow log rotated: asking Envoy to reopen it');
+      if (this.#offset < this.o.rotateBytes || this.#fdPath !== this.#path) return;
+      fs.renameSync(this.#path, `${this.#path}.1`);
+      this.#fdPath = `${this.#path}.1`;
+      this.o.log.info({ path: this.#path, bytes: this.#offset }, 'flow log rotated: asking Envoy to reopen it');
     } else if (now - this.#rotatedAt < REOPEN_RETRY_MS) return;
     this.#rotatedAt = now;
     (this.o.reopen ?? reopenLogs)(admin).catch((e: unknown) =>
@@ -263,13 +332,17 @@ export class FlowLogTail {
   }
 }
 
-/** reopenLogs asks the Envoy whose admin interface is at admin to reopen its access log files. */
+function exists(path: string): boolean {
+  return fs.existsSync(path);
+}
+
 async function serverInfo(admin: string): Promise<unknown> {
   const res = await fetch(new URL('/server_info', admin), { signal: AbortSignal.timeout(2000) });
   if (!res.ok) throw new Error(`GET /server_info: HTTP ${res.status}`);
   return res.json();
 }
 
+/** reopenLogs asks the Envoy whose admin interface is at admin to reopen its access log files. */
 async function reopenLogs(admin: string): Promise<void> {
   const res = await fetch(new URL('/reopen_logs', admin), { method: 'POST', signal: AbortSignal.timeout(2000) });
   if (!res.ok) throw new Error(`POST /reopen_logs: HTTP ${res.status}`);

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { MemoryLogger } from '../core/testing/fakes.ts';
 import { flowLogFormat, MAX_LINE_BYTES, parseFlowLogLine } from './flow-log.ts';
-import { FlowLogTail, REOPEN_RETRY_MS } from './flow-log-tail.ts';
+import { FlowLogTail, MAX_READ_BYTES, MISSING_WARN_MS, REOPEN_RETRY_MS } from './flow-log-tail.ts';
 
 const U = '1ea56ad2-26d5-410a-bfaf-b0ba08a64363';
 /** A line exactly as Envoy 1.40 wrote it (test/dataplane/flow-log-mode.test.ts). */
@@ -174,22 +174,72 @@ test('with envoyAdmin, an Envoy that writes its log files less often than every 
   noAdmin.tail.stop();
 });
 
-test('a file that cannot be opened at the start is reported once and read once it can be', (t) => {
+test('a file that exists but cannot be opened at the start is reported once, then read from where it ended: nothing is replayed', (t) => {
   const r = tailRig();
   r.append('before\n');
-  fs.chmodSync(r.file, 0o000);
   const root = process.getuid?.() === 0; // root opens any file: make the path a directory instead
   if (root) {
     fs.rmSync(r.file);
     fs.mkdirSync(r.file);
-  }
+  } else fs.chmodSync(r.file, 0o000);
   t.notThrows(() => r.tail.start());
   r.tail.poll();
-  t.is(r.log.lines.filter((l) => (l.obj as { code?: string }).code === 'FLOW_LOG_UNREADABLE').length, 1, 'reported once, not every poll');
-  if (root) fs.rmdirSync(r.file);
-  else fs.chmodSync(r.file, 0o644);
-  if (root) r.append('after\n');
   r.tail.poll();
-  t.deepEqual(r.got, root ? ['after'] : ['before'], 'read from its start once readable');
+  t.is(r.log.lines.filter((l) => (l.obj as { code?: string }).code === 'FLOW_LOG_UNREADABLE').length, 1, 'reported once, not every poll');
+  if (root) {
+    fs.rmdirSync(r.file);
+    r.append('before\n');
+    r.tail.poll();
+    t.deepEqual(r.got, ['before'], 'another file in its place, written after the start: read from its start');
+  } else fs.chmodSync(r.file, 0o644);
+  if (!root) {
+    r.tail.poll();
+    t.deepEqual(r.got, [], 'opened at its end: what was written before the start is not replayed');
+  }
+  r.append('after\n');
+  r.tail.poll();
+  t.deepEqual(r.got, root ? ['before', 'after'] : ['after']);
   r.tail.stop();
+});
+
+test('a path that never appears is reported once, MISSING_WARN_MS after the start', (t) => {
+  const r = tailRig();
+  r.tail.start();
+  r.tail.poll();
+  t.false(r.log.lines.some((l) => (l.obj as { code?: string }).code === 'FLOW_LOG_UNREADABLE'));
+  r.clock.now = MISSING_WARN_MS;
+  r.tail.poll();
+  r.tail.poll();
+  t.is(r.log.lines.filter((l) => (l.obj as { code?: string }).code === 'FLOW_LOG_UNREADABLE').length, 1);
+  r.tail.stop();
+});
+
+test('a start during a rotation follows <path>.1 and asks Envoy to reopen the path at once', (t) => {
+  const r = tailRig({ envoyAdmin: 'http://127.0.0.1:9901', rotateBytes: 1 << 20 });
+  fs.writeFileSync(`${r.file}.1`, 'old\n');
+  r.tail.start();
+  fs.appendFileSync(`${r.file}.1`, 'late\n'); // Envoy still writes to the renamed file
+  r.tail.poll();
+  t.deepEqual(r.reopened, ['http://127.0.0.1:9901']);
+  r.append('new\n');
+  r.tail.poll();
+  t.deepEqual(r.got, ['late', 'new']);
+  t.false(fs.existsSync(`${r.file}.1`));
+  r.tail.stop();
+});
+
+test('a backlog is read in slices of MAX_READ_BYTES; stop() reads the rest; stop() without start() reads nothing', (t) => {
+  const r = tailRig();
+  r.tail.start();
+  const line = `${'x'.repeat(99)}\n`;
+  r.append(line.repeat(Math.ceil((2.5 * MAX_READ_BYTES) / line.length)));
+  r.tail.poll();
+  t.is(r.got.length, Math.floor(MAX_READ_BYTES / line.length), 'one slice a poll');
+  r.tail.stop();
+  t.is(r.got.length, Math.ceil((2.5 * MAX_READ_BYTES) / line.length), 'stop() reads to the end');
+
+  const idle = tailRig();
+  idle.append('x\n');
+  idle.tail.stop();
+  t.deepEqual(idle.got, []);
 });

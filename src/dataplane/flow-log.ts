@@ -29,7 +29,8 @@ export const FLOW_LOG_FLUSH_MS = 50;
 /** flowLogFormat is the json_format of the flow log for an identity config: the bootstrap's logger must use it. */
 export function flowLogFormat(identity: IdentitySettings): Record<string, string> {
   return {
-    request_id: '%REQ(X-REQUEST-ID)%',
+    // At most 128 characters: a client may send its own x-request-id, and a line over MAX_LINE_BYTES is dropped.
+    request_id: '%REQ(X-REQUEST-ID):128%',
     user: identity.source === 'jwt' ? `%DYNAMIC_METADATA(${identity.jwtMetadataNamespace}:${identity.jwtPayloadKey}:sub)%` : `%REQ(${identity.header.toUpperCase()})%`,
     type: '%ACCESS_LOG_TYPE%',
     start: '%START_TIME(%s.%3f)%',
