@@ -26,12 +26,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
+import { configSchema } from '../../src/config/schema.ts';
 import { flowLogFormat } from '../../src/dataplane/flow-log.ts';
 import type { IdentitySettings } from '../../src/dataplane/identity.ts';
 import { REPO_ROOT } from '../../test/harness/envoy.ts';
 
 /** BENCH_IDENTITY is presencelb's identity config in benchmarks: the x-user-id header (presencelb.ts headerIdentity). */
-export const BENCH_IDENTITY: IdentitySettings = { source: 'header', header: 'x-user-id', jwtMetadataNamespace: 'envoy.filters.http.jwt_authn', jwtPayloadKey: 'jwt_payload' };
+export const BENCH_IDENTITY: IdentitySettings = configSchema.parse({ identity: { source: 'header', header: 'x-user-id' } }).identity;
 
 /** Variant is a configuration of the Envoy under test. */
 export type Variant = 'plain' | 'blocking' | 'observability' | 'access-log' | 'flow-log' | 'off-path';

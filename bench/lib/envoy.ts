@@ -3,7 +3,7 @@
  * its pid for CPU accounting and the admin endpoints benchmarks read.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { FLOW_LOG_FLUSH_MS } from '../../src/config/schema.ts';
+import { FLOW_LOG_FLUSH_MS } from '../../src/dataplane/flow-log.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { envoyBinary } from '../../test/harness/envoy.ts';

@@ -32,9 +32,6 @@ const appServer = z.strictObject({
  */
 export const OFF_PATH_MIN_LAG_MS = 1100;
 
-/** FLOW_LOG_FLUSH_MS (src/dataplane/flow-log.ts): the --file-flush-interval-msec Envoy runs with when it writes a flow log. */
-export { FLOW_LOG_FLUSH_MS };
-
 export const configSchema = z.strictObject({
   identity: z
     .strictObject({

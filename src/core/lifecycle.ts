@@ -87,7 +87,7 @@ export class Lifecycle implements PresenceSink {
    */
   flowStarted(flow: FlowStart, grant: () => void): void {
     const existing = this.sessions.get(flow.user);
-    const setup = !existing || (existing.state === 'degraded' && this.o.clock.now() >= existing.retryAt);
+    const setup = this.needsSetup(existing);
     this.index.started({ ...flow, endedAt: null, endReason: null });
     if (!setup && !this.queue.busy(flow.user)) {
       // The request path of a known user with nothing queued: in memory and synchronous, the flow's row is only
@@ -118,13 +118,18 @@ export class Lifecycle implements PresenceSink {
     });
   }
 
+  /** needsSetup: a flow of this user takes the claim's first steps (a new user, or a degraded one due for a retry). */
+  private needsSetup(existing: Session | undefined): boolean {
+    return !existing || (existing.state === 'degraded' && this.o.clock.now() >= existing.retryAt);
+  }
+
   /**
    * flowRecorded records a flow reported whole once it ended (FlowSink.flowRecorded). A tracked user's, with nothing
    * queued, is one index entry and one row handed to the store; any other goes through flowStarted and flowEnded.
    */
   flowRecorded(flow: FlowStart, endedAt: number, reason: FlowEndReason): void {
     const existing = this.sessions.get(flow.user);
-    const setup = !existing || (existing.state === 'degraded' && this.o.clock.now() >= existing.retryAt);
+    const setup = this.needsSetup(existing);
     if (setup || this.queue.busy(flow.user)) {
       this.flowStarted(flow, noop);
       this.flowEnded(flow.id, flow.user, endedAt, reason);

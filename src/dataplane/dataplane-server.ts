@@ -20,7 +20,7 @@ import type { IdentitySettings } from './identity.ts';
 import { OpenFlows } from './open-flows.ts';
 import type { PinLookup } from './pin-table.ts';
 import { parseFlowLogLine } from './flow-log.ts';
-import { FlowLogTail, type FlowLogFile } from './flow-log-tail.ts';
+import { FlowLogTail, type FlowLogSettings } from './flow-log-tail.ts';
 import { ACCESS_LOG_KEEP, PROCESSING_REQUEST_KEEP, prunedDecoder } from './wire-decoding.ts';
 
 /** STATS_LOG_INTERVAL_MS is the shortest time between two 'dataplane counts' log lines. */
@@ -39,7 +39,7 @@ export interface DataplaneOptions {
   /** maxMessageBytes bounds one message (headers only, or a batch of access log entries): 4 MiB by default. */
   readonly maxMessageBytes?: number;
   /** flowLog: Envoy's flow log files to follow (config extProc.flowLog; flow-log.ts), read like the access log. */
-  readonly flowLog?: { readonly files: readonly FlowLogFile[]; readonly pollMs: number; readonly rotateBytes: number };
+  readonly flowLog?: FlowLogSettings;
 }
 
 interface WireAlsMessage {

@@ -22,7 +22,7 @@ import { Worker } from 'node:worker_threads';
 import type { AppServer, Logger } from '../core/ports.ts';
 import type { UserId } from '../core/user-id.ts';
 import type { TlsPem } from '../tls-credentials.ts';
-import type { FlowLogFile } from './flow-log-tail.ts';
+import type { FlowLogSettings } from './flow-log-tail.ts';
 import type { FlowSink } from './flow-sink.ts';
 import type { IdentitySettings } from './identity.ts';
 import type { PinTable } from './pin-table.ts';
@@ -53,7 +53,7 @@ export interface DataplaneThreadOptions {
    */
   readonly reportLagMs?: number;
   /** flowLog: Envoy's flow log files the worker follows (config extProc.flowLog; flow-log.ts). */
-  readonly flowLog?: { readonly files: readonly FlowLogFile[]; readonly pollMs: number; readonly rotateBytes: number };
+  readonly flowLog?: FlowLogSettings;
 }
 
 /** ThreadStart is what start() connects the worker to. */

@@ -39,6 +39,13 @@ export interface FlowLogFile {
   readonly envoyAdmin?: string;
 }
 
+/** FlowLogSettings is config extProc.flowLog as the data path receives it. */
+export interface FlowLogSettings {
+  readonly files: readonly FlowLogFile[];
+  readonly pollMs: number;
+  readonly rotateBytes: number;
+}
+
 export interface FlowLogTailOptions {
   readonly file: FlowLogFile;
   readonly pollMs: number;
@@ -101,8 +108,9 @@ export class FlowLogTail {
   start(): void {
     this.#started = true;
     this.#startedAt = this.#now();
-    const rotating = this.o.file.envoyAdmin !== undefined && !exists(this.#path) && exists(`${this.#path}.1`);
-    this.#firstAt = rotating || exists(this.#path) ? 'end' : 'start';
+    const present = fs.existsSync(this.#path);
+    const rotating = this.o.file.envoyAdmin !== undefined && !present && fs.existsSync(`${this.#path}.1`);
+    this.#firstAt = rotating || present ? 'end' : 'start';
     try {
       if (rotating) {
         // A rotation was under way when presencelb stopped: Envoy may still write to <path>.1.
@@ -330,10 +338,6 @@ export class FlowLogTail {
       this.o.log.warn({ code: 'FLOW_LOG_UNREADABLE', admin, err: String(e) }, `Envoy did not reopen its logs; asking again in ${REOPEN_RETRY_MS} ms`),
     );
   }
-}
-
-function exists(path: string): boolean {
-  return fs.existsSync(path);
 }
 
 async function serverInfo(admin: string): Promise<unknown> {

@@ -5,7 +5,7 @@
  */
 import type { AppServer, FlowEndReason } from '../core/ports.ts';
 import type { TlsPem } from '../tls-credentials.ts';
-import type { FlowLogFile } from './flow-log-tail.ts';
+import type { FlowLogSettings } from './flow-log-tail.ts';
 import type { IdentitySettings } from './identity.ts';
 
 /** ThreadInit is the worker's workerData: its settings, and the copies of the main thread's state it starts from. */
@@ -23,7 +23,7 @@ export interface ThreadInit {
   /** batchMs: how long flow events may wait in the worker before they are sent (see thread-worker.ts). */
   readonly batchMs: number;
   /** flowLog: the flow log files the worker follows (config extProc.flowLog), or null. */
-  readonly flowLog: { readonly files: readonly FlowLogFile[]; readonly pollMs: number; readonly rotateBytes: number } | null;
+  readonly flowLog: FlowLogSettings | null;
 }
 
 /** LogLevel is a Logger method the worker's lines are written with in the main thread. */

@@ -354,7 +354,7 @@ function flowInsertSql(n: number): string {
 
 function flowBindings(rows: readonly FlowRow[]): Array<string | number | null> {
   const out: Array<string | number | null> = [];
-  for (const r of rows) out.push(r.id, r.user_id, r.app_server, r.started_at, r.ended_at, r.end_reason);
+  for (const r of rows) for (const c of FLOW_COLUMNS) out.push(r[c]);
   return out;
 }
 const USERS_PER_PURGE = 2000;

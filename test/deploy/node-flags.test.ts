@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { NODE_FLAGS } from '../../src/cli/node-flags.ts';
 import YAML from 'yaml';
-import { FLOW_LOG_FLUSH_MS } from '../../src/config/schema.ts';
+import { FLOW_LOG_FLUSH_MS } from '../../src/dataplane/flow-log.ts';
 import { argAfter, ROOT } from './compose-file.ts';
 
 const read = (file: string) => fs.readFileSync(path.join(ROOT, file), 'utf8');

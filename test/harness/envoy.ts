@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { freePorts, waitFor } from './ports.ts';
-import { FLOW_LOG_FLUSH_MS } from '../../src/config/schema.ts';
+import { FLOW_LOG_FLUSH_MS } from '../../src/dataplane/flow-log.ts';
 
 /** REPO_ROOT is the repository's root directory. */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -58,6 +58,7 @@ function socketAddressOfCluster(doc: Obj, name: string): Obj {
   return sa;
 }
 
+/** hcmsOfListener returns the typed_config of every HTTP connection manager of a listener (all filter chains). */
 function hcmsOfListener(listener: Obj): Obj[] {
   const chains = [...(listener.filter_chains ?? []), ...(listener.default_filter_chain ? [listener.default_filter_chain] : [])];
   return chains.flatMap((c: Obj) => c.filters ?? []).map((f: Obj) => f.typed_config).filter((t: Obj | undefined) => t?.http_filters);
@@ -65,10 +66,8 @@ function hcmsOfListener(listener: Obj): Obj[] {
 
 /** jwtProvidersOf returns every jwt_authn provider of a listener's HTTP connection managers (all filter chains). */
 function jwtProvidersOf(listener: Obj): Obj[] {
-  const chains = [...(listener.filter_chains ?? []), ...(listener.default_filter_chain ? [listener.default_filter_chain] : [])];
-  return chains
-    .flatMap((c: Obj) => c.filters ?? [])
-    .flatMap((f: Obj) => f.typed_config?.http_filters ?? [])
+  return hcmsOfListener(listener)
+    .flatMap((hcm: Obj) => hcm.http_filters)
     .filter((f: Obj) => f.name === 'envoy.filters.http.jwt_authn')
     .flatMap((f: Obj) => Object.values(f.typed_config?.providers ?? {}) as Obj[]);
 }
