@@ -16,5 +16,14 @@ rc=${PIPESTATUS[0]}
 passed=$(grep -cE '^ok [0-9]+ ' .tmp/ava.tap || true)
 failed=$(grep -cE '^not ok [0-9]+ ' .tmp/ava.tap || true)
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+if [ "$rc" -ne 0 ] && [ "$#" -eq 0 ]; then
+  # When ava's inactivity timeout fires, its TAP reporter can crash before naming the tests it gave up on
+  # (TypeError in dumpError): name the test files that reported nothing at all.
+  silent=()
+  while IFS= read -r f; do
+    grep -qF -- " - $(echo "${f%.test.ts}" | sed 's|/| › |g') › " .tmp/ava.tap || silent+=("$f")
+  done < <(find src test -name '*.test.ts' | sort)
+  if ((${#silent[@]})); then echo "test files with no result (hung or never started): ${silent[*]}"; fi
+fi
 echo "$passed passed, $failed failed"
 exit "$rc"

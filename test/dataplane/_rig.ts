@@ -16,6 +16,7 @@ import { mintToken, newSigningKey, type SigningKey, type TokenOptions } from '..
 import { DEFAULT_BOOTSTRAP, REPO_ROOT, startEnvoy, TRUSTED_HEADER_BOOTSTRAP, type EnvoyHandle } from '../harness/envoy.ts';
 import { startKamailio, type Kamailio } from '../harness/kamailio.ts';
 import { freePorts, waitFor } from '../harness/ports.ts';
+import { Teardown } from '../harness/teardown.ts';
 import { startPresencelb, type LogLine, type Presencelb } from '../harness/presencelb.ts';
 import { startSipDevice, type SipDevice } from '../harness/sip-device.ts';
 import { STATS_LOG_INTERVAL_MS } from '../../src/dataplane/dataplane-server.ts';
@@ -108,8 +109,12 @@ export interface Rig {
   stop(): Promise<void>;
 }
 
-/** startRig starts every part and waits until Envoy has its configuration from presencelb. */
-export async function startRig(o: RigOptions): Promise<Rig> {
+/** startRig starts every part and waits until Envoy has its configuration from presencelb; if a part fails, it stops the others. */
+export function startRig(o: RigOptions): Promise<Rig> {
+  return Teardown.guard((td) => buildRig(o, td));
+}
+
+async function buildRig(o: RigOptions, td: Teardown): Promise<Rig> {
   const [xdsPort, extProcPort, adminPort] = await freePorts(3);
   const flowLogPath = o.flowLog ? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'plb-flowlog-')), 'flows.log') : null;
   const flowLog = o.flowLog && {
@@ -117,26 +122,26 @@ export async function startRig(o: RigOptions): Promise<Rig> {
     ...(o.flowLog.rotateBytes !== undefined ? { rotateBytes: o.flowLog.rotateBytes } : {}),
   };
   const key = newSigningKey();
-  const kamailio = await startKamailio();
-  const presenceProxy = await startDelayProxy(kamailio.port);
-  const apps = await Promise.all(['app-a', 'app-b'].map((name) => startDemoAppServer({ name, log: () => undefined })));
-  const plb = await startPresencelb({
+  const kamailio = td.add(await startKamailio(), (k) => k.stop());
+  const presenceProxy = td.add(await startDelayProxy(kamailio.port), (p) => p.close());
+  const apps = td.add(await Promise.all(['app-a', 'app-b'].map((name) => startDemoAppServer({ name, log: () => undefined }))), (as) => Promise.all(as.map((a) => a.close())));
+  const plb = td.add(await startPresencelb({
     identity: { source: o.identity, header: 'x-user-id' },
     xds: { listen: `127.0.0.1:${xdsPort}`, ...o.xds },
     extProc: { listen: `127.0.0.1:${extProcPort}`, ...o.extProc, ...(flowLog ? { flowLog } : {}) },
     presence: { wsUrl: `ws://127.0.0.1:${presenceProxy.port}`, domain: DOMAIN, stepTimeoutMs: o.stepTimeoutMs ?? 2000 },
     lifecycle: { graceMs: 1000, reconnectWindowMs: 60000 },
     applicationServers: apps.map((a) => ({ name: a.name, host: a.host, port: a.port })),
-  });
+  }), (p) => p.stop());
   const bootstrap = o.bootstrap ?? (o.identity === 'jwt' ? DEFAULT_BOOTSTRAP : TRUSTED_HEADER_BOOTSTRAP);
-  const envoy = await startEnvoy({
+  const envoy = td.add(await startEnvoy({
     xdsPort: xdsPort!,
     extProcPort: extProcPort!,
     adminPort: adminPort!,
     bootstrap,
     ...(o.identity === 'jwt' ? { jwks: key.jwks } : {}),
     ...(flowLogPath ? { flowLogPath } : {}),
-  });
+  }), (e) => e.stop());
   await envoy.waitReady(20000);
   const db = knex({ client: 'sqlite3', connection: { filename: plb.dbFile }, useNullAsDefault: true, pool: { min: 1, max: 1 } });
   const counts = (): DataplaneCounts | null => {

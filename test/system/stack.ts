@@ -9,6 +9,7 @@ import { startAppServers, type AppServerHandle } from '../harness/app-server.ts'
 import { startEnvoy, TRUSTED_HEADER_BOOTSTRAP, type EnvoyHandle } from '../harness/envoy.ts';
 import { startKamailio, type Kamailio } from '../harness/kamailio.ts';
 import { freePorts } from '../harness/ports.ts';
+import { Teardown } from '../harness/teardown.ts';
 import { startPresencelb, type Presencelb } from '../harness/presencelb.ts';
 import { startSipDevice, type SipDevice } from '../harness/sip-device.ts';
 
@@ -48,13 +49,17 @@ export interface StackOptions {
   readonly envoyBootstrap?: string;
 }
 
-/** startStack starts every part and waits until Envoy has its configuration from presencelb. */
-export async function startStack(o: StackOptions = {}): Promise<Stack & { presencePort: number }> {
+/** startStack starts every part and waits until Envoy has its configuration from presencelb; if a part fails, it stops the others. */
+export function startStack(o: StackOptions = {}): Promise<Stack & { presencePort: number }> {
+  return Teardown.guard((td) => buildStack(o, td));
+}
+
+async function buildStack(o: StackOptions, td: Teardown): Promise<Stack & { presencePort: number }> {
   const [xdsPort, extProcPort, downPort] = await freePorts(3);
-  const kamailio = o.presenceDown ? null : await startKamailio();
-  const apps = await startAppServers(['app-a', 'app-b']);
+  const kamailio = o.presenceDown ? null : td.add(await startKamailio(), (k) => k.stop());
+  const apps = td.add(await startAppServers(['app-a', 'app-b']), (as) => Promise.all(as.map((a) => a.close())));
   const wsUrl = kamailio ? kamailio.wsUrl : `ws://127.0.0.1:${downPort}`;
-  let plb = await startPresencelb({
+  let plb = td.add(await startPresencelb({
     identity: { source: 'header', header: 'x-user-id' },
     xds: { listen: `127.0.0.1:${xdsPort}`, ...(o.pins ? { pins: o.pins } : {}) },
     extProc: { listen: `127.0.0.1:${extProcPort}` },
@@ -62,8 +67,8 @@ export async function startStack(o: StackOptions = {}): Promise<Stack & { presen
     lifecycle: { graceMs: o.graceMs ?? 1000, reconnectWindowMs: o.reconnectWindowMs ?? 60000 },
     applicationServers: apps.map((a) => ({ name: a.name, host: a.host, port: a.port })),
     admin: { listen: '127.0.0.1:0', ...o.admin },
-  });
-  const envoy = await startEnvoy({ xdsPort: xdsPort!, extProcPort: extProcPort!, bootstrap: o.envoyBootstrap ?? TRUSTED_HEADER_BOOTSTRAP });
+  }), (p) => p.stop());
+  const envoy = td.add(await startEnvoy({ xdsPort: xdsPort!, extProcPort: extProcPort!, bootstrap: o.envoyBootstrap ?? TRUSTED_HEADER_BOOTSTRAP }), (e) => e.stop());
   await envoy.waitReady(20000);
   const db = knex({ client: 'sqlite3', connection: { filename: plb.dbFile }, useNullAsDefault: true, pool: { min: 1, max: 1 } });
   const devices: SipDevice[] = [];

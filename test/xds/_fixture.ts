@@ -51,7 +51,7 @@ export interface RigOptions {
   readonly jwks?: string;
 }
 
-/** startRig starts two app servers (app-a, app-b) and an ADS server; it starts Envoy too unless envoy is false. */
+/** startRig starts two app servers (app-a, app-b) and an ADS server; it starts Envoy too unless envoy is false (if Envoy fails to start, the rest is stopped). */
 export async function startRig(opts: RigOptions = {}): Promise<Rig> {
   const apps = await startAppServers(['app-a', 'app-b']);
   const events: AdsEvent[] = [];
@@ -69,7 +69,12 @@ export async function startRig(opts: RigOptions = {}): Promise<Rig> {
     },
   };
   if (opts.envoy !== false) {
-    rig.envoy = await startEnvoy({ xdsPort, ...(opts.nodeId ? { nodeId: opts.nodeId } : {}), ...(opts.bootstrap ? { bootstrap: opts.bootstrap } : {}), ...(opts.jwks ? { jwks: opts.jwks } : {}) });
+    try {
+      rig.envoy = await startEnvoy({ xdsPort, ...(opts.nodeId ? { nodeId: opts.nodeId } : {}), ...(opts.bootstrap ? { bootstrap: opts.bootstrap } : {}), ...(opts.jwks ? { jwks: opts.jwks } : {}) });
+    } catch (e) {
+      await rig.close(); // what is left running would keep the test worker from exiting
+      throw e;
+    }
   }
   return rig;
 }
