@@ -39,7 +39,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { OFF_PATH_FILTER, VARIANTS, type Variant } from './lib/bootstraps.ts';
-import { startFixedRate, type FixedRateResult } from './lib/fixed-rate.ts';
+import { pooledPercentiles, readLatencies, startFixedRate, type FixedRateResult } from './lib/fixed-rate.ts';
 import { CpuMeter, cpuSeconds, ownCpuSeconds, rssBytes, trackCpu, treeCpuSeconds } from './lib/proc.ts';
 import { heapProfileWindow, profileWindow, readLoopDelay, renderHeapProfile, renderProfile, resetLoopDelay, saveProfile, summarizeProfile, type CpuProfile, type LoopDelay } from './lib/profile.ts';
 import { newUsers, progress, runDir, stopHook, waitMachineQuiet, waitQuiet, writeUsers } from './lib/run.ts';
@@ -163,6 +163,16 @@ async function measure<T>(stack: BenchStack, variant: Variant, requestsOf: (t: T
  * keepCalmest keeps, per key, the repetition during which other processes on the machine used the least CPU: on a
  * shared machine that is the one that measured presencelb and Envoy rather than someone else's test suite.
  */
+/** inOrder is the order variants run in repetition rep: as listed in odd ones, reversed in even ones. */
+const inOrder = (rep: number): readonly Variant[] => (rep % 2 === 1 ? VARIANTS : [...VARIANTS].reverse());
+
+/** median of xs (the mean of the middle two for an even count). */
+function median(xs: readonly number[]): number {
+  const a = [...xs].sort((x, y) => x - y);
+  const m = a.length >> 1;
+  return a.length % 2 === 1 ? a[m]! : (a[m - 1]! + a[m]!) / 2;
+}
+
 function keepCalmest<T>(m: Map<string, Measured<T>>, key: string, x: Measured<T>): void {
   const prev = m.get(key);
   if (!prev || x.othersCores < prev.othersCores) m.set(key, x);
@@ -217,15 +227,21 @@ async function main(): Promise<void> {
     const usersFile = writeUsers(dir, 'users.txt', tracked);
     if (tracked.length < users.length) progress(`load phases use the ${tracked.length} users presencelb subscribed to (${users.length - tracked.length} left out)`);
 
-    // 1. Saturation.
+    // 1. Saturation. Each repetition runs every variant, in the opposite order to the one before (so that a drift
+    // of the machine's load over a repetition does not always favour the same variants).
     const sat = new Map<string, Measured<WrkResult>>();
+    /** satRuns: each repetition's requests/s per variant, for the paired ratios (pairedRatio). */
+    const satRuns: Array<Partial<Record<Variant, number>>> = [];
     for (let rep = 1; rep <= REPEAT; rep++) {
-      for (const v of VARIANTS) {
+      const round: Partial<Record<Variant, number>> = {};
+      satRuns.push(round);
+      for (const v of inOrder(rep)) {
         const url = s.underTest.get(v)!.url;
         await runWrk({ url, script, usersFile, seconds: 2, connections: CONNECTIONS });
         progress(`saturation: ${v}, wrk -t1 -c${CONNECTIONS} -d${PHASE}s (${rep}/${REPEAT})`);
         const m = await measure(s, v, (w: WrkResult) => w.requests, () => startWrk({ url, script, usersFile, seconds: PHASE, connections: CONNECTIONS }));
         keepCalmest(sat, v, m);
+        round[v] = m.load.rps;
         progress(`  ${fmt(m.load.rps, 0)} req/s, p50 ${fmt(m.load.p50, 2)} ms, p99 ${fmt(m.load.p99, 2)} ms, non-2xx ${m.load.non2xx}, socket errors ${m.load.socketErrors}, untracked ${m.extProc.failureModeAllowed}, drain ${fmt(m.drainSec)} s, other processes ${fmt(m.othersCores, 2)} cores`);
       }
     }
@@ -237,12 +253,17 @@ async function main(): Promise<void> {
     const rates = Number(args.rate) > 0 ? [Number(args.rate)] : [Math.round(plainRps / 2)];
     if (Number(args.rate) === 0 && minRps < 1.25 * rates[0]!) rates.push(Math.round(minRps / 2));
     const fixed = new Map<string, Measured<FixedRateResult>>();
+    /** fixedRuns: every repetition's per-request latencies, per `${variant}@${rate}`, pooled for the targets. */
+    const fixedRuns = new Map<string, Float32Array[]>();
     for (const rate of rates) {
       for (let rep = 1; rep <= REPEAT; rep++) {
-        for (const v of VARIANTS) {
+        for (const v of inOrder(rep)) {
           progress(`fixed rate: ${v} at ${rate} req/s for ${PHASE} s (${rep}/${REPEAT})`);
-          const m = await measure(s, v, (r: FixedRateResult) => r.ok + r.non2xx, () => startFixedRate({ url: s.underTest.get(v)!.url, usersFile, rate, seconds: PHASE }), (r) => r.cpuSec);
+          const latenciesFile = path.join(dir, `latencies-${v}-${rate}-${rep}.f32`);
+          const m = await measure(s, v, (r: FixedRateResult) => r.ok + r.non2xx, () => startFixedRate({ url: s.underTest.get(v)!.url, usersFile, rate, seconds: PHASE, latenciesFile }), (r) => r.cpuSec);
           keepCalmest(fixed, `${v}@${rate}`, m);
+          fixedRuns.set(`${v}@${rate}`, [...(fixedRuns.get(`${v}@${rate}`) ?? []), readLatencies(latenciesFile)]);
+          fs.rmSync(latenciesFile);
           progress(`  achieved ${fmt(m.load.achievedRps, 0)} req/s, p50 ${fmt(m.load.latencyMs.p50, 2)} ms, p99 ${fmt(m.load.latencyMs.p99, 2)} ms, p99.9 ${fmt(m.load.latencyMs.p999, 2)} ms, non-2xx ${m.load.non2xx}, errors ${m.load.errors}, untracked ${m.extProc.failureModeAllowed}, other processes ${fmt(m.othersCores, 2)} cores`);
         }
       }
@@ -274,11 +295,18 @@ async function main(): Promise<void> {
       heapProfile = `${renderHeapProfile(profile)}\n(profile saved as ${file})`;
     }
 
-    // Targets.
+    // Targets. Each is read from every repetition, not from the calmest one alone: a throughput ratio is the median
+    // of the repetitions' ratios (each variant against plain measured in the same repetition, minutes apart), and a
+    // p99 is that of every request at that rate in all repetitions pooled. With one repetition both are its figures.
     const ratio = (v: Variant) => sat.get(v)!.load.rps / plainRps;
     const p99At = (v: Variant, rate: number) => fixed.get(`${v}@${rate}`)!.load.latencyMs.p99;
-    const addedP99 = p99At('blocking', latencyRate) - p99At('plain', latencyRate);
-    const addedP99OffPath = p99At('off-path', latencyRate) - p99At('plain', latencyRate);
+    const pairedRatio = (v: Variant) => median(satRuns.map((r) => r[v]! / r.plain!));
+    const pooled = (v: Variant, rate: number) => pooledPercentiles(fixedRuns.get(`${v}@${rate}`)!);
+    const pooledAdded = (v: Variant, rate: number) => pooled(v, rate).p99 - pooled('plain', rate).p99;
+    const addedP99 = pooledAdded('blocking', latencyRate);
+    const addedP99OffPath = pooledAdded('off-path', latencyRate);
+    const runs = REPEAT === 1 ? '1 run' : `median of ${REPEAT} paired runs`;
+    const pooledRuns = REPEAT === 1 ? '1 run' : `${REPEAT} runs pooled`;
     const rssStart = rss[0]!.bytes;
     const rssEnd = rss[rss.length - 1]!.bytes;
     const half = rss.filter((r) => r.t >= DURATION / 2);
@@ -291,13 +319,13 @@ async function main(): Promise<void> {
     const tolerance = Math.max(10 * 1048576, 0.05 * mean1);
     const rssFlat = mean2 - mean1 <= tolerance && peak2 - peak1 <= tolerance;
     const targets = [
-      { what: 'observability throughput >= 0.9 x plain: ext_proc observability_mode', value: fmt(ratio('observability'), 3), met: ratio('observability') >= 0.9 },
-      { what: 'observability throughput >= 0.9 x plain: access-log mode (no ext_proc)', value: fmt(ratio('access-log'), 3), met: ratio('access-log') >= 0.9 },
-      { what: 'observability throughput >= 0.9 x plain: access-log mode over the flow log file (no ext_proc)', value: fmt(ratio('flow-log'), 3), met: ratio('flow-log') >= 0.9 },
-      { what: 'blocking throughput >= 0.6 x plain', value: fmt(ratio('blocking'), 3), met: ratio('blocking') >= 0.6 },
-      { what: 'blocking throughput >= 0.6 x plain: extProc.offPath (tracked users off ext_proc)', value: fmt(ratio('off-path'), 3), met: ratio('off-path') >= 0.6 },
-      { what: `blocking adds <= 1 ms to p99 at ${latencyRate} req/s`, value: `${fmt(addedP99, 2)} ms`, met: addedP99 <= 1 },
-      { what: `blocking adds <= 1 ms to p99 at ${latencyRate} req/s: extProc.offPath`, value: `${fmt(addedP99OffPath, 2)} ms`, met: addedP99OffPath <= 1 },
+      { what: 'observability throughput >= 0.9 x plain: ext_proc observability_mode', value: `${fmt(pairedRatio('observability'), 3)} (${runs})`, met: pairedRatio('observability') >= 0.9 },
+      { what: 'observability throughput >= 0.9 x plain: access-log mode (no ext_proc)', value: `${fmt(pairedRatio('access-log'), 3)} (${runs})`, met: pairedRatio('access-log') >= 0.9 },
+      { what: 'observability throughput >= 0.9 x plain: access-log mode over the flow log file (no ext_proc)', value: `${fmt(pairedRatio('flow-log'), 3)} (${runs})`, met: pairedRatio('flow-log') >= 0.9 },
+      { what: 'blocking throughput >= 0.6 x plain', value: `${fmt(pairedRatio('blocking'), 3)} (${runs})`, met: pairedRatio('blocking') >= 0.6 },
+      { what: 'blocking throughput >= 0.6 x plain: extProc.offPath (tracked users off ext_proc)', value: `${fmt(pairedRatio('off-path'), 3)} (${runs})`, met: pairedRatio('off-path') >= 0.6 },
+      { what: `blocking adds <= 1 ms to p99 at ${latencyRate} req/s`, value: `${fmt(addedP99, 2)} ms (${pooledRuns})`, met: addedP99 <= 1 },
+      { what: `blocking adds <= 1 ms to p99 at ${latencyRate} req/s: extProc.offPath`, value: `${fmt(addedP99OffPath, 2)} ms (${pooledRuns})`, met: addedP99OffPath <= 1 },
       { what: `presencelb RSS flat over ${DURATION} s`, value: `${mb(rssStart)} -> ${mb(rssEnd)} MiB; halves: mean ${mb(mean1)} -> ${mb(mean2)}, peak ${mb(peak1)} -> ${mb(peak2)} (last half ${fmt(slope, 2)} MiB/min)`, met: rssFlat },
     ];
 
@@ -305,7 +333,7 @@ async function main(): Promise<void> {
     const profiles: Record<string, string> = {};
     const missed = targets.some((t) => !t.met);
     if (PROFILE === 'always' || (PROFILE === 'auto' && missed)) {
-      const which: Variant[] = PROFILE === 'always' ? ['blocking', 'observability', 'access-log', 'flow-log'] : ['blocking', ...(['observability', 'access-log', 'flow-log'] as const).filter((v) => ratio(v) < 0.9)];
+      const which: Variant[] = PROFILE === 'always' ? ['blocking', 'observability', 'access-log', 'flow-log'] : ['blocking', ...(['observability', 'access-log', 'flow-log'] as const).filter((v) => pairedRatio(v) < 0.9)];
       for (const v of which) {
         s.plb.assertAlive('before profiling');
         const inspector = s.plb.inspectorUrl;
@@ -364,6 +392,23 @@ async function main(): Promise<void> {
         ]),
       );
     }
+    if (REPEAT > 1) {
+      out.push('', `every repetition (variants in alternating order), as the targets read them: throughput x plain in each repetition and their median; latency of all ${REPEAT} runs' requests pooled:`);
+      out.push(
+        table([
+          ['variant', 'x plain, each run', 'median', ...rates.flatMap((r) => [`${r}/s pooled p50 ms`, 'p99 ms', 'p99.9 ms', 'p99 - plain'])],
+          ...VARIANTS.map((v) => [
+            v,
+            satRuns.map((r) => fmt(r[v]! / r.plain!, 3)).join(' '),
+            fmt(pairedRatio(v), 3),
+            ...rates.flatMap((r) => {
+              const l = pooled(v, r);
+              return [fmt(l.p50, 2), fmt(l.p99, 2), fmt(l.p999, 2), fmt(pooledAdded(v, r), 2)];
+            }),
+          ]),
+        ]),
+      );
+    }
     // A model from CPU cost per request, which other load on a shared machine disturbs far less than throughput.
     const ncpu = fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').filter((l) => l.startsWith('processor')).length;
     const envoyThreads = Number(args['envoy-concurrency']);
@@ -411,7 +456,7 @@ async function main(): Promise<void> {
     if (heapProfile) out.push('', `presencelb heap profile, blocking at ${latencyRate} req/s:`, heapProfile);
     out.push('', `run directory (configs, logs, results.json): ${dir}`);
     process.stdout.write(`${out.join('\n')}\n`);
-    fs.writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ args, warm, saturated: Object.fromEntries(sat), fixed: Object.fromEntries(fixed), long, rss, targets, problems }, null, 2));
+    fs.writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ args, warm, saturated: Object.fromEntries(sat), saturatedRuns: satRuns, fixed: Object.fromEntries(fixed), fixedPooled: Object.fromEntries([...fixedRuns.keys()].map((k) => [k, pooledPercentiles(fixedRuns.get(k)!)])), long, rss, targets, problems }, null, 2));
   } finally {
     progress('stopping every process');
     await stop();

@@ -12,10 +12,13 @@
  * where their latency is read.
  *
  *   node --import tsx bench/clients/fixed-rate.ts --url URL --users FILE --rate R --seconds S [--connections C]
+ *                                                 [--latencies FILE]
  *
  * Prints one JSON line: {sent, ok, non2xx, errors, unfinished, seconds, achievedRps,
  * latencyMs: {p50, p90, p99, p999, max}, maxLagMs, cpuSec}. maxLagMs is the worst delay between a request's due time
  * and the moment it was handed to the socket pool (the client's own lag); cpuSec is this client's CPU time.
+ * --latencies FILE also writes every request's latency (ms, in request order, Infinity if unfinished) to FILE as
+ * little-endian float32s, so that several runs can be pooled (bench/lib/fixed-rate.ts readLatencies).
  */
 import fs from 'node:fs';
 import net from 'node:net';
@@ -29,6 +32,7 @@ const { values } = parseArgs({
     rate: { type: 'string' },
     seconds: { type: 'string' },
     connections: { type: 'string', default: '256' },
+    latencies: { type: 'string' },
   },
 });
 const url = new URL(values.url!);
@@ -184,6 +188,7 @@ function tick(): void {
 setTimeout(tick, 50);
 await Promise.race([allDone, new Promise((r) => setTimeout(r, (seconds + 15) * 1000))]);
 const elapsed = (performance.now() - t0) / 1000;
+if (values.latencies) fs.writeFileSync(values.latencies, Buffer.from(Float32Array.from(latency.subarray(0, total)).buffer));
 const lat = Float64Array.from(latency.subarray(0, total)).sort();
 const at = (p: number) => lat[Math.min(lat.length - 1, Math.max(0, Math.ceil((p / 100) * lat.length) - 1))] ?? NaN;
 process.stdout.write(

@@ -1,5 +1,6 @@
 /** Runs bench/clients/fixed-rate.ts in its own process (so its CPU is not the measured processes') and parses its report. */
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -20,10 +21,10 @@ export interface FixedRateResult {
 }
 
 /** startFixedRate starts the client; `done` resolves with its report. */
-export function startFixedRate(o: { url: string; usersFile: string; rate: number; seconds: number; connections?: number }): { pid: number; done: Promise<FixedRateResult> } {
+export function startFixedRate(o: { url: string; usersFile: string; rate: number; seconds: number; connections?: number; latenciesFile?: string }): { pid: number; done: Promise<FixedRateResult> } {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', CLIENT, '--url', o.url, '--users', o.usersFile, '--rate', String(o.rate), '--seconds', String(o.seconds), '--connections', String(o.connections ?? 256)],
+    ['--import', 'tsx', CLIENT, '--url', o.url, '--users', o.usersFile, '--rate', String(o.rate), '--seconds', String(o.seconds), '--connections', String(o.connections ?? 256), ...(o.latenciesFile ? ['--latencies', o.latenciesFile] : [])],
     { cwd: path.dirname(CLIENT), stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -40,4 +41,20 @@ export function startFixedRate(o: { url: string; usersFile: string; rate: number
     }),
   );
   return { pid: child.pid!, done };
+}
+
+/** readLatencies reads the file a run with latenciesFile wrote: every request's latency in ms (Infinity: unfinished). */
+export function readLatencies(file: string): Float32Array {
+  const b = fs.readFileSync(file);
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
+}
+
+/** percentiles of latencies pooled from several runs (nearest rank, as the client computes them for one run). */
+export function pooledPercentiles(runs: readonly Float32Array[]): { p50: number; p90: number; p99: number; p999: number; count: number } {
+  const all = new Float64Array(runs.reduce((n, r) => n + r.length, 0));
+  let k = 0;
+  for (const r of runs) for (const x of r) all[k++] = x;
+  all.sort();
+  const at = (p: number) => all[Math.min(all.length - 1, Math.max(0, Math.ceil((p / 100) * all.length) - 1))] ?? NaN;
+  return { p50: at(50), p90: at(90), p99: at(99), p999: at(99.9), count: all.length };
 }
