@@ -44,7 +44,7 @@ import { CpuMeter, cpuSeconds, ownCpuSeconds, rssBytes, trackCpu, treeCpuSeconds
 import { heapProfileWindow, profileWindow, readLoopDelay, renderHeapProfile, renderProfile, resetLoopDelay, saveProfile, summarizeProfile, type CpuProfile, type LoopDelay } from './lib/profile.ts';
 import { newUsers, progress, runDir, stopHook, waitMachineQuiet, waitQuiet, writeUsers } from './lib/run.ts';
 import { get, startStack, warmUp, type BenchStack } from './lib/stack.ts';
-import { fmt, mb, table } from './lib/stats.ts';
+import { fmt, mb, median, table } from './lib/stats.ts';
 import { runWrk, startWrk, writeWrkScript, type WrkResult } from './lib/wrk.ts';
 
 const { values: args } = parseArgs({
@@ -159,20 +159,13 @@ async function measure<T>(stack: BenchStack, variant: Variant, requestsOf: (t: T
   return { load, requests: requestsOf(load), cpu, othersCores: Math.max(0, m.machineBusy - mine) / m.wallSec, quiet, wallSec: m.wallSec, drainSec, extProc: extProcCounts(envoyDeltas), envoyDeltas, loopDelay };
 }
 
+/** inOrder is the order variants run in repetition rep: as listed in odd ones, reversed in even ones. */
+const inOrder = (rep: number): readonly Variant[] => (rep % 2 === 1 ? VARIANTS : [...VARIANTS].reverse());
+
 /**
  * keepCalmest keeps, per key, the repetition during which other processes on the machine used the least CPU: on a
  * shared machine that is the one that measured presencelb and Envoy rather than someone else's test suite.
  */
-/** inOrder is the order variants run in repetition rep: as listed in odd ones, reversed in even ones. */
-const inOrder = (rep: number): readonly Variant[] => (rep % 2 === 1 ? VARIANTS : [...VARIANTS].reverse());
-
-/** median of xs (the mean of the middle two for an even count). */
-function median(xs: readonly number[]): number {
-  const a = [...xs].sort((x, y) => x - y);
-  const m = a.length >> 1;
-  return a.length % 2 === 1 ? a[m]! : (a[m - 1]! + a[m]!) / 2;
-}
-
 function keepCalmest<T>(m: Map<string, Measured<T>>, key: string, x: Measured<T>): void {
   const prev = m.get(key);
   if (!prev || x.othersCores < prev.othersCores) m.set(key, x);
@@ -253,8 +246,8 @@ async function main(): Promise<void> {
     const rates = Number(args.rate) > 0 ? [Number(args.rate)] : [Math.round(plainRps / 2)];
     if (Number(args.rate) === 0 && minRps < 1.25 * rates[0]!) rates.push(Math.round(minRps / 2));
     const fixed = new Map<string, Measured<FixedRateResult>>();
-    /** fixedRuns: every repetition's per-request latencies, per `${variant}@${rate}`, in repetition order. */
-    const fixedRuns = new Map<string, Float32Array[]>();
+    /** fixedRuns: every repetition's per-request latencies and p99, per `${variant}@${rate}`, in repetition order. */
+    const fixedRuns = new Map<string, Array<{ latencies: Float32Array; p99: number }>>();
     for (const rate of rates) {
       for (let rep = 1; rep <= REPEAT; rep++) {
         for (const v of inOrder(rep)) {
@@ -262,7 +255,9 @@ async function main(): Promise<void> {
           const latenciesFile = path.join(dir, `latencies-${v}-${rate}-${rep}.f32`);
           const m = await measure(s, v, (r: FixedRateResult) => r.ok + r.non2xx, () => startFixedRate({ url: s.underTest.get(v)!.url, usersFile, rate, seconds: PHASE, latenciesFile }), (r) => r.cpuSec);
           keepCalmest(fixed, `${v}@${rate}`, m);
-          fixedRuns.set(`${v}@${rate}`, [...(fixedRuns.get(`${v}@${rate}`) ?? []), readLatencies(latenciesFile)]);
+          const runsOf = fixedRuns.get(`${v}@${rate}`) ?? [];
+          fixedRuns.set(`${v}@${rate}`, runsOf);
+          runsOf.push({ latencies: readLatencies(latenciesFile), p99: m.load.latencyMs.p99 });
           fs.rmSync(latenciesFile);
           progress(`  achieved ${fmt(m.load.achievedRps, 0)} req/s, p50 ${fmt(m.load.latencyMs.p50, 2)} ms, p99 ${fmt(m.load.latencyMs.p99, 2)} ms, p99.9 ${fmt(m.load.latencyMs.p999, 2)} ms, non-2xx ${m.load.non2xx}, errors ${m.load.errors}, untracked ${m.extProc.failureModeAllowed}, other processes ${fmt(m.othersCores, 2)} cores`);
         }
@@ -303,9 +298,9 @@ async function main(): Promise<void> {
     const ratio = (v: Variant) => sat.get(v)!.load.rps / plainRps;
     const p99At = (v: Variant, rate: number) => fixed.get(`${v}@${rate}`)!.load.latencyMs.p99;
     const pairedRatio = (v: Variant) => median(satRuns.map((r) => r[v]! / r.plain!));
-    const pooled = (v: Variant, rate: number) => pooledPercentiles(fixedRuns.get(`${v}@${rate}`)!);
+    const pooled = (v: Variant, rate: number) => pooledPercentiles(fixedRuns.get(`${v}@${rate}`)!.map((run) => run.latencies));
     const pooledAdded = (v: Variant, rate: number) => pooled(v, rate).p99 - pooled('plain', rate).p99;
-    const runP99s = (v: Variant, rate: number) => fixedRuns.get(`${v}@${rate}`)!.map((run) => pooledPercentiles([run]).p99);
+    const runP99s = (v: Variant, rate: number) => fixedRuns.get(`${v}@${rate}`)!.map((run) => run.p99);
     const pairedAdded = (v: Variant, rate: number) => {
       const plain = runP99s('plain', rate);
       return runP99s(v, rate).map((p99, i) => p99 - plain[i]!);
@@ -463,7 +458,7 @@ async function main(): Promise<void> {
     if (heapProfile) out.push('', `presencelb heap profile, blocking at ${latencyRate} req/s:`, heapProfile);
     out.push('', `run directory (configs, logs, results.json): ${dir}`);
     process.stdout.write(`${out.join('\n')}\n`);
-    fs.writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ args, warm, saturated: Object.fromEntries(sat), saturatedRuns: satRuns, fixed: Object.fromEntries(fixed), fixedPooled: Object.fromEntries([...fixedRuns.keys()].map((k) => [k, pooledPercentiles(fixedRuns.get(k)!)])), long, rss, targets, problems }, null, 2));
+    fs.writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ args, warm, saturated: Object.fromEntries(sat), saturatedRuns: satRuns, fixed: Object.fromEntries(fixed), fixedPooled: Object.fromEntries([...fixedRuns].map(([k, runs]) => [k, pooledPercentiles(runs.map((run) => run.latencies))])), long, rss, targets, problems }, null, 2));
   } finally {
     progress('stopping every process');
     await stop();

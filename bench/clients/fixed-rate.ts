@@ -24,6 +24,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { atRank } from '../lib/stats.ts';
 
 const { values } = parseArgs({
   options: {
@@ -190,7 +191,7 @@ await Promise.race([allDone, new Promise((r) => setTimeout(r, (seconds + 15) * 1
 const elapsed = (performance.now() - t0) / 1000;
 if (values.latencies) fs.writeFileSync(values.latencies, Buffer.from(Float32Array.from(latency.subarray(0, total)).buffer));
 const lat = Float64Array.from(latency.subarray(0, total)).sort();
-const at = (p: number) => lat[Math.min(lat.length - 1, Math.max(0, Math.ceil((p / 100) * lat.length) - 1))] ?? NaN;
+const at = (p: number) => atRank(lat, p);
 process.stdout.write(
   `${JSON.stringify({
     sent,

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { atRank } from './stats.ts';
 
 const CLIENT = fileURLToPath(new URL('../clients/fixed-rate.ts', import.meta.url));
 
@@ -55,6 +56,5 @@ export function pooledPercentiles(runs: readonly Float32Array[]): { p50: number;
   let k = 0;
   for (const r of runs) for (const x of r) all[k++] = x;
   all.sort();
-  const at = (p: number) => all[Math.min(all.length - 1, Math.max(0, Math.ceil((p / 100) * all.length) - 1))] ?? NaN;
-  return { p50: at(50), p90: at(90), p99: at(99), p999: at(99.9), count: all.length };
+  return { p50: atRank(all, 50), p90: atRank(all, 90), p99: atRank(all, 99), p999: atRank(all, 99.9), count: all.length };
 }

@@ -1,10 +1,20 @@
 /** Small numeric helpers for benchmark reports: percentiles and fixed-width formatting. */
 
+/** atRank returns the nearest-rank p-th percentile (0-100) of sorted, which must be sorted ascending (NaN if empty). */
+export function atRank(sorted: ArrayLike<number>, p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+}
+
 /** percentile returns the nearest-rank p-th percentile (0-100) of xs, NaN when xs is empty. xs need not be sorted. */
 export function percentile(xs: ArrayLike<number>, p: number): number {
-  if (xs.length === 0) return NaN;
-  const s = Float64Array.from(xs).sort();
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+  return atRank(Float64Array.from(xs).sort(), p);
+}
+
+/** median of xs (the mean of the middle two for an even count). */
+export function median(xs: readonly number[]): number {
+  const a = [...xs].sort((x, y) => x - y);
+  const m = a.length >> 1;
+  return a.length % 2 === 1 ? a[m]! : (a[m - 1]! + a[m]!) / 2;
 }
 
 /** Summary is the distribution of a sample: count and the percentiles reports use. */
@@ -20,8 +30,7 @@ export interface Summary {
 export function summarize(xs: ArrayLike<number>): Summary {
   if (xs.length === 0) return { n: 0, p50: NaN, p90: NaN, p99: NaN, max: NaN };
   const s = Float64Array.from(xs).sort();
-  const at = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
-  return { n: s.length, p50: at(50), p90: at(90), p99: at(99), max: s[s.length - 1]! };
+  return { n: s.length, p50: atRank(s, 50), p90: atRank(s, 90), p99: atRank(s, 99), max: s[s.length - 1]! };
 }
 
 /** fmt renders a number with the given decimals, '-' for NaN or undefined. */

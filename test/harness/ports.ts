@@ -21,8 +21,12 @@ const held = new Set<string>();
 /** lockFile is where the reservation of port is kept. */
 export const lockFile = (port: number): string => path.join(LOCK_DIR, String(port));
 
+let range: readonly [number, number] | null = null;
+let lockDirMade = false;
+
 /** testPortRange is [low, high] for test ports: the SPAN ports just below the kernel's ephemeral range. */
-export function testPortRange(): [number, number] {
+export function testPortRange(): readonly [number, number] {
+  if (range) return range;
   let ephemeralLow = 32768;
   try {
     ephemeralLow = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || ephemeralLow;
@@ -30,7 +34,8 @@ export function testPortRange(): [number, number] {
     /* not Linux: the usual default */
   }
   const high = ephemeralLow - 1;
-  return [Math.max(1024, high - SPAN + 1), high];
+  range = [Math.max(1024, high - SPAN + 1), high];
+  return range;
 }
 
 function alive(pid: number): boolean {
@@ -44,7 +49,10 @@ function alive(pid: number): boolean {
 
 /** reservePort takes the lock file of port for this process, or returns false if a live process holds it. */
 export function reservePort(port: number): boolean {
-  fs.mkdirSync(LOCK_DIR, { recursive: true });
+  if (!lockDirMade) {
+    fs.mkdirSync(LOCK_DIR, { recursive: true });
+    lockDirMade = true;
+  }
   const file = lockFile(port);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {

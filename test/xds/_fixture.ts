@@ -13,6 +13,7 @@ import type { SnapshotInput } from '../../src/xds/snapshot-input.ts';
 import { startAppServers, type AppServerHandle } from '../harness/app-server.ts';
 import { startEnvoy, type EnvoyHandle } from '../harness/envoy.ts';
 import { freePort } from '../harness/ports.ts';
+import { Teardown } from '../harness/teardown.ts';
 
 /** testLogger is silent unless PLB_TEST_LOG names a level. */
 export const testLogger = (): Logger => pino({ level: process.env.PLB_TEST_LOG ?? 'silent' }, pino.destination(2)) as unknown as Logger;
@@ -51,12 +52,20 @@ export interface RigOptions {
   readonly jwks?: string;
 }
 
-/** startRig starts two app servers (app-a, app-b) and an ADS server; it starts Envoy too unless envoy is false (if Envoy fails to start, the rest is stopped). */
-export async function startRig(opts: RigOptions = {}): Promise<Rig> {
-  const apps = await startAppServers(['app-a', 'app-b']);
+/**
+ * startRig starts two app servers (app-a, app-b) and an ADS server; it starts Envoy too unless envoy is false. If a
+ * part fails to start, the parts started before it are stopped.
+ */
+export function startRig(opts: RigOptions = {}): Promise<Rig> {
+  return Teardown.guard((td) => buildRig(opts, td));
+}
+
+async function buildRig(opts: RigOptions, td: Teardown): Promise<Rig> {
+  const apps = td.add(await startAppServers(['app-a', 'app-b']), (as) => Promise.all(as.map((a) => a.close())));
   const events: AdsEvent[] = [];
   const ads = new AdsServer({ logger: testLogger(), onEvent: (e) => events.push(e) });
   const xdsPort = await ads.start('127.0.0.1:0');
+  td.add(ads, (a) => a.stop());
   const rig: Rig = {
     apps,
     ads,
@@ -69,12 +78,7 @@ export async function startRig(opts: RigOptions = {}): Promise<Rig> {
     },
   };
   if (opts.envoy !== false) {
-    try {
-      rig.envoy = await startEnvoy({ xdsPort, ...(opts.nodeId ? { nodeId: opts.nodeId } : {}), ...(opts.bootstrap ? { bootstrap: opts.bootstrap } : {}), ...(opts.jwks ? { jwks: opts.jwks } : {}) });
-    } catch (e) {
-      await rig.close(); // what is left running would keep the test worker from exiting
-      throw e;
-    }
+    rig.envoy = await startEnvoy({ xdsPort, ...(opts.nodeId ? { nodeId: opts.nodeId } : {}), ...(opts.bootstrap ? { bootstrap: opts.bootstrap } : {}), ...(opts.jwks ? { jwks: opts.jwks } : {}) });
   }
   return rig;
 }
