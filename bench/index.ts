@@ -29,6 +29,11 @@ const BENCHES: readonly Bench[] = [
     file: 'presence.ts',
     what: 'issue 5: NOTIFY-to-decision latency per branch, decisions/s, and teardown time for 10,000 users against real Kamailio [--users 10000] [--rate 200] [--teardown-rate 500]',
   },
+  {
+    name: 'store',
+    file: 'store.ts',
+    what: 'issue 3: CPU (every thread) per flow stored in SQLite, the shipped store against the settings before 27 Nov 2026 [--users 10000] [--rate 7000] [--flows 200000]',
+  },
   { name: 'xds', file: 'xds-pin-cost.ts', what: 'issue 4: cost of a route update (pin) as the number of pinned users grows' },
   {
     name: 'xds-notify',

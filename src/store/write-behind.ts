@@ -2,12 +2,16 @@
  * WriteBehindStore keeps writes off the request path and off the database's connection queue: insertFlow,
  * setFlowAppServer, endFlow, upsertUser, recordDecision, savePin and deletePin are checked, queued and resolved at
  * once, and purgeUser is queued and resolved with its counts once its batch is committed; all are applied
- * in batches (one transaction lazyFlushMs after the first write queued, flushMs when a purge, which a caller waits
- * for, is queued, or as soon as maxBatch writes are queued; a batch of any size is a few statements, see
- * KnexFlowStore.applyWrites). Nothing on a request's path waits for a batch, and a read applies what is queued at
- * once, so the longer lazyFlushMs only makes batches bigger: a batch costs SQLite a commit, the statements and the
+ * in batches (one transaction flowFlushMs after the first flow write queued, lazyFlushMs after the first other write,
+ * flushMs when a purge, which a caller waits for, is queued, or as soon as maxBatch writes are queued; a batch takes
+ * every write queued when it goes, and of any size is a few statements, see KnexFlowStore.applyWrites). Nothing on a
+ * request's path waits for a batch, and a read applies what is queued at once, so a longer delay only makes
+ * batches bigger: a batch costs SQLite a commit, the statements and the
  * WAL frames of every page it dirtied, whatever its size (0.12 ms of CPU a flow at 80 flows a batch, 0.07 ms at 400,
- * measured 11:20 UTC 2026-11-26). A crash loses the writes not yet committed: lazyFlushMs of them normally, more
+ * measured 11:20 UTC 2026-11-26; with thousands of users, each flow dirties a page of its own in the user index,
+ * so a batch of a second, with SQLite's cache and checkpoint interval of knex-config.ts, took a flow's row from 44
+ * to 28 µs, `npm run bench -- store`). A crash loses the writes not yet committed: the last flowFlushMs of flows and
+ * lazyFlushMs of the rest (a user's state, a decision, a pin: what a restart restores) normally, more
  * while the database fails (up to maxPending). A flow's later writes are folded into its queued insert, so a short
  * request usually costs one row written once; a user's later states are folded into its queued upsert (the latest
  * state wins, the first createdAt is kept), so a burst of new users costs a few multi-row statements, not one
@@ -31,12 +35,27 @@ import { checkFlowWrite, checkUserRecord, checkWrite, type StoreWrite, type Writ
 /** SLOW_BATCH_MS: a batch that takes this long to apply is logged (STORE_SLOW), with its size. */
 const SLOW_BATCH_MS = 1000;
 
+/** LAZY_FLUSH_MS: a user's state, a decision or a pin, which no caller waits for, is applied within 100 ms. */
+export const LAZY_FLUSH_MS = 100;
+
+/**
+ * FLOW_FLUSH_MS: flow writes are applied within a second: one for every request, they are most of the rows, and
+ * bigger batches cost less a flow (see the class comment). A crash loses at most this much of them.
+ */
+export const FLOW_FLUSH_MS = 1000;
+
+/** MAX_BATCH: at most this many writes a batch: a second of flows at 10,000 requests/s. */
+export const MAX_BATCH = 10000;
+
 /** WriteBehindOptions tune batching; the defaults suit one presencelb process. */
 export interface WriteBehindOptions {
   /** flushMs: how soon a batch holding a purge is applied (25 ms). */
   readonly flushMs?: number;
-  /** lazyFlushMs: how soon a batch of other writes, which no caller waits for, is applied (100 ms). */
+  /** lazyFlushMs: how soon a user's state, a decision or a pin, which no caller waits for, is applied (LAZY_FLUSH_MS). */
   readonly lazyFlushMs?: number;
+  /** flowFlushMs: how soon flow writes are applied (FLOW_FLUSH_MS); a batch takes everything queued when it goes. */
+  readonly flowFlushMs?: number;
+  /** maxBatch: a batch is applied as soon as this many writes are queued (MAX_BATCH). */
   readonly maxBatch?: number;
   readonly maxPending?: number;
   readonly log: Logger;
@@ -68,13 +87,15 @@ export class WriteBehindStore<S extends FlowStore & WriteSink = FlowStore & Writ
   private failures = 0;
   private readonly flushMs: number;
   private readonly lazyFlushMs: number;
+  private readonly flowFlushMs: number;
   private readonly maxBatch: number;
   private readonly maxPending: number;
 
   constructor(readonly inner: S, private readonly o: WriteBehindOptions) {
     this.flushMs = o.flushMs ?? 25;
-    this.lazyFlushMs = Math.max(this.flushMs, o.lazyFlushMs ?? 100);
-    this.maxBatch = o.maxBatch ?? 2000;
+    this.lazyFlushMs = Math.max(this.flushMs, o.lazyFlushMs ?? LAZY_FLUSH_MS);
+    this.flowFlushMs = Math.max(this.flushMs, o.flowFlushMs ?? FLOW_FLUSH_MS);
+    this.maxBatch = o.maxBatch ?? MAX_BATCH;
     this.maxPending = o.maxPending ?? 200000;
   }
 
@@ -192,7 +213,13 @@ export class WriteBehindStore<S extends FlowStore & WriteSink = FlowStore & Writ
       this.o.log.error({ code: 'STORE_FAILED', dropped: dropped.length }, 'flow write queue full: oldest writes dropped');
     }
     if (this.queue.length >= this.maxBatch && !this.applying && Date.now() >= this.retryNotBefore()) void this.applyNext(this.maxBatch).catch(() => undefined);
-    else this.schedule(op.kind === 'purge' ? this.flushMs : this.lazyFlushMs);
+    else this.schedule(this.delayOf(op));
+  }
+
+  /** delayOf is how soon a batch holding op must be applied: a purge soonest, a flow write latest. */
+  private delayOf(op: StoreWrite): number {
+    if (op.kind === 'purge') return this.flushMs;
+    return op.kind === 'insert' || op.kind === 'upstream' || op.kind === 'end' ? this.flowFlushMs : this.lazyFlushMs;
   }
 
   /** schedule has the next batch applied within ms: a batch already due sooner stays, a later one is brought forward. */
@@ -249,10 +276,9 @@ export class WriteBehindStore<S extends FlowStore & WriteSink = FlowStore & Writ
         throw e;
       } finally {
         this.applying = null;
-        const purge = this.queue.some((op) => op.kind === 'purge');
         const backoff = Math.min(5000, this.flushMs * 2 ** this.failures);
         if (this.failures > 0) this.backoffUntil = Date.now() + backoff;
-        if (this.queue.length > 0) this.schedule(this.failures ? backoff : purge ? this.flushMs : this.lazyFlushMs);
+        if (this.queue.length > 0) this.schedule(this.failures ? backoff : this.queue.reduce((ms, op) => Math.min(ms, this.delayOf(op)), this.flowFlushMs));
       }
     })();
     return this.applying;

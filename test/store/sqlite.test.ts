@@ -65,7 +65,7 @@ test('sqlite: openStore creates the missing directory and leaves the file in WAL
   t.is(await rawPragma(filename, 'journal_mode'), 'wal');
 });
 
-test('sqlite: every store connection has a busy timeout and foreign keys on', async (t) => {
+test('sqlite: every store connection has a busy timeout, foreign keys on, a 16 MiB page cache and a 10,000-page WAL', async (t) => {
   const cfg: StoreConfig = { client: 'sqlite3', filename: freshFile() };
   const store = await openStore(cfg, testLogger());
   const db = createKnex(cfg);
@@ -76,6 +76,8 @@ test('sqlite: every store connection has a busy timeout and foreign keys on', as
   t.deepEqual(await db.raw('PRAGMA busy_timeout'), [{ timeout: 5000 }]);
   t.deepEqual(await db.raw('PRAGMA foreign_keys'), [{ foreign_keys: 1 }]);
   t.deepEqual(await db.raw('PRAGMA journal_mode'), [{ journal_mode: 'wal' }]);
+  t.deepEqual(await db.raw('PRAGMA cache_size'), [{ cache_size: -16384 }]);
+  t.deepEqual(await db.raw('PRAGMA wal_autocheckpoint'), [{ wal_autocheckpoint: 10000 }]);
   t.like(knexConfig(cfg).pool, { min: 1, max: 1 });
 });
 

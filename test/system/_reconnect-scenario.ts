@@ -97,12 +97,21 @@ export function reconnectScenario(pins: 'header' | 'routes'): void {
     }
     t.is(seen.size, 2, 'an unpinned user reaches both servers');
 
-    // The database recorded the flows, the decision and the route update in force.
-    const flows = await stack.db('flows').where('user_id', user);
-    t.true(flows.length >= 11);
+    // The database recorded the flows, the decision and the route update in force: written behind, in batches a
+    // second apart (store/write-behind.ts), so read once the last batch is in.
+    const flows = await waitFor('the flows in the database', async () => {
+      const rows = await stack.db('flows').where('user_id', user);
+      return rows.length >= 11 && rows;
+    });
     t.true(flows.every((f: any) => f.app_server === servedBy));
-    const decisions = await stack.db('decisions').where('user_id', user);
+    const decisions = await waitFor('the decision in the database', async () => {
+      const rows = await stack.db('decisions').where('user_id', user);
+      return rows.length > 0 && rows;
+    });
     t.is(decisions[0]?.branch, 'reconnect');
-    t.is((await stack.db('pins').where('user_id', user)).length, 1);
+    t.is((await waitFor('the pin in the database', async () => {
+      const rows = await stack.db('pins').where('user_id', user);
+      return rows.length > 0 && rows;
+    })).length, 1);
   });
 }
