@@ -61,7 +61,7 @@ export const SQLITE_WAL_PAGES = 10000;
 /**
  * SQLITE_PRAGMAS is run on every new SQLite connection; busy_timeout first so the journal switch can wait. The cache
  * and the checkpoint interval, with the write-behind's batches of a second (write-behind.ts), took a flow's row from
- * 44 to 28 µs of CPU (`npm run bench -- store`; ARCHITECTURE.md, "Measurements").
+ * 39 to 25 µs of CPU, all threads (`npm run bench -- store`; ARCHITECTURE.md, "Writes are write-behind").
  */
 export const SQLITE_PRAGMAS = [
   `PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`,

@@ -9,8 +9,8 @@
  * batches bigger: a batch costs SQLite a commit, the statements and the
  * WAL frames of every page it dirtied, whatever its size (0.12 ms of CPU a flow at 80 flows a batch, 0.07 ms at 400,
  * measured 11:20 UTC 2026-11-26; with thousands of users, each flow dirties a page of its own in the user index,
- * so a batch of a second, with SQLite's cache and checkpoint interval of knex-config.ts, took a flow's row from 44
- * to 28 µs, `npm run bench -- store`). A crash loses the writes not yet committed: the last flowFlushMs of flows and
+ * so a batch of a second, with SQLite's cache and checkpoint interval of knex-config.ts, took a flow's row from 39
+ * to 25 µs, `npm run bench -- store`). A crash loses the writes not yet committed: the last flowFlushMs of flows and
  * lazyFlushMs of the rest (a user's state, a decision, a pin: what a restart restores) normally, more
  * while the database fails (up to maxPending). A flow's later writes are folded into its queued insert, so a short
  * request usually costs one row written once; a user's later states are folded into its queued upsert (the latest
