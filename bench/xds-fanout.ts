@@ -16,6 +16,7 @@ import type { Logger } from '../src/core/ports.ts';
 import type { UserId } from '../src/core/user-id.ts';
 import { AdsServer } from '../src/xds/ads-server.ts';
 import { XdsRoutePublisher } from '../src/xds/route-publisher.ts';
+import { percentile } from './lib/stats.ts';
 
 const { values } = parseArgs({ args: process.argv.slice(2).filter((a) => a !== 'xds-fanout'), options: { streams: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '10' } } });
 const STREAMS = Number(values.streams);
@@ -23,10 +24,6 @@ const ROUNDS = Number(values.rounds);
 v8.setFlagsFromString('--expose_gc');
 const gc = vm.runInNewContext('gc') as () => void;
 const now = () => performance.timeOrigin + performance.now();
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
-};
 const mem = () => {
   gc();
   gc();
@@ -90,13 +87,13 @@ for (let round = 0; round < ROUNDS; round++) {
   const lat = report.arrivals.map((t) => t - start);
   perStream.push(...lat);
   allAck.push(done);
-  console.log(`round ${round + 1}: ${acked}/${STREAMS} ACKed, all within ${done.toFixed(1)} ms; arrival p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms`);
+  console.log(`round ${round + 1}: ${acked}/${STREAMS} ACKed, all within ${done.toFixed(1)} ms; arrival p50 ${percentile(lat, 50).toFixed(1)} ms, p99 ${percentile(lat, 99).toFixed(1)} ms`);
 }
 
 console.log('');
 console.log(`streams                                 ${STREAMS}`);
-console.log(`until all ACKed, p50 / p99 over rounds  ${pct(allAck, 50).toFixed(1)} ms / ${pct(allAck, 99).toFixed(1)} ms   (target p99 ≤ 500 ms: ${pct(allAck, 99) <= 500 ? 'met' : 'MISSED'})`);
-console.log(`per-stream arrival p50 / p99            ${pct(perStream, 50).toFixed(1)} ms / ${pct(perStream, 99).toFixed(1)} ms`);
+console.log(`until all ACKed, p50 / p99 over rounds  ${percentile(allAck, 50).toFixed(1)} ms / ${percentile(allAck, 99).toFixed(1)} ms   (target p99 ≤ 500 ms: ${percentile(allAck, 99) <= 500 ? 'met' : 'MISSED'})`);
+console.log(`per-stream arrival p50 / p99            ${percentile(perStream, 50).toFixed(1)} ms / ${percentile(perStream, 99).toFixed(1)} ms`);
 console.log(`memory per stream, heap / RSS           ${(perStreamHeap / 1024).toFixed(1)} KB / ${(perStreamRss / 1024).toFixed(1)} KB   (target ≤ 100 KB: ${Math.max(perStreamHeap, perStreamRss) <= 100 * 1024 ? 'met' : 'MISSED'})`);
 child.send({ stop: true });
 await ads.stop();
