@@ -42,7 +42,7 @@ import { OFF_PATH_FILTER, VARIANTS, type Variant } from './lib/bootstraps.ts';
 import { pooledPercentiles, readLatencies, startFixedRate, type FixedRateResult } from './lib/fixed-rate.ts';
 import { CpuMeter, cpuSeconds, ownCpuSeconds, rssBytes, trackCpu, treeCpuSeconds } from './lib/proc.ts';
 import { heapProfileWindow, profileWindow, readLoopDelay, renderHeapProfile, renderProfile, resetLoopDelay, saveProfile, summarizeProfile, type CpuProfile, type LoopDelay } from './lib/profile.ts';
-import { newUsers, progress, runDir, stopHook, waitMachineQuiet, waitQuiet, writeUsers } from './lib/run.ts';
+import { inRepetition, newUsers, progress, runDir, stopHook, waitMachineQuiet, waitQuiet, writeUsers } from './lib/run.ts';
 import { get, startStack, warmUp, type BenchStack } from './lib/stack.ts';
 import { fmt, mb, median, table } from './lib/stats.ts';
 import { runWrk, startWrk, writeWrkScript, type WrkResult } from './lib/wrk.ts';
@@ -159,9 +159,6 @@ async function measure<T>(stack: BenchStack, variant: Variant, requestsOf: (t: T
   return { load, requests: requestsOf(load), cpu, othersCores: Math.max(0, m.machineBusy - mine) / m.wallSec, quiet, wallSec: m.wallSec, drainSec, extProc: extProcCounts(envoyDeltas), envoyDeltas, loopDelay };
 }
 
-/** inOrder is the order variants run in repetition rep: as listed in odd ones, reversed in even ones. */
-const inOrder = (rep: number): readonly Variant[] => (rep % 2 === 1 ? VARIANTS : [...VARIANTS].reverse());
-
 /**
  * keepCalmest keeps, per key, the repetition during which other processes on the machine used the least CPU: on a
  * shared machine that is the one that measured presencelb and Envoy rather than someone else's test suite.
@@ -228,7 +225,7 @@ async function main(): Promise<void> {
     for (let rep = 1; rep <= REPEAT; rep++) {
       const round: Partial<Record<Variant, number>> = {};
       satRuns.push(round);
-      for (const v of inOrder(rep)) {
+      for (const v of inRepetition(VARIANTS, rep)) {
         const url = s.underTest.get(v)!.url;
         await runWrk({ url, script, usersFile, seconds: 2, connections: CONNECTIONS });
         progress(`saturation: ${v}, wrk -t1 -c${CONNECTIONS} -d${PHASE}s (${rep}/${REPEAT})`);
@@ -250,7 +247,7 @@ async function main(): Promise<void> {
     const fixedRuns = new Map<string, Array<{ latencies: Float32Array; p99: number }>>();
     for (const rate of rates) {
       for (let rep = 1; rep <= REPEAT; rep++) {
-        for (const v of inOrder(rep)) {
+        for (const v of inRepetition(VARIANTS, rep)) {
           progress(`fixed rate: ${v} at ${rate} req/s for ${PHASE} s (${rep}/${REPEAT})`);
           const latenciesFile = path.join(dir, `latencies-${v}-${rate}-${rep}.f32`);
           const m = await measure(s, v, (r: FixedRateResult) => r.ok + r.non2xx, () => startFixedRate({ url: s.underTest.get(v)!.url, usersFile, rate, seconds: PHASE, latenciesFile }), (r) => r.cpuSec);

@@ -25,7 +25,7 @@ import { KnexFlowStore } from '../src/store/knex-flow-store.ts';
 import { MIGRATOR_CONFIG } from '../src/store/migrations/index.ts';
 import type { StoreWrite } from '../src/store/flow-writes.ts';
 import { FLOW_FLUSH_MS, MAX_BATCH } from '../src/store/write-behind.ts';
-import { progress } from './lib/run.ts';
+import { inRepetition, progress } from './lib/run.ts';
 import { fmt, median, table } from './lib/stats.ts';
 
 const { values: args } = parseArgs({
@@ -53,9 +53,12 @@ interface Setting {
   readonly batch: number;
 }
 
+/** batchOf is how many flows a batch holds at RATE when batches go flushMs apart and hold at most max writes. */
+const batchOf = (flushMs: number, max: number): number => Math.min(max, Math.max(1, Math.round((RATE * flushMs) / 1000)));
+
 const SETTINGS: readonly Setting[] = [
-  { name: 'shipped', pragmas: [], batch: Math.min(MAX_BATCH, Math.max(1, Math.round((RATE * FLOW_FLUSH_MS) / 1000))) },
-  { name: 'before', pragmas: ['PRAGMA cache_size = -2000', 'PRAGMA wal_autocheckpoint = 1000'], batch: Math.min(2000, Math.max(1, Math.round(RATE / 10))) },
+  { name: 'shipped', pragmas: [], batch: batchOf(FLOW_FLUSH_MS, MAX_BATCH) },
+  { name: 'before', pragmas: ['PRAGMA cache_size = -2000', 'PRAGMA wal_autocheckpoint = 1000'], batch: batchOf(100, 2000) },
 ];
 
 const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
@@ -99,8 +102,7 @@ async function measure(s: Setting, round: number): Promise<{ usPerFlow: number; 
 const results = new Map<string, number[]>(SETTINGS.map((s) => [s.name, []]));
 const rows: string[][] = [];
 for (let r = 1; r <= ROUNDS; r++) {
-  const order = r % 2 === 1 ? SETTINGS : [...SETTINGS].reverse();
-  for (const s of order) {
+  for (const s of inRepetition(SETTINGS, r)) {
     progress(`round ${r}: ${s.name}, ${WARM} flows to warm up, then ${FLOWS} measured, batches of ${s.batch}`);
     const m = await measure(s, r);
     results.get(s.name)!.push(m.usPerFlow);

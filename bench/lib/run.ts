@@ -15,6 +15,14 @@ export function runDir(name: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `plb-bench-${name}-${stamp}-`));
 }
 
+/**
+ * inRepetition is the order items run in repetition rep (from 1): as listed in odd ones, reversed in even ones, so
+ * that a drift of the machine's load over a repetition does not always favour the same items.
+ */
+export function inRepetition<T>(items: readonly T[], rep: number): readonly T[] {
+  return rep % 2 === 1 ? items : [...items].reverse();
+}
+
 /** progress prints one progress line (prefixed '#', with the seconds since start). */
 const t0 = Date.now();
 export function progress(msg: string): void {

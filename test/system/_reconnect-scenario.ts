@@ -98,20 +98,16 @@ export function reconnectScenario(pins: 'header' | 'routes'): void {
     t.is(seen.size, 2, 'an unpinned user reaches both servers');
 
     // The database recorded the flows, the decision and the route update in force: written behind, in batches a
-    // second apart (store/write-behind.ts), so read once the last batch is in.
-    const flows = await waitFor('the flows in the database', async () => {
-      const rows = await stack.db('flows').where('user_id', user);
-      return rows.length >= 11 && rows;
-    });
+    // second apart (store/write-behind.ts), so each table is read once the user's rows are in.
+    const stored = (table: string, atLeast: number) =>
+      waitFor(`the user's ${table} in the database`, async () => {
+        const rows = await stack.db(table).where('user_id', user);
+        return rows.length >= atLeast && rows;
+      });
+    const flows = await stored('flows', 11);
     t.true(flows.every((f: any) => f.app_server === servedBy));
-    const decisions = await waitFor('the decision in the database', async () => {
-      const rows = await stack.db('decisions').where('user_id', user);
-      return rows.length > 0 && rows;
-    });
+    const decisions = await stored('decisions', 1);
     t.is(decisions[0]?.branch, 'reconnect');
-    t.is((await waitFor('the pin in the database', async () => {
-      const rows = await stack.db('pins').where('user_id', user);
-      return rows.length > 0 && rows;
-    })).length, 1);
+    t.is((await stored('pins', 1)).length, 1);
   });
 }
