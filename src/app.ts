@@ -47,7 +47,7 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
   const operator = prepareOperator(config);
   const serverTls = readTls(config);
   // Flow writes are batched off the request path; every other store operation waits for them (write-behind.ts).
-  const store = new WriteBehindStore(instrument(await openStore(config.store, log), operator.storeTimings), { log: log.child({ component: 'store' }) });
+  const store = new WriteBehindStore(instrument(await openStore(config.store, log, { gapMs: config.lifecycle.graceMs, spanMs: config.lifecycle.flowSpanMs }), operator.storeTimings), { log: log.child({ component: 'store' }) });
   const xds = new AdsServer({ logger: log, clock, onEvent: operator.metrics.onAdsEvent });
   const xdsPort = await xds.start(config.xds.listen, serverTls.xds.credentials);
 

@@ -34,6 +34,8 @@ export interface WireFlow {
   readonly started_at: Timestamp;
   readonly ended_at: Timestamp | null;
   readonly end_reason: string;
+  /** streams: how many HTTP streams the flow stands for (more than 1 for a span). */
+  readonly streams: number;
 }
 
 /** WireDecision is presencelb.admin.v1.Decision. */
@@ -97,6 +99,7 @@ export function flowToWire(f: FlowRecord): WireFlow {
     started_at: toTimestamp(f.startedAt),
     ended_at: f.endedAt === null ? null : toTimestamp(f.endedAt),
     end_reason: f.endReason ?? '',
+    streams: f.streams ?? 1,
   };
 }
 

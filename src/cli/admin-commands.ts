@@ -70,7 +70,7 @@ export function describe(e: unknown): string {
 }
 
 const userRow = (u: Record<string, any>) => [u.uuid, shortEnum(u.state, 'USER_STATE_'), u.app_server || '-', time(u.created_at), time(u.updated_at)];
-const flowRow = (f: Record<string, any>) => [f.id, f.app_server || '-', time(f.started_at), time(f.ended_at) || 'open', f.end_reason || '-'];
+const flowRow = (f: Record<string, any>) => [f.id, f.app_server || '-', time(f.started_at), time(f.ended_at) || 'open', f.end_reason || '-', String(f.streams || 1)];
 const routeRow = (r: Record<string, any>) => [r.uuid, r.app_server, time(r.created_at), time(r.expires_at)];
 
 /** registerAdminCommands adds the operator's commands to the program. */
@@ -110,7 +110,7 @@ export function registerAdminCommands(program: Command): void {
           `route update: ${ru ? `to ${ru.app_server} until ${time(ru.expires_at)}` : 'none'}\n`,
           `last decision: ${d ? `${shortEnum(d.branch, 'BRANCH_')} at ${time(d.decided_at)}: ${d.reason}` : 'none'}\n`,
           `\nrecent flows:\n`,
-          table(['FLOW', 'APP SERVER', 'STARTED', 'ENDED', 'END REASON'], r.flows.map(flowRow)),
+          table(['FLOW', 'APP SERVER', 'STARTED', 'ENDED', 'END REASON', 'STREAMS'], r.flows.map(flowRow)),
         ].join('');
       }),
     );

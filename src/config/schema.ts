@@ -177,6 +177,12 @@ export const configSchema = z.strictObject({
        * runs, and a minute to spare); the admin API shows flows up to this old.
        */
       flowRetentionMs: z.number().int().min(120000).max(30 * 86400000).default(3600000),
+      /**
+       * flowSpanMs: a user's completed streams to one server, each starting at most graceMs after the one before
+       * ended, are stored as one row of flows (a span, their number in `streams`) lasting at most this long; 0 stores
+       * a row per stream. Decisions read a span as they read its streams (src/store/flow-spans.ts).
+       */
+      flowSpanMs: z.number().int().min(0).max(3600000).default(60000),
     })
     .refine((l) => l.flowRetentionMs >= Math.max(l.graceMs, l.reconnectWindowMs) + 120000, {
       message: 'flowRetentionMs must be at least the larger of graceMs and reconnectWindowMs, plus 120000',

@@ -40,6 +40,12 @@ export interface FlowRecord {
   readonly startedAt: number;
   readonly endedAt: number | null;
   readonly endReason: FlowEndReason | null;
+  /**
+   * streams: how many HTTP streams the record stands for, when more than one. The store folds a user's completed
+   * streams to one server into a span (src/store/flow-spans.ts): startedAt is the first start, endedAt the last end.
+   * The identifying step reads a span as it reads its streams (see decide).
+   */
+  readonly streams?: number;
 }
 
 /**

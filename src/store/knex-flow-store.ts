@@ -12,10 +12,13 @@
  * - upsertUser keeps the first created_at of a user; the other columns take the new record's values.
  * - endFlow is first-end-wins; endFlow and setFlowAppServer on an unknown id (e.g. its user was purged while the
  *   stream was open) change nothing and resolve.
+ * - With span options, applyWrites folds a user's completed streams to one server into spans (flow-spans.ts): a
+ *   row of flows then stands for `streams` of them. insertFlow, called directly, always writes a row of its own.
  */
 import type { Knex } from 'knex';
 import type { DecisionRecord, FlowEndReason, FlowRecord, FlowStore, Logger, PinRecord, PurgeCounts, UserRecord } from '../core/ports.ts';
 import type { UserId } from '../core/user-id.ts';
+import { FlowSpans, type Fold, type FlowSpanOptions } from './flow-spans.ts';
 import { checkDecision, checkFlowWrite, checkPin, checkUserRecord, checkWrite, groupWrites, type StoreWrite, type WriteSink } from './flow-writes.ts';
 import { getPin, lastDecision, listFlowsPage, listUsersPage, type FlowPageQuery, type UserPageQuery } from './queries.ts';
 import { guard, storeFailed } from './store-error.ts';
@@ -38,12 +41,20 @@ import {
 
 export class KnexFlowStore implements FlowStore, WriteSink {
   private closed = false;
+  /** spans folds completed streams into spans in applyWrites; without span options, a row per stream. */
+  readonly spans: FlowSpans;
+  /** flowInsert is the dialect's statement inserting a batch's flows (flowInsertSql). */
+  private readonly flowInsert: string;
 
   /** The store takes ownership of db (close() destroys it); the schema must already be migrated. */
   constructor(
     private readonly db: Knex,
     private readonly log: Logger,
-  ) {}
+    spans: FlowSpanOptions = { gapMs: 0, spanMs: 0 },
+  ) {
+    this.spans = new FlowSpans(spans);
+    this.flowInsert = flowInsertSql(db.client.config.client === 'pg');
+  }
 
   /** upsertUser inserts the user or replaces its state, appServer, updatedAt and presence (createdAt is kept). */
   upsertUser(rec: UserRecord): Promise<void> {
@@ -80,16 +91,18 @@ export class KnexFlowStore implements FlowStore, WriteSink {
 
   /**
    * applyWrites applies a batch of queued writes in one transaction, with the effect of applying them one by one in
-   * order, in a few statements whatever the batch's size (groupWrites): multi-row inserts of flows (a flow id
-   * already stored is skipped, so a retried batch is harmless), multi-row upserts of users, then one UPDATE per
+   * order, in a few statements whatever the batch's size (groupWrites): multi-row inserts of flows, completed
+   * streams folded into spans (an upsert by id: a stored span takes the batch's end and count; a flow id already
+   * stored open is left as it is, so a retried batch is harmless), multi-row upserts of users, then one UPDATE per
    * chunk of upstream changes and one per chunk of flow ends (first end wins, unknown ids change nothing). Every
-   * write is checked before any SQL runs.
+   * write is checked before any SQL runs. The spans the batch leaves are kept only once it has committed.
    */
   applyWrites(ops: readonly StoreWrite[]): Promise<ReadonlyArray<Record<string, number>>> {
     return this.run('applyWrites', async () => {
       for (const op of ops) checkWrite(op);
       const byUser = new Map<string, Record<string, number>>();
       const purges: string[] = [];
+      const fold = this.spans.fold();
       await this.db.transaction(async (trx) => {
         // A purge deletes what the writes before it made, and nothing after it. Writes of other users commute with
         // it, so the batch is cut into segments only where a purged user is written again: each segment is its
@@ -97,8 +110,11 @@ export class KnexFlowStore implements FlowStore, WriteSink {
         let group: StoreWrite[] = [];
         let purged = new Set<string>();
         const apply = async () => {
-          await this.applyGroup(trx, group);
-          for (const [u, c] of await this.purgeAll(trx, [...purged])) byUser.set(u, c);
+          await this.applyGroup(trx, group, fold);
+          for (const [u, c] of await this.purgeAll(trx, [...purged])) {
+            byUser.set(u, c);
+            fold.purged(u);
+          }
           group = [];
           purged = new Set();
         };
@@ -112,17 +128,20 @@ export class KnexFlowStore implements FlowStore, WriteSink {
         }
         await apply();
       });
+      fold.commit();
       return purges.map((u) => byUser.get(u)!);
     });
   }
 
   /** applyGroup applies writes without a purge among them, grouped into few statements (groupWrites). */
-  private async applyGroup(trx: Knex.Transaction, ops: readonly StoreWrite[]): Promise<void> {
+  private async applyGroup(trx: Knex.Transaction, ops: readonly StoreWrite[], fold: Fold): Promise<void> {
     if (ops.length === 0) return;
     const g = groupWrites(ops);
     // Flows are most of the rows written (one per request): their statement is built here, not by knex's query
-    // builder, which spent more time quoting identifiers for 400 rows than SQLite spent inserting them.
-    for (const rows of chunks(g.inserts, ROWS_PER_STATEMENT)) await trx.raw(flowInsertSql(rows.length), flowBindings(rows));
+    // builder, which spent more time quoting identifiers for 400 rows than SQLite spent inserting them. Each span
+    // is written once, as the batch leaves it: a statement may not touch a row twice on PostgreSQL.
+    for (const r of g.inserts) fold.add(r);
+    for (const part of chunks(fold.rows(), FLOWS_PER_STATEMENT)) await trx.raw(this.flowInsert, [flowsJson(part)]);
     for (const rows of chunks(g.decisions, ROWS_PER_STATEMENT)) await trx<DecisionRow>('decisions').insert(rows);
     for (const rows of chunks(g.pins, ROWS_PER_STATEMENT)) await trx<PinRow>('pins').insert(rows).onConflict('user_id').merge();
     for (const users of chunks(g.unpins, ROWS_PER_STATEMENT)) await trx<PinRow>('pins').whereIn('user_id', users).del();
@@ -273,6 +292,9 @@ export class KnexFlowStore implements FlowStore, WriteSink {
       await this.db.transaction(async (trx) => {
         counts = await this.purgeIn(trx, user);
       });
+      const fold = this.spans.fold();
+      fold.purged(user);
+      fold.commit();
       return counts;
     });
   }
@@ -334,28 +356,40 @@ const USER_MERGE_COLUMNS: Array<keyof UserRow> = ['state', 'app_server', 'update
  */
 const ROWS_PER_STATEMENT = 400;
 
-/** FLOW_COLUMNS are the columns of a flow row, in the order of flowInsertSql's placeholders. */
-const FLOW_COLUMNS = ['id', 'user_id', 'app_server', 'started_at', 'ended_at', 'end_reason'] as const satisfies ReadonlyArray<keyof FlowRow>;
-const flowInsertSqls = new Map<number, string>();
+/** FLOW_COLUMNS are the columns of a flow row, in the order flowsJson writes them. */
+const FLOW_COLUMNS = ['id', 'user_id', 'app_server', 'started_at', 'ended_at', 'end_reason', 'streams'] as const satisfies ReadonlyArray<keyof FlowRow>;
+
+/** FLOWS_PER_STATEMENT: flows per insert (one bound parameter whatever their number; see flowInsertSql). */
+const FLOWS_PER_STATEMENT = 2000;
+
+/** FLOW_UPSERT is what a flow id already stored does (see flowInsertSql). */
+const FLOW_UPSERT =
+  'ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at, ended_at = excluded.ended_at, end_reason = excluded.end_reason, streams = excluded.streams ' +
+  'WHERE flows.ended_at IS NOT NULL AND excluded.ended_at IS NOT NULL';
 
 /**
- * flowInsertSql is the statement inserting n flows, a flow id already stored skipped (a retried batch is harmless):
- * ON CONFLICT DO NOTHING, which SQLite (3.24 and later) and PostgreSQL both read.
+ * flowInsertSql is the statement inserting flows given as one JSON array of rows (flowsJson), for the dialect. One
+ * parameter instead of seven a row: binding thousands of parameters (the sqlite3 driver converts each on the main
+ * thread) and knex's scan of the statement for each placeholder cost more than the database's own work; the
+ * database reads the JSON itself (SQLite's json_each, in libuv's thread pool; PostgreSQL's json_array_elements).
+ * ON CONFLICT … DO UPDATE (SQLite 3.24+, PostgreSQL): a flow id already stored is a span the batch grew, and an
+ * ended row takes the new row's times, reason and count when the new row has ended too; anything else stored is
+ * left as it was, so a retried batch is harmless. (SQLite needs the WHERE true before ON CONFLICT after a SELECT.)
  */
-function flowInsertSql(n: number): string {
-  let sql = flowInsertSqls.get(n);
-  if (!sql) {
-    const row = `(${FLOW_COLUMNS.map(() => '?').join(', ')})`;
-    sql = `INSERT INTO flows (${FLOW_COLUMNS.join(', ')}) VALUES ${Array.from({ length: n }, () => row).join(', ')} ON CONFLICT (id) DO NOTHING`;
-    flowInsertSqls.set(n, sql);
+function flowInsertSql(pg: boolean): string {
+  const cols = FLOW_COLUMNS.join(', ');
+  if (pg) {
+    const types = ['text', 'uuid', 'text', 'bigint', 'bigint', 'text', 'integer'];
+    const vals = types.map((t, i) => `CAST(e->>${i} AS ${t})`).join(', ');
+    return `INSERT INTO flows (${cols}) SELECT ${vals} FROM json_array_elements(CAST(? AS json)) AS e ${FLOW_UPSERT}`;
   }
-  return sql;
+  const vals = FLOW_COLUMNS.map((_, i) => `value->>${i}`).join(', ');
+  return `INSERT INTO flows (${cols}) SELECT ${vals} FROM json_each(?) WHERE true ${FLOW_UPSERT}`;
 }
 
-function flowBindings(rows: readonly FlowRow[]): Array<string | number | null> {
-  const out: Array<string | number | null> = [];
-  for (const r of rows) for (const c of FLOW_COLUMNS) out.push(r[c]);
-  return out;
+/** flowsJson writes rows as the JSON array flowInsertSql reads: one array of FLOW_COLUMNS per row. */
+function flowsJson(rows: readonly FlowRow[]): string {
+  return JSON.stringify(rows.map((r) => [r.id, r.user_id, r.app_server, Number(r.started_at), r.ended_at === null ? null : Number(r.ended_at), r.end_reason, Number(r.streams ?? 1)]));
 }
 const USERS_PER_PURGE = 2000;
 

@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { Knex } from 'knex';
 import type { Logger } from '../core/ports.ts';
 import { createKnex, type StoreConfig } from './knex-config.ts';
+import type { FlowSpanOptions } from './flow-spans.ts';
 import { KnexFlowStore } from './knex-flow-store.ts';
 import { MIGRATOR_CONFIG } from './migrations/index.ts';
 import { guard, storeFailed } from './store-error.ts';
@@ -19,8 +20,11 @@ export interface MigrateResult {
   readonly applied: readonly string[];
 }
 
-/** openStore connects to the configured database, migrates it to the latest schema and returns the store. */
-export async function openStore(config: StoreConfig, log: Logger): Promise<KnexFlowStore> {
+/**
+ * openStore connects to the configured database, migrates it to the latest schema and returns the store. spans say
+ * which completed streams share a row (flow-spans.ts); without them, a row per stream.
+ */
+export async function openStore(config: StoreConfig, log: Logger, spans?: FlowSpanOptions): Promise<KnexFlowStore> {
   const slog = storeLogger(config, log);
   const db = await connect('openStore', config, slog);
   try {
@@ -32,7 +36,7 @@ export async function openStore(config: StoreConfig, log: Logger): Promise<KnexF
     await db.destroy().catch(() => undefined);
     throw e;
   }
-  return new KnexFlowStore(db, slog);
+  return new KnexFlowStore(db, slog, spans);
 }
 
 /** migrateLatest applies every pending migration to the configured database, then disconnects. */

@@ -30,6 +30,8 @@ export interface FlowRow {
   started_at: number | string;
   ended_at: number | string | null;
   end_reason: string | null;
+  /** streams: how many HTTP streams the row stands for (1, or more for a span: flow-spans.ts); absent: 1. */
+  streams?: number | string;
 }
 
 /** DecisionRow is a row of decisions; id is assigned by the database. */
@@ -86,6 +88,7 @@ export const flowToRow = (f: FlowRecord): FlowRow => ({
   started_at: f.startedAt,
   ended_at: f.endedAt,
   end_reason: f.endReason,
+  streams: f.streams ?? 1,
 });
 
 export const rowToFlow = (r: FlowRow): FlowRecord => ({
@@ -95,6 +98,7 @@ export const rowToFlow = (r: FlowRow): FlowRecord => ({
   startedAt: toMillis(r.started_at),
   endedAt: toMillisOrNull(r.ended_at),
   endReason: r.end_reason as FlowEndReason | null,
+  ...(r.streams !== undefined && Number(r.streams) !== 1 ? { streams: Number(r.streams) } : {}),
 });
 
 export const decisionToRow = (d: DecisionRecord): DecisionRow => ({

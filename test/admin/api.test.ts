@@ -91,7 +91,11 @@ test.serial('ListUsers: pages of one visit every user once; the state filter app
 
 test.serial('ListFlows: a user’s flows newest first, in pages', async (t) => {
   const user = await track();
-  for (const p of ['/one', '/two']) t.is((await stack.get(p, user)).status, 200);
+  // Pauses longer than graceMs (1 s here): three rows. Streams closer together share a row (a span).
+  for (const p of ['/one', '/two']) {
+    await new Promise((r) => setTimeout(r, 1300));
+    t.is((await stack.get(p, user)).status, 200);
+  }
   await waitFor('three flows ended', async () => (await stack.db('flows').where('user_id', user).whereNotNull('ended_at')).length === 3);
   const c = api(t);
   const p1 = await c.call('ListFlows', { uuid: user, page_size: 2 });
@@ -103,6 +107,15 @@ test.serial('ListFlows: a user’s flows newest first, in pages', async (t) => {
   const started = [...p1.flows, ...p2.flows].map((f: any) => Number(f.started_at.seconds) * 1e3 + f.started_at.nanos / 1e6);
   t.deepEqual(started, [...started].sort((a, b) => b - a), 'newest first');
   t.is(new Set([...p1.flows, ...p2.flows].map((f: any) => f.id)).size, 3);
+  t.true([...p1.flows, ...p2.flows].every((f: any) => f.streams === 1));
+  // Ten more requests, one right after the other: each is counted once, in a row of its own or in a span (a row
+  // standing for several completed streams; in blocking mode a stream's row is usually written open, before
+  // Envoy's access log reports its end, and such a row is never folded).
+  for (let i = 0; i < 10; i++) t.is((await stack.get(`/more?i=${i}`, user)).status, 200);
+  const streams = async () => (await c.call('ListFlows', { uuid: user, page_size: 20 })).flows.reduce((n: number, f: any) => n + f.streams, 0);
+  await waitFor('every request stored', async () => (await streams()) === 13);
+  const all = (await c.call('ListFlows', { uuid: user, page_size: 20 })).flows;
+  t.true(all.every((f: any) => Number.isInteger(f.streams) && f.streams >= 1));
   await rejectsWith(t, c.call('ListFlows', { uuid: randomUUID(), page_token: p1.next_page_token }), status.INVALID_ARGUMENT, 'page_token: was issued for another user');
 });
 

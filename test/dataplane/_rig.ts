@@ -86,8 +86,10 @@ export interface Rig {
   token(o: TokenOptions): string;
   /** get sends GET path through Envoy with headers; as names a user to send a valid token for (jwt) or the header. */
   get(path: string, o?: { as?: string; headers?: Record<string, string> }): Promise<Answer>;
-  /** flowsOf returns the stored flows of a user, oldest first. */
+  /** flowsOf returns the stored flows of a user (rows: a stream each, or a span of several), oldest first. */
   flowsOf(user: string): Promise<any[]>;
+  /** streamsOf is how many HTTP streams a user's stored flows stand for (each row's `streams`). */
+  streamsOf(user: string): Promise<number>;
   /** rowCounts counts the rows of the users and flows tables. */
   rowCounts(): Promise<{ users: number; flows: number }>;
   /** device starts a SIP UA registered as the user's own device (straight to Kamailio, not through the proxy). */
@@ -182,6 +184,7 @@ async function buildRig(o: RigOptions, td: Teardown): Promise<Rig> {
       return { status: r.status, headers: r.headers, text, body };
     },
     flowsOf: (user) => db('flows').where('user_id', user).orderBy('started_at'),
+    streamsOf: async (user) => (await db('flows').where('user_id', user)).reduce((n: number, f: any) => n + Number(f.streams), 0),
     rowCounts: async () => ({ users: await count('users'), flows: await count('flows') }),
     async device(user) {
       const d = await startSipDevice({ wsUrl: kamailio.wsUrl, domain: DOMAIN, user });

@@ -32,7 +32,7 @@ test.serial('a valid header is the user: served, tracked, the application server
   t.is((await send([`X-User-Id:   ${user.toUpperCase()}   `])).status, 200);
   const flows = await waitFor('both flows ended', async () => {
     const f = await rig.flowsOf(user);
-    return f.length === 2 && f.every((x: any) => x.end_reason === 'completed') ? f : null;
+    return (await rig.streamsOf(user)) === 2 && f.every((x: any) => x.end_reason === 'completed') ? f : null;
   });
   t.true(flows.every((f: any) => f.user_id === user));
   await rig.settled(mark);

@@ -38,7 +38,7 @@ test.serial('a valid token: the request is served and tracked under its subject,
 
   // The subject is canonicalised like any identity: an upper-case UUID is the same user.
   t.is((await rig.get('/again', { headers: bearer(rig.token({ sub: user.toUpperCase() })) })).status, 200);
-  await waitFor('the second flow', async () => (await rig.flowsOf(user)).length === 2);
+  await waitFor('the second flow', async () => (await rig.streamsOf(user)) === 2);
   await rig.settled(mark);
 });
 
@@ -112,7 +112,7 @@ test.serial("a client's own x-user-id is ignored: the verified subject is the us
   const r3 = await rig.get('/hello', { headers: { ...bearer(rig.token({})), 'x-user-id': other } });
   t.is(r3.status, 400);
   t.is(r3.body.error, 'IDENTITY_MISSING');
-  await waitFor('both flows stored', async () => (await rig.flowsOf(user)).length === 2);
+  await waitFor('both flows stored', async () => (await rig.streamsOf(user)) === 2);
   t.deepEqual(await rig.flowsOf(other), [], 'nothing stored about the user the header named');
   t.deepEqual(rig.plb.events(other), []);
   await rig.settled(mark);
@@ -151,7 +151,7 @@ test.serial("a client cannot put itself on another user's pinned server by sendi
     servers.add(r.body.server);
   }
   t.deepEqual([...servers].sort(), ['app-a', 'app-b'], 'the attacker is not pinned to the victim’s server');
-  await waitFor('the attacker’s 24 flows', async () => (await rig.flowsOf(attacker)).length === 24);
+  await waitFor('the attacker’s 24 flows', async () => (await rig.streamsOf(attacker)) === 24);
   t.true((await rig.flowsOf(victim)).every((f: any) => f.app_server === pinnedTo), 'the victim’s flows are all their own');
   await streaming.text();
   await rig.settled(mark);

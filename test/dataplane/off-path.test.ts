@@ -56,7 +56,7 @@ test.serial('a granted user is taken off ext_proc: no ext_proc stream, flows fro
   await res.text();
   const flows = await waitFor('five flows, all ended', async () => {
     const f = await rig.flowsOf(user);
-    return f.length === 5 && f.every((x: any) => x.ended_at !== null) ? f : null;
+    return (await rig.streamsOf(user)) === 5 && f.every((x: any) => x.ended_at !== null) ? f : null;
   }, 8000);
   t.is(await extProcStreams(), s1, 'no ext_proc stream for an off-path user');
   t.true(flows.every((f: any) => f.end_reason === 'completed' && f.app_server), 'each flow ended completed, with its server');

@@ -41,7 +41,7 @@ interface Env {
 /** EXPECTED_SCHEMA is the schema both dialects must have: every column and whether it accepts NULL. */
 const EXPECTED_SCHEMA: Record<string, Record<string, boolean>> = {
   users: { user_id: false, state: false, app_server: true, created_at: false, updated_at: false, presence: true },
-  flows: { id: false, user_id: false, app_server: true, started_at: false, ended_at: true, end_reason: true },
+  flows: { id: false, user_id: false, app_server: true, started_at: false, ended_at: true, end_reason: true, streams: false },
   decisions: { id: false, user_id: false, decided_at: false, notify_sent_at: false, branch: false, app_server: true, reason: false },
   pins: { user_id: false, app_server: false, created_at: false, expires_at: false },
 };
@@ -349,6 +349,41 @@ const CASES: Case[] = [
       for (const u of users) {
         t.deepEqual((await store.flowsOverlapping(u, 0)).map((f) => [f.appServer, f.endReason]), [['app-b', 'completed']]);
       }
+    },
+  },
+  {
+    title: 'applyWrites with spans: completed streams share a row across batches, others keep theirs; a failed batch folds nothing',
+    async run(t, { cfg, admin }, backend) {
+      const store = await openStore(cfg, testLogger(), { gapMs: 5000, spanMs: 60000 });
+      t.teardown(() => store.close());
+      const [a, b] = [uid(), uid()];
+      const done = (id: string, u: UserId, start: number, end: number, over: Partial<FlowRecord> = {}) =>
+        ({ kind: 'insert', flow: flow(id, u, { appServer: 'app-a', startedAt: T0 + start, endedAt: T0 + end, endReason: 'completed', ...over }) }) as const;
+      await store.applyWrites([done('a1', a, 0, 10), done('a2', a, 100, 200), done('a3', a, 150, 400, { appServer: 'app-b' }), done('a4', a, 300, 310, { endReason: 'stream_error' }), { kind: 'insert', flow: flow('a5', a, { startedAt: T0 + 350 }) }]);
+      await store.applyWrites([done('a6', a, 1000, 1100), { kind: 'end', flowId: 'a5', endedAt: T0 + 1200, reason: 'completed' }]);
+      // A batch that fails (a purge whose DELETE fails) leaves the database and the spans as they were.
+      await store.savePin(pin(b));
+      await backend.failDeletesOn(admin, 'pins');
+      await t.throwsAsync(store.applyWrites([done('a7', a, 1150, 1300), { kind: 'purge', user: b }]));
+      await backend.allowDeletesOn(admin, 'pins');
+      await store.applyWrites([done('a7', a, 1150, 1300), { kind: 'purge', user: b }]);
+      const rows = await admin('flows').where('user_id', a).orderBy('id');
+      t.deepEqual(
+        rows.map((r) => [r.id, r.app_server, Number(r.started_at) - T0, Number(r.ended_at) - T0, r.end_reason, Number(r.streams)]),
+        [
+          ['a1', 'app-a', 0, 1300, 'completed', 4],
+          ['a3', 'app-b', 150, 400, 'completed', 1],
+          ['a4', 'app-a', 300, 310, 'stream_error', 1],
+          ['a5', null, 350, 1200, 'completed', 1],
+        ],
+      );
+      t.like((await store.flowsOverlapping(a, T0 + 1250))[0], { id: 'a1', startedAt: T0, endedAt: T0 + 1300, streams: 4 });
+      // A purge ends the user's spans: the next stream starts a row of its own.
+      await store.applyWrites([{ kind: 'purge', user: a }, done('a8', a, 1400, 1500)]);
+      t.deepEqual((await admin('flows').where('user_id', a)).map((r) => [r.id, Number(r.streams)]), [['a8', 1]]);
+      t.is(store.spans.held, 1);
+      await store.purgeUser(a);
+      t.is(store.spans.held, 0);
     },
   },
 ];

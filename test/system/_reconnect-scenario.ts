@@ -99,10 +99,12 @@ export function reconnectScenario(pins: 'header' | 'routes'): void {
 
     // The database recorded the flows, the decision and the route update in force: written behind, in batches a
     // second apart (store/write-behind.ts), so each table is read once the user's rows are in.
+    // A flows row is a stream or a span of several (its `streams`); other tables hold a row each.
     const stored = (table: string, atLeast: number) =>
       waitFor(`the user's ${table} in the database`, async () => {
         const rows = await stack.db(table).where('user_id', user);
-        return rows.length >= atLeast && rows;
+        const n = table === 'flows' ? rows.reduce((s: number, f: any) => s + Number(f.streams), 0) : rows.length;
+        return n >= atLeast && rows;
       });
     const flows = await stored('flows', 11);
     t.true(flows.every((f: any) => f.app_server === servedBy));

@@ -9,9 +9,10 @@ import { createUsers } from './0001-create-users.ts';
 import { createFlows } from './0002-create-flows.ts';
 import { createDecisions } from './0003-create-decisions.ts';
 import { createPins } from './0004-create-pins.ts';
+import { addFlowStreams } from './0005-flow-streams.ts';
 
 /** MIGRATIONS is every schema step in the order it is applied. */
-export const MIGRATIONS: readonly StoreMigration[] = [createUsers, createFlows, createDecisions, createPins];
+export const MIGRATIONS: readonly StoreMigration[] = [createUsers, createFlows, createDecisions, createPins, addFlowStreams];
 
 /** migrationSource serves MIGRATIONS to knex's migrator. */
 export const migrationSource: Knex.MigrationSource<StoreMigration> = {
