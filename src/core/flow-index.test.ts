@@ -1,6 +1,8 @@
 /** FlowIndex: recent flows per user in memory, answering only for instants it has seen whole. */
 import test from 'ava';
+import { decide } from './decision.ts';
 import { FlowIndex } from './flow-index.ts';
+import type { FlowRecord } from './ports.ts';
 import type { UserId } from './user-id.ts';
 
 const U = '0b6f3a52-6a3e-4d36-9f3c-6c1d2b3a4f50' as UserId;
@@ -63,4 +65,58 @@ test('the ended flows of a busy user are pruned in rounds as they end, so they s
   t.log(`at most ${most} flows were held at one time`);
   t.true(most >= 1000 && most <= 2 * 1002);
   t.is(ix.prune(10000), 1001, "a full prune leaves the window: the flows that ended at 9000 or later");
+});
+
+test('with gapMs, completed streams to one server are one span: overlapping hands out copies; other streams keep their own', (t) => {
+  const ix = new FlowIndex(60000, 5000);
+  ix.authoritativeFrom(0);
+  const done = (id: string, start: number, end: number, over: Partial<FlowRecord> = {}): FlowRecord => ({ ...flow(id, U, start), appServer: 'app-a', endedAt: end, endReason: 'completed', ...over });
+  ix.recorded(done('a', 1000, 1010));
+  ix.recorded(done('b', 2000, 2100));
+  ix.recorded(done('c', 2050, 2060, { appServer: 'app-b' }));
+  ix.recorded(done('d', 2200, 2300, { endReason: 'stream_error' }));
+  ix.recorded(done('e', 8000, 8100)); // 5,900 ms after the span's end: a new span
+  ix.recorded(done('f', 500, 600)); // older than the user's span: a record of its own
+  const seen = ix.overlapping(U, 0, 9000)!;
+  t.deepEqual(
+    seen.map((f) => [f.id, f.appServer, f.startedAt, f.endedAt, f.endReason, f.streams ?? 1]).sort(),
+    [
+      ['a', 'app-a', 1000, 2100, 'completed', 2],
+      ['c', 'app-b', 2050, 2060, 'completed', 1],
+      ['d', 'app-a', 2200, 2300, 'stream_error', 1],
+      ['e', 'app-a', 8000, 8100, 'completed', 1],
+      ['f', 'app-a', 500, 600, 'completed', 1],
+    ],
+  );
+  ix.recorded(done('g', 9000, 9500));
+  t.is(seen.find((f) => f.id === 'e')!.endedAt, 8100, 'a record handed out does not change as its span grows');
+  t.like(ix.overlapping(U, 0, 9600)!.find((f) => f.id === 'e'), { endedAt: 9500, streams: 2 });
+  ix.forget(U);
+  ix.recorded(done('h', 9600, 9700));
+  t.deepEqual(ix.overlapping(U, 0, 9800)!.map((f) => [f.id, f.streams ?? 1]), [['h', 1]], 'after a purge, a new span');
+});
+
+test('with gapMs, decide reads the index\'s spans as it reads the streams (random streams, in order of completion)', (t) => {
+  const graceMs = 3000;
+  let seed = 11;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  for (let u = 0; u < 200; u++) {
+    const ix = new FlowIndex(10 ** 9, graceMs);
+    ix.authoritativeFrom(0);
+    const streams: FlowRecord[] = [];
+    let at = 0;
+    for (let i = 0; i < 30; i++) {
+      at += Math.floor(rnd() * 6000);
+      streams.push({ id: `s${i}`, user: U, appServer: rnd() < 0.8 ? 'app-a' : 'app-b', startedAt: at, endedAt: at + Math.floor(rnd() * 2000), endReason: rnd() < 0.05 ? 'stream_error' : 'completed' });
+    }
+    for (const s of [...streams].sort((a, b) => a.endedAt! - b.endedAt!)) ix.recorded(s);
+    const held = ix.overlapping(U, 0, at)!;
+    t.is(held.reduce((n, f) => n + (f.streams ?? 1), 0), streams.length);
+    for (let q = -1000; q < at + 5000; q += 97) {
+      const a = decide(streams, q, graceMs);
+      const b = decide(held, q, graceMs);
+      if (a.branch !== b.branch) t.fail(`round ${u}, instant ${q}: streams say ${a.branch}, spans say ${b.branch}`);
+    }
+  }
+  t.pass();
 });

@@ -4,6 +4,12 @@
  * receives the same events, written behind), so a decision needs no database round trip, and a slow database
  * write cannot hold a decision back.
  *
+ * Completed streams a user makes to one server, each starting at most gapMs (the lifecycle's graceMs) after the
+ * previous one ended, are held as one record, a span (FlowRecord.streams), as the store holds them
+ * (src/store/flow-spans.ts says why a decision reads a span as it reads its streams): a busy user's streams were
+ * hundreds of records, and adding each to its user's map was the largest part of presencelb's main thread in
+ * access-log and flow-log modes.
+ *
  * It answers only what it has seen whole: a question about instants before it became authoritative (set once the
  * store's state has been restored after a start, see Lifecycle.restore), or before its retention window, gets
  * null, and the caller reads the store instead. Pure: no I/O, no timers; time comes in as arguments.
@@ -14,14 +20,23 @@ import type { UserId } from './user-id.ts';
 /** PRUNE_MIN: a user's flows are not pruned on a flow's end while there are fewer than this many. */
 const PRUNE_MIN = 16;
 
+/** Span is a record the index grows in place as streams join it; it hands out copies (overlapping). */
+type Span = { -readonly [K in keyof FlowRecord]: FlowRecord[K] };
+
 /** FlowIndex holds recent flows per user. */
 export class FlowIndex {
   readonly #byUser = new Map<UserId, Map<string, FlowRecord>>();
+  /** #spans: per user, per server ('' when unknown), the span the next completed stream may join. */
+  readonly #spans = new Map<UserId, Map<string, Span>>();
   /** #pruneAt: a user's flows are pruned when they reach this many (twice what the last prune left, at least PRUNE_MIN). */
   readonly #pruneAt = new Map<UserId, number>();
   #from = Number.POSITIVE_INFINITY;
 
-  constructor(private readonly retainMs: number) {}
+  /** gapMs: the longest pause between two streams of a span (at most graceMs); null keeps a record per stream. */
+  constructor(
+    private readonly retainMs: number,
+    private readonly gapMs: number | null = null,
+  ) {}
 
   /** authoritativeFrom says the index has seen every flow event since `at` (the end of the start-up restore). */
   authoritativeFrom(at: number): void {
@@ -34,10 +49,34 @@ export class FlowIndex {
     flows.set(flow.id, flow);
   }
 
-  /** recorded adds a flow that has already ended (FlowSink.flowRecorded): started and ended in one step. */
+  /**
+   * recorded adds a flow that has already ended (FlowSink.flowRecorded): started and ended in one step. A stream
+   * that ended `completed` joins its user's span for its server when it starts at most gapMs after the span's end
+   * and ends at most gapMs before its start; a newer one starts a span, an older one keeps a record of its own.
+   */
   recorded(flow: FlowRecord): void {
+    const endedAt = flow.endedAt ?? 0;
+    if (this.gapMs !== null && flow.endReason === 'completed' && flow.endedAt !== null) {
+      const server = flow.appServer ?? '';
+      let spans = this.#spans.get(flow.user);
+      const span = spans?.get(server);
+      if (span && this.#byUser.get(flow.user)?.get(span.id) === span && flow.startedAt <= span.endedAt! + this.gapMs && endedAt >= span.startedAt - this.gapMs) {
+        if (flow.startedAt < span.startedAt) span.startedAt = flow.startedAt;
+        if (endedAt > span.endedAt!) span.endedAt = endedAt;
+        span.streams = (span.streams ?? 1) + (flow.streams ?? 1);
+        return;
+      }
+      if (!span || endedAt >= span.endedAt!) {
+        const started: Span = { ...flow };
+        if (!spans) this.#spans.set(flow.user, (spans = new Map()));
+        spans.set(server, started);
+        this.started(started);
+        this.#maybePrune(flow.user, endedAt);
+        return;
+      }
+    }
     this.started(flow);
-    this.#maybePrune(flow.user, flow.endedAt ?? 0);
+    this.#maybePrune(flow.user, endedAt);
   }
 
   upstream(flowId: string, user: UserId, appServer: string): void {
@@ -74,6 +113,7 @@ export class FlowIndex {
     const flows = this.#byUser.get(user);
     if (!flows) return;
     for (const [id, f] of flows) if (f.endedAt !== null) flows.delete(id);
+    this.#spans.delete(user);
     this.#dropIfEmpty(user, flows);
   }
 
@@ -85,7 +125,8 @@ export class FlowIndex {
   overlapping(user: UserId, since: number, now: number): FlowRecord[] | null {
     if (since < this.#from || since < now - this.retainMs) return null;
     const out: FlowRecord[] = [];
-    for (const f of this.#byUser.get(user)?.values() ?? []) if (f.endedAt === null || f.endedAt >= since) out.push(f);
+    // Copies: a span goes on growing after the caller has read it.
+    for (const f of this.#byUser.get(user)?.values() ?? []) if (f.endedAt === null || f.endedAt >= since) out.push({ ...f });
     return out;
   }
 
@@ -112,5 +153,6 @@ export class FlowIndex {
     if (flows.size > 0) return;
     this.#byUser.delete(user);
     this.#pruneAt.delete(user);
+    this.#spans.delete(user);
   }
 }

@@ -60,7 +60,8 @@ export class Lifecycle implements PresenceSink {
     this.interpretation = o.presenceInterpretation ?? DEFAULT_PRESENCE_INTERPRETATION;
     this.fx = new StepRunner(o.store, o.clock, o.log);
     // Ended flows are kept past graceMs for NOTIFYs that are handled late (a busy queue, a Date header a second old).
-    this.index = new FlowIndex(o.graceMs + 30000);
+    // Completed streams of a user to one server, pauses of at most graceMs, are one span (flow-index.ts).
+    this.index = new FlowIndex(o.graceMs + 30000, o.graceMs);
     this.branches = new ClaimBranches({ o, fx: this.fx, index: this.index, sessions: this.sessions, queue: this.queue, servers: this.servers, interpretation: this.interpretation, move: (s, to) => this.move(s, to) });
   }
 
