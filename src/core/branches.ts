@@ -76,7 +76,8 @@ export class ClaimBranches {
       const since = s.pinCreatedAt ?? this.c.o.clock.now();
       await this.c.o.flowsSettled?.({ readFlows: true });
       const flows = this.c.index.overlapping(user, since, this.c.o.clock.now()) ?? (await this.c.o.store.flowsOverlapping(user, since).catch(() => null));
-      const resumed = flows !== null && flows.some((f) => f.startedAt >= since || f.endedAt === null);
+      // A span's latest start: a stream that started in the window may have joined a span begun before it.
+      const resumed = flows !== null && flows.some((f) => (f.lastStartedAt ?? f.startedAt) >= since || f.endedAt === null);
       const verdict = presenceVerdict(snapshotFromFingerprint(s.fingerprint), this.c.o.clock.now(), this.c.interpretation);
       const gone = verdict.gone;
       const outcome = resumed ? 'reconnected' : gone ? 'not_resumed_presence_gone' : 'not_resumed_presence_available';

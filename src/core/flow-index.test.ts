@@ -90,7 +90,7 @@ test('with gapMs, completed streams to one server are one span: overlapping hand
   );
   ix.recorded(done('g', 9000, 9500));
   t.is(seen.find((f) => f.id === 'e')!.endedAt, 8100, 'a record handed out does not change as its span grows');
-  t.like(ix.overlapping(U, 0, 9600)!.find((f) => f.id === 'e'), { endedAt: 9500, streams: 2 });
+  t.like(ix.overlapping(U, 0, 9600)!.find((f) => f.id === 'e'), { startedAt: 8000, lastStartedAt: 9000, endedAt: 9500, streams: 2 });
   ix.forget(U);
   ix.recorded(done('h', 9600, 9700));
   t.deepEqual(ix.overlapping(U, 0, 9800)!.map((f) => [f.id, f.streams ?? 1]), [['h', 1]], 'after a purge, a new span');

@@ -62,6 +62,7 @@ export class FlowIndex {
       const span = spans?.get(server);
       if (span && this.#byUser.get(flow.user)?.get(span.id) === span && flow.startedAt <= span.endedAt! + this.gapMs && endedAt >= span.startedAt - this.gapMs) {
         if (flow.startedAt < span.startedAt) span.startedAt = flow.startedAt;
+        if (flow.startedAt > (span.lastStartedAt ?? span.startedAt)) span.lastStartedAt = flow.startedAt;
         if (endedAt > span.endedAt!) span.endedAt = endedAt;
         span.streams = (span.streams ?? 1) + (flow.streams ?? 1);
         return;

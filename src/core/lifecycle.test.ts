@@ -8,7 +8,7 @@ import type { UserId } from './user-id.ts';
 const U = '0b6f3a52-6a3e-4d36-9f3c-6c1d2b3a4f50' as UserId;
 const servers = [{ name: 'app-a', host: '127.0.0.1', port: 1 }, { name: 'app-b', host: '127.0.0.1', port: 2 }];
 
-function setup() {
+function setup(over: { reconnectWindowMs?: number } = {}) {
   const calls: string[] = [];
   const access: string[] = [];
   const clock = new ManualClock();
@@ -16,7 +16,7 @@ function setup() {
   const store = new MemoryStore(calls);
   const routes = new FakeRoutes(calls);
   const log = new MemoryLogger();
-  const lc = new Lifecycle({ presence, store, routes, clock, log, appServers: servers, graceMs: 5000, reconnectWindowMs: 60000, stepTimeoutMs: 400, staleNotifyMs: 700000, onAccess: (u, atOnce) => access.push(`${atOnce ? '+' : '-'}${u === U ? 'U' : u}`) });
+  const lc = new Lifecycle({ presence, store, routes, clock, log, appServers: servers, graceMs: 5000, reconnectWindowMs: over.reconnectWindowMs ?? 60000, stepTimeoutMs: 400, staleNotifyMs: 700000, onAccess: (u, atOnce) => access.push(`${atOnce ? '+' : '-'}${u === U ? 'U' : u}`) });
   const steps: string[] = [];
   lc.observe((e) => steps.push(`${e.step}${e.ok ? '' : '!'}`));
   const grant = (name: string) => () => calls.push(`grant(${name})`);
@@ -232,6 +232,28 @@ test('reconnect window over, flows not resumed, presence says gone: the teardown
   t.deepEqual(calls.slice(-5), ['routes.unpin', 'presence.unsubscribe', 'presence.unpublish', 'presence.unregister', 'store.purgeUser']);
   t.is(lc.session(U), undefined);
   t.is(store.users.size, 0);
+});
+
+test('a stream that joins a span begun before the reconnect window counts as resumed (the span\'s latest start)', async (t) => {
+  // A window shorter than the index's retention, so the in-memory index (which holds spans) answers at its end.
+  const { lc, notify, ownT, clock, steps } = setup({ reconnectWindowMs: 20000 });
+  await lc.restore(); // the index answers once the store's state is restored
+  lc.flowStarted({ id: 'f1', user: U, appServer: 'app-a', startedAt: clock.now() }, () => {});
+  await lc.idle();
+  lc.flowEnded('f1', U, clock.now() + 10, 'completed');
+  lc.flowRecorded({ id: 'r1', user: U, appServer: 'app-a', startedAt: clock.now() + 20 }, clock.now() + 50, 'completed');
+  clock.advance(100);
+  notify([ownT]);
+  notify([ownT, { id: 'dev', basic: 'closed', note: null }]);
+  await lc.idle();
+  t.is(lc.session(U)?.state, 'reconnecting');
+  clock.advance(1000);
+  // 1 s after r1 ended, within graceMs: r2 joins r1's span, which began before the window.
+  lc.flowRecorded({ id: 'r2', user: U, appServer: 'app-a', startedAt: clock.now() }, clock.now() + 10, 'completed');
+  clock.advance(20000);
+  await lc.idle();
+  t.true(steps.includes('reconnect_outcome'), steps.join(','));
+  t.is(lc.session(U)?.state, 'tracking', 'reconnected, not torn down');
 });
 
 test('reconnect window over, flows not resumed, presence available: route withdrawn, user still tracked', async (t) => {

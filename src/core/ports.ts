@@ -46,6 +46,8 @@ export interface FlowRecord {
    * The identifying step reads a span as it reads its streams (see decide).
    */
   readonly streams?: number;
+  /** lastStartedAt: the latest start among a span's streams, when it differs from startedAt. */
+  readonly lastStartedAt?: number;
 }
 
 /**

@@ -31,8 +31,8 @@ test('completed streams of a user to one server, pauses within gapMs, become one
   const rows = written(fold, [stream(1000, 1010), stream(3000, 3020), stream(7000, 7500)]);
   t.is(rows.size, 1);
   const [row] = rows.values();
-  t.like(row, { id: 'f1', started_at: 1000, ended_at: 7500, end_reason: 'completed', streams: 3 });
-  t.like(rowToFlow(row!), { id: 'f1', startedAt: 1000, endedAt: 7500, streams: 3 });
+  t.like(row, { id: 'f1', started_at: 1000, last_started_at: 7000, ended_at: 7500, end_reason: 'completed', streams: 3 });
+  t.like(rowToFlow(row!), { id: 'f1', startedAt: 1000, lastStartedAt: 7000, endedAt: 7500, streams: 3 });
 });
 
 test('a pause longer than gapMs, another server, another user or spanMs reached starts a new row', (t) => {

@@ -16,6 +16,9 @@
  * [start, end + graceMs] over the streams. Streams join a span only while the gaps between them are at most
  * gapMs <= graceMs, so that union, for the streams of a span, is exactly [span start, span end + graceMs].
  *
+ * A span also keeps its latest start (last_started_at): the end of a reconnect window asks whether a stream started
+ * during it, and a stream that joined a span begun before the window did.
+ *
  * Open streams are never folded: each keeps its row, so its end and its server can be written to it, and a restart
  * closes it with a recorded reason. Pure apart from its own memory: no I/O; a store folds a batch in a Fold, and
  * keeps the Fold's spans only once the batch is committed, so a retried batch folds the same streams again, not
@@ -35,6 +38,7 @@ export interface FlowSpanOptions {
 interface Span {
   readonly row: FlowRow;
   startedAt: number;
+  lastStartedAt: number;
   endedAt: number;
   streams: number;
 }
@@ -141,6 +145,7 @@ export class Fold {
     const { gapMs, spanMs } = this.owner.options;
     if (span && startedAt <= span.endedAt + gapMs && endedAt >= span.startedAt - gapMs && Math.max(span.endedAt, endedAt) - Math.min(span.startedAt, startedAt) <= spanMs) {
       if (startedAt < span.startedAt) span.startedAt = startedAt;
+      if (startedAt > span.lastStartedAt) span.lastStartedAt = startedAt;
       if (endedAt > span.endedAt) span.endedAt = endedAt;
       span.streams += Number(row.streams ?? 1);
       this.#dirty.add(span);
@@ -150,7 +155,7 @@ export class Fold {
     } else {
       // A newer one starts a span; the one it replaces is written now if this batch grew it.
       if (span && this.#dirty.delete(span)) this.#own.push(spanRow(span));
-      const started: Span = { row, startedAt, endedAt, streams: Number(row.streams ?? 1) };
+      const started: Span = { row, startedAt, lastStartedAt: Math.max(startedAt, Number(row.last_started_at ?? startedAt)), endedAt, streams: Number(row.streams ?? 1) };
       byServer.set(server, started);
       this.#dirty.add(started);
     }
@@ -185,5 +190,5 @@ export class Fold {
 
 /** spanRow is the row a span is written as. */
 function spanRow(s: Span): FlowRow {
-  return { ...s.row, started_at: s.startedAt, ended_at: s.endedAt, streams: s.streams };
+  return { ...s.row, started_at: s.startedAt, last_started_at: s.lastStartedAt, ended_at: s.endedAt, streams: s.streams };
 }

@@ -357,14 +357,14 @@ const USER_MERGE_COLUMNS: Array<keyof UserRow> = ['state', 'app_server', 'update
 const ROWS_PER_STATEMENT = 400;
 
 /** FLOW_COLUMNS are the columns of a flow row, in the order flowsJson writes them. */
-const FLOW_COLUMNS = ['id', 'user_id', 'app_server', 'started_at', 'ended_at', 'end_reason', 'streams'] as const satisfies ReadonlyArray<keyof FlowRow>;
+const FLOW_COLUMNS = ['id', 'user_id', 'app_server', 'started_at', 'ended_at', 'end_reason', 'streams', 'last_started_at'] as const satisfies ReadonlyArray<keyof FlowRow>;
 
 /** FLOWS_PER_STATEMENT: flows per insert (one bound parameter whatever their number; see flowInsertSql). */
 const FLOWS_PER_STATEMENT = 2000;
 
 /** FLOW_UPSERT is what a flow id already stored does (see flowInsertSql). */
 const FLOW_UPSERT =
-  'ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at, ended_at = excluded.ended_at, end_reason = excluded.end_reason, streams = excluded.streams ' +
+  'ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at, ended_at = excluded.ended_at, end_reason = excluded.end_reason, streams = excluded.streams, last_started_at = excluded.last_started_at ' +
   'WHERE flows.ended_at IS NOT NULL AND excluded.ended_at IS NOT NULL';
 
 /**
@@ -379,7 +379,7 @@ const FLOW_UPSERT =
 function flowInsertSql(pg: boolean): string {
   const cols = FLOW_COLUMNS.join(', ');
   if (pg) {
-    const types = ['text', 'uuid', 'text', 'bigint', 'bigint', 'text', 'integer'];
+    const types = ['text', 'uuid', 'text', 'bigint', 'bigint', 'text', 'integer', 'bigint'];
     const vals = types.map((t, i) => `CAST(e->>${i} AS ${t})`).join(', ');
     return `INSERT INTO flows (${cols}) SELECT ${vals} FROM json_array_elements(CAST(? AS json)) AS e ${FLOW_UPSERT}`;
   }
@@ -389,7 +389,9 @@ function flowInsertSql(pg: boolean): string {
 
 /** flowsJson writes rows as the JSON array flowInsertSql reads: one array of FLOW_COLUMNS per row. */
 function flowsJson(rows: readonly FlowRow[]): string {
-  return JSON.stringify(rows.map((r) => [r.id, r.user_id, r.app_server, Number(r.started_at), r.ended_at === null ? null : Number(r.ended_at), r.end_reason, Number(r.streams ?? 1)]));
+  return JSON.stringify(
+    rows.map((r) => [r.id, r.user_id, r.app_server, Number(r.started_at), r.ended_at === null ? null : Number(r.ended_at), r.end_reason, Number(r.streams ?? 1), Number(r.last_started_at ?? r.started_at)]),
+  );
 }
 const USERS_PER_PURGE = 2000;
 

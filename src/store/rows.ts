@@ -32,6 +32,8 @@ export interface FlowRow {
   end_reason: string | null;
   /** streams: how many HTTP streams the row stands for (1, or more for a span: flow-spans.ts); absent: 1. */
   streams?: number | string;
+  /** last_started_at: the latest start among the row's streams (null or absent: started_at). */
+  last_started_at?: number | string | null;
 }
 
 /** DecisionRow is a row of decisions; id is assigned by the database. */
@@ -89,6 +91,7 @@ export const flowToRow = (f: FlowRecord): FlowRow => ({
   ended_at: f.endedAt,
   end_reason: f.endReason,
   streams: f.streams ?? 1,
+  last_started_at: f.lastStartedAt ?? f.startedAt,
 });
 
 export const rowToFlow = (r: FlowRow): FlowRecord => ({
@@ -99,6 +102,7 @@ export const rowToFlow = (r: FlowRow): FlowRecord => ({
   endedAt: toMillisOrNull(r.ended_at),
   endReason: r.end_reason as FlowEndReason | null,
   ...(r.streams !== undefined && Number(r.streams) !== 1 ? { streams: Number(r.streams) } : {}),
+  ...(r.last_started_at != null && toMillis(r.last_started_at) !== toMillis(r.started_at) ? { lastStartedAt: toMillis(r.last_started_at) } : {}),
 });
 
 export const decisionToRow = (d: DecisionRecord): DecisionRow => ({

@@ -41,7 +41,7 @@ interface Env {
 /** EXPECTED_SCHEMA is the schema both dialects must have: every column and whether it accepts NULL. */
 const EXPECTED_SCHEMA: Record<string, Record<string, boolean>> = {
   users: { user_id: false, state: false, app_server: true, created_at: false, updated_at: false, presence: true },
-  flows: { id: false, user_id: false, app_server: true, started_at: false, ended_at: true, end_reason: true, streams: false },
+  flows: { id: false, user_id: false, app_server: true, started_at: false, ended_at: true, end_reason: true, streams: false, last_started_at: true },
   decisions: { id: false, user_id: false, decided_at: false, notify_sent_at: false, branch: false, app_server: true, reason: false },
   pins: { user_id: false, app_server: false, created_at: false, expires_at: false },
 };
@@ -369,15 +369,15 @@ const CASES: Case[] = [
       await store.applyWrites([done('a7', a, 1150, 1300), { kind: 'purge', user: b }]);
       const rows = await admin('flows').where('user_id', a).orderBy('id');
       t.deepEqual(
-        rows.map((r) => [r.id, r.app_server, Number(r.started_at) - T0, Number(r.ended_at) - T0, r.end_reason, Number(r.streams)]),
+        rows.map((r) => [r.id, r.app_server, Number(r.started_at) - T0, Number(r.last_started_at) - T0, Number(r.ended_at) - T0, r.end_reason, Number(r.streams)]),
         [
-          ['a1', 'app-a', 0, 1300, 'completed', 4],
-          ['a3', 'app-b', 150, 400, 'completed', 1],
-          ['a4', 'app-a', 300, 310, 'stream_error', 1],
-          ['a5', null, 350, 1200, 'completed', 1],
+          ['a1', 'app-a', 0, 1150, 1300, 'completed', 4],
+          ['a3', 'app-b', 150, 150, 400, 'completed', 1],
+          ['a4', 'app-a', 300, 300, 310, 'stream_error', 1],
+          ['a5', null, 350, 350, 1200, 'completed', 1],
         ],
       );
-      t.like((await store.flowsOverlapping(a, T0 + 1250))[0], { id: 'a1', startedAt: T0, endedAt: T0 + 1300, streams: 4 });
+      t.like((await store.flowsOverlapping(a, T0 + 1250))[0], { id: 'a1', startedAt: T0, lastStartedAt: T0 + 1150, endedAt: T0 + 1300, streams: 4 });
       // A purge ends the user's spans: the next stream starts a row of its own.
       await store.applyWrites([{ kind: 'purge', user: a }, done('a8', a, 1400, 1500)]);
       t.deepEqual((await admin('flows').where('user_id', a)).map((r) => [r.id, Number(r.streams)]), [['a8', 1]]);
