@@ -369,7 +369,7 @@ const FLOW_UPSERT =
 
 /**
  * flowInsertSql is the statement inserting flows given as one JSON array of rows (flowsJson), for the dialect. One
- * parameter instead of seven a row: binding thousands of parameters (the sqlite3 driver converts each on the main
+ * parameter instead of one a column a row: binding thousands of parameters (the sqlite3 driver converts each on the main
  * thread) and knex's scan of the statement for each placeholder cost more than the database's own work; the
  * database reads the JSON itself (SQLite's json_each, in libuv's thread pool; PostgreSQL's json_array_elements).
  * ON CONFLICT … DO UPDATE (SQLite 3.24+, PostgreSQL): a flow id already stored is a span the batch grew, and an
