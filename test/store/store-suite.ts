@@ -5,6 +5,8 @@
  * to make DELETEs on a table fail (a trigger), used to prove the purge is atomic.
  */
 import test, { type ExecutionContext } from 'ava';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import type { Knex } from 'knex';
 import type { FlowRecord, Logger } from '../../src/core/ports.ts';
 import type { UserId } from '../../src/core/user-id.ts';
@@ -294,6 +296,24 @@ const CASES: Case[] = [
         done.map((r: { name: string }) => r.name),
         MIGRATIONS.map((m) => m.name),
       );
+    },
+  },
+  {
+    title: 'a database written before flows had spans (migration 0004) upgrades: its flows read as one stream each',
+    async run(t, _env, backend) {
+      const cfg = await backend.freshConfig();
+      if (cfg.client === 'sqlite3') await mkdir(path.dirname(cfg.filename), { recursive: true }); // as openStore does
+      const db = createKnex(cfg);
+      const before = MIGRATIONS.slice(0, MIGRATIONS.findIndex((m) => m.name === '0005_flow_streams'));
+      await db.migrate.latest({ migrationSource: { getMigrations: async () => before, getMigrationName: (m: { name: string }) => m.name, getMigration: async (m: unknown) => m }, tableName: 'knex_migrations' } as never);
+      const u = uid();
+      await db('flows').insert({ id: 'old', user_id: u, app_server: 'app-a', started_at: T0, ended_at: T0 + 10, end_reason: 'completed' });
+      await db.destroy();
+      const store = await openStore(cfg, testLogger(), { gapMs: 5000, spanMs: 60000 });
+      t.teardown(() => store.close());
+      t.deepEqual(await store.flowsOverlapping(u, 0), [{ id: 'old', user: u, appServer: 'app-a', startedAt: T0, endedAt: T0 + 10, endReason: 'completed' }]);
+      await store.applyWrites([{ kind: 'insert', flow: flow('new', u, { appServer: 'app-a', startedAt: T0 + 20, endedAt: T0 + 30, endReason: 'completed' }) }]);
+      t.is((await store.flowsOverlapping(u, 0)).length, 2, 'a row written before the upgrade is not a span to grow');
     },
   },
   {
