@@ -180,7 +180,8 @@ export const configSchema = z.strictObject({
       /**
        * flowSpanMs: a user's completed streams to one server, each starting at most graceMs after the one before
        * ended, are stored as one row of flows (a span, their number in `streams`) lasting at most this long; 0 stores
-       * a row per stream. Decisions read a span as they read its streams (src/store/flow-spans.ts).
+       * a row per stream. Decisions read a span as they read its streams (src/store/flow-spans.ts). The in-memory
+       * index folds completed streams the same way whatever this is (memory only; no span length there).
        */
       flowSpanMs: z.number().int().min(0).max(3600000).default(60000),
     })

@@ -44,3 +44,14 @@ test('notifyInstant: Date header second extended to its end, never past arrival;
   t.is(notifyInstant({ sentAt: T, receivedAt: T + 300 }), T + 300);
   t.is(notifyInstant({ sentAt: Number.NaN, receivedAt: T }), T);
 });
+
+test('a span ranks by its latest stream started by the instant, not by its first', (t) => {
+  // Streams to app-a every second for 51 s (one span), one stream to app-b at 50 s: at 52.6 s the latest stream
+  // the NOTIFY could have seen went to app-a.
+  const a: FlowRecord = { ...flow('a', T, T + 51_000), streams: 52, lastStartedAt: T + 51_000 };
+  const b = flow('b', T + 50_000, T + 51_000, 'app-b');
+  t.like(decide([a, b], T + 52_600, G), { branch: 'reconnect', appServer: 'app-a' });
+  // A span with streams on both sides of the instant ranks as if its last one before it started at the instant.
+  const c: FlowRecord = { ...flow('c', T + 40_000, T + 60_000, 'app-b'), streams: 20, lastStartedAt: T + 59_000 };
+  t.like(decide([a, c], T + 52_600, G), { branch: 'reconnect', appServer: 'app-b' });
+});

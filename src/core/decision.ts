@@ -12,8 +12,8 @@ export type Decision =
 /**
  * decide says a user was in use at `at` when some flow had started at or before `at` and had not ended more than
  * graceMs before it (an open flow, a flow that ended after `at`, or one that ended within the grace period). The
- * server to reconnect to is that of the latest-started such flow whose server is known; open flows win over
- * ended ones. Flows that started after `at` are ignored: they could not have been seen by the NOTIFY.
+ * server to reconnect to is that of the latest-started such flow whose server is known (for a span, its latest
+ * stream started by `at`: latestStart); open flows win over ended ones. Flows that started after `at` are ignored: they could not have been seen by the NOTIFY.
  */
 export function decide(flows: readonly FlowRecord[], at: number, graceMs: number): Decision {
   const inUse = flows.filter((f) => f.startedAt <= at && (f.endedAt === null || f.endedAt >= at - graceMs));
@@ -24,7 +24,7 @@ export function decide(flows: readonly FlowRecord[], at: number, graceMs: number
       reason: `no flow open at ${iso(at)} nor ended within ${graceMs} ms before it` + (later ? ` (${later} flow(s) started after it)` : ''),
     };
   }
-  const ranked = [...inUse].sort((a, b) => rank(b) - rank(a) || b.startedAt - a.startedAt);
+  const ranked = [...inUse].sort((a, b) => rank(b) - rank(a) || latestStart(b, at) - latestStart(a, at));
   const best = ranked.find((f) => f.appServer !== null) ?? ranked[0]!;
   const open = best.endedAt === null || best.endedAt >= at;
   return {
@@ -39,6 +39,15 @@ export function decide(flows: readonly FlowRecord[], at: number, graceMs: number
 
 function rank(f: FlowRecord): number {
   return f.endedAt === null ? 1 : 0;
+}
+
+/**
+ * latestStart is when the flow's latest stream that the NOTIFY could have seen started: a stream's start, a span's
+ * latest start (FlowRecord.lastStartedAt), or `at` for a span with streams started on both sides of it (one of
+ * them started by `at`, and as late as `at` at the latest).
+ */
+function latestStart(f: FlowRecord, at: number): number {
+  return Math.min(f.lastStartedAt ?? f.startedAt, at);
 }
 
 /**

@@ -51,8 +51,9 @@ export class FlowIndex {
 
   /**
    * recorded adds a flow that has already ended (FlowSink.flowRecorded): started and ended in one step. A stream
-   * that ended `completed` joins its user's span for its server when it starts at most gapMs after the span's end
-   * and ends at most gapMs before its start; a newer one starts a span, an older one keeps a record of its own.
+   * that ended `completed` joins its user's span for its server when it starts no earlier than the span's first
+   * stream and at most gapMs after the span's end (so a span's start never moves, and its latest start is exact);
+   * a newer one starts a span, an older one keeps a record of its own.
    */
   recorded(flow: FlowRecord): void {
     const endedAt = flow.endedAt ?? 0;
@@ -60,8 +61,7 @@ export class FlowIndex {
       const server = flow.appServer ?? '';
       let spans = this.#spans.get(flow.user);
       const span = spans?.get(server);
-      if (span && this.#byUser.get(flow.user)?.get(span.id) === span && flow.startedAt <= span.endedAt! + this.gapMs && endedAt >= span.startedAt - this.gapMs) {
-        if (flow.startedAt < span.startedAt) span.startedAt = flow.startedAt;
+      if (span && this.#byUser.get(flow.user)?.get(span.id) === span && flow.startedAt >= span.startedAt && flow.startedAt <= span.endedAt! + this.gapMs) {
         if (flow.startedAt > (span.lastStartedAt ?? span.startedAt)) span.lastStartedAt = flow.startedAt;
         if (endedAt > span.endedAt!) span.endedAt = endedAt;
         span.streams = (span.streams ?? 1) + (flow.streams ?? 1);

@@ -160,3 +160,16 @@ test('decide reads spans as it reads their streams, at every instant (random str
   }
   t.pass();
 });
+
+test('a stream that started before its user\'s span does not join it, so a stored span\'s start never moves', (t) => {
+  n = 0;
+  const spans = new FlowSpans({ gapMs: 5000, spanMs: 60000 });
+  const rows = written(spans.fold(), [stream(85000, 90000), stream(70000, 100000), stream(101000, 102000)]);
+  t.deepEqual(
+    [...rows.values()].sort((a, b) => Number(a.started_at) - Number(b.started_at)).map((r) => [r.id, r.started_at, r.last_started_at, r.ended_at, r.streams]),
+    [
+      ['f2', 70000, 101000, 102000, 2],
+      ['f1', 85000, 85000, 90000, 1],
+    ],
+  );
+});

@@ -7,8 +7,8 @@
  * A completed stream joins the user's latest span for its server when
  * - it ended `completed` (a stream that ended otherwise, e.g. `stream_error`, keeps a row of its own, so its reason
  *   is never lost in a span),
- * - it starts at most gapMs after the span ends and ends at most gapMs before it starts (gapMs is at most the
- *   lifecycle's graceMs), and
+ * - it starts no earlier than the span's first stream and at most gapMs after the span's end (gapMs is at most the
+ *   lifecycle's graceMs), so a span's start never moves (the admin API pages a user's flows by it), and
  * - the span then lasts at most spanMs (so the admin API still shows a user's activity minute by minute).
  *
  * Why a decision read from spans is the one read from the streams: the identifying step counts a user in use at `t`
@@ -143,14 +143,14 @@ export class Fold {
       if (committed) byServer.set(server, (span = { ...committed }));
     }
     const { gapMs, spanMs } = this.owner.options;
-    if (span && startedAt <= span.endedAt + gapMs && endedAt >= span.startedAt - gapMs && Math.max(span.endedAt, endedAt) - Math.min(span.startedAt, startedAt) <= spanMs) {
-      if (startedAt < span.startedAt) span.startedAt = startedAt;
+    if (span && startedAt >= span.startedAt && startedAt <= span.endedAt + gapMs && Math.max(span.endedAt, endedAt) - span.startedAt <= spanMs) {
       if (startedAt > span.lastStartedAt) span.lastStartedAt = startedAt;
       if (endedAt > span.endedAt) span.endedAt = endedAt;
       span.streams += Number(row.streams ?? 1);
       this.#dirty.add(span);
     } else if (span && endedAt < span.endedAt) {
-      // A stream older than the user's span keeps a row of its own and leaves the span open.
+      // A stream older than the user's span (one that ended before it, or started before it and ended within it)
+      // keeps a row of its own and leaves the span open.
       this.#own.push(row);
     } else {
       // A newer one starts a span; the one it replaces is written now if this batch grew it.

@@ -383,7 +383,8 @@ function flowInsertSql(pg: boolean): string {
     const vals = types.map((t, i) => `CAST(e->>${i} AS ${t})`).join(', ');
     return `INSERT INTO flows (${cols}) SELECT ${vals} FROM json_array_elements(CAST(? AS json)) AS e ${FLOW_UPSERT}`;
   }
-  const vals = FLOW_COLUMNS.map((_, i) => `value->>${i}`).join(', ');
+  // json_extract (SQLite 3.9+) rather than ->> (3.38+), for a sqlite3 built against an older system SQLite.
+  const vals = FLOW_COLUMNS.map((_, i) => `json_extract(value, '$[${i}]')`).join(', ');
   return `INSERT INTO flows (${cols}) SELECT ${vals} FROM json_each(?) WHERE true ${FLOW_UPSERT}`;
 }
 
