@@ -5,8 +5,8 @@
  * write cannot hold a decision back.
  *
  * Completed streams a user makes to one server, each starting at most gapMs (the lifecycle's graceMs) after the
- * previous one ended, are held as one record, a span (FlowRecord.streams), as the store holds them
- * (src/store/flow-spans.ts says why a decision reads a span as it reads its streams): a busy user's streams were
+ * previous one ended, are held as one record, a span (FlowRecord.streams), by the rule the store folds by too
+ * (flow-span.ts, which says why a decision reads a span as it reads its streams): a busy user's streams were
  * hundreds of records, and adding each to its user's map was the largest part of presencelb's main thread in
  * access-log and flow-log modes.
  *
@@ -14,6 +14,7 @@
  * store's state has been restored after a start, see Lifecycle.restore), or before its retention window, gets
  * null, and the caller reads the store instead. Pure: no I/O, no timers; time comes in as arguments.
  */
+import { foldable, joinsSpan } from './flow-span.ts';
 import type { FlowEndReason, FlowRecord } from './ports.ts';
 import type { UserId } from './user-id.ts';
 
@@ -57,11 +58,11 @@ export class FlowIndex {
    */
   recorded(flow: FlowRecord): void {
     const endedAt = flow.endedAt ?? 0;
-    if (this.gapMs !== null && flow.endReason === 'completed' && flow.endedAt !== null) {
+    if (this.gapMs !== null && foldable(flow.endedAt, flow.endReason)) {
       const server = flow.appServer ?? '';
       let spans = this.#spans.get(flow.user);
       const span = spans?.get(server);
-      if (span && this.#byUser.get(flow.user)?.get(span.id) === span && flow.startedAt >= span.startedAt && flow.startedAt <= span.endedAt! + this.gapMs) {
+      if (span && this.#byUser.get(flow.user)?.get(span.id) === span && joinsSpan(span.startedAt, span.endedAt!, flow.startedAt, endedAt, this.gapMs)) {
         if (flow.startedAt > (span.lastStartedAt ?? span.startedAt)) span.lastStartedAt = flow.startedAt;
         if (endedAt > span.endedAt!) span.endedAt = endedAt;
         span.streams = (span.streams ?? 1) + (flow.streams ?? 1);

@@ -4,26 +4,19 @@
  * index lands on its own page; see ARCHITECTURE.md, "Flows are stored as spans"). A span is one row standing for
  * `streams` completed streams of one user to one server, from the first start to the last end.
  *
- * A completed stream joins the user's latest span for its server when
- * - it ended `completed` (a stream that ended otherwise, e.g. `stream_error`, keeps a row of its own, so its reason
- *   is never lost in a span),
- * - it starts no earlier than the span's first stream and at most gapMs after the span's end (gapMs is at most the
- *   lifecycle's graceMs), so a span's start never moves (the admin API pages a user's flows by it), and
- * - the span then lasts at most spanMs (so the admin API still shows a user's activity minute by minute).
- *
- * Why a decision read from spans is the one read from the streams: the identifying step counts a user in use at `t`
- * when some stream started by `t` and ended no more than graceMs before it, i.e. when `t` lies in the union of
- * [start, end + graceMs] over the streams. Streams join a span only while the gaps between them are at most
- * gapMs <= graceMs, so that union, for the streams of a span, is exactly [span start, span end + graceMs].
- *
- * A span also keeps its latest start (last_started_at): the end of a reconnect window asks whether a stream started
- * during it, and a stream that joined a span begun before the window did.
+ * A completed stream joins the user's latest span for its server by the rule of src/core/flow-span.ts, which also
+ * says why a decision reads a span as it reads its streams: it ended `completed` (a stream that ended otherwise,
+ * e.g. `stream_error`, keeps a row of its own, so its reason is never lost in a span), it starts no earlier than
+ * the span's first stream (so a span's start never moves: the admin API pages a user's flows by it) and at most
+ * gapMs after its end, and the span then lasts at most spanMs (so the admin API still shows a user's activity
+ * minute by minute). A span keeps its latest start (last_started_at) for the end of a reconnect window.
  *
  * Open streams are never folded: each keeps its row, so its end and its server can be written to it, and a restart
  * closes it with a recorded reason. Pure apart from its own memory: no I/O; a store folds a batch in a Fold, and
  * keeps the Fold's spans only once the batch is committed, so a retried batch folds the same streams again, not
  * twice.
  */
+import { foldable, joinsSpan } from '../core/flow-span.ts';
 import type { FlowRow } from './rows.ts';
 
 /** FlowSpanOptions say which streams may share a row; spanMs 0 keeps a row per stream. */
@@ -127,7 +120,7 @@ export class Fold {
    * user's span keeps it as it is; any other joins its user's span for its server, or starts one.
    */
   add(row: FlowRow): void {
-    if (!this.owner.enabled || row.ended_at === null || row.end_reason !== 'completed') {
+    if (!this.owner.enabled || !foldable(row.ended_at, row.end_reason)) {
       this.#own.push(row);
       return;
     }
@@ -143,7 +136,7 @@ export class Fold {
       if (committed) byServer.set(server, (span = { ...committed }));
     }
     const { gapMs, spanMs } = this.owner.options;
-    if (span && startedAt >= span.startedAt && startedAt <= span.endedAt + gapMs && Math.max(span.endedAt, endedAt) - span.startedAt <= spanMs) {
+    if (span && joinsSpan(span.startedAt, span.endedAt, startedAt, endedAt, gapMs, spanMs)) {
       if (startedAt > span.lastStartedAt) span.lastStartedAt = startedAt;
       if (endedAt > span.endedAt) span.endedAt = endedAt;
       span.streams += Number(row.streams ?? 1);
