@@ -72,6 +72,9 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
     ...(config.xds.pins === 'header' ? { pinHeader: config.xds.pinHeader } : {}),
     reportLagMs: config.extProc.accessLogLagMs,
     flowLog: config.extProc.flowLog,
+    ...(config.extProc.spanHoldMs > 0 && config.lifecycle.flowSpanMs > 0
+      ? { spanHold: { gapMs: config.lifecycle.graceMs, spanMs: config.lifecycle.flowSpanMs, holdMs: config.extProc.spanHoldMs } }
+      : {}),
     log: log.child({ component: 'ext_proc' }),
   });
   // extProc.offPath: the users granted at once, whose requests the route table takes off ext_proc (route.ts).

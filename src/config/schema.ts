@@ -78,6 +78,16 @@ export const configSchema = z.strictObject({
        * flow log (no ext_proc: every flow comes from the file) set accessLogLagMs as envoy/envoy-flow-log.yaml says
        * (1500); with ext_proc reporting each start, 0 is right, so it is checked only with offPath (below).
        */
+      /**
+       * spanHoldMs: how long the data path's thread may hold a tracked user's completed flows reported whole (every
+       * request in access-log and flow-log modes, and off-path users'), folded into spans by lifecycle.flowSpanMs's
+       * rule, before it hands them to the lifecycle (src/dataplane/span-hold.ts): one span per user and server per
+       * spanHoldMs instead of one message, index entry and row per request. Decisions do not wait for it: before the
+       * identifying step or the end of a reconnect window reads a user's flows, that user's spans are handed over.
+       * What it delays: the rows the admin API and the database show, by up to this long. 0 (or flowSpanMs 0)
+       * hands each flow over as it comes.
+       */
+      spanHoldMs: z.number().int().min(0).max(60000).default(2000),
       flowLog: z
         .strictObject({
           files: z

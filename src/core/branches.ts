@@ -74,7 +74,7 @@ export class ClaimBranches {
       if (!s || s.state !== 'reconnecting') return;
       s.cancelPinTimer = null;
       const since = s.pinCreatedAt ?? this.c.o.clock.now();
-      await this.c.o.flowsSettled?.({ readFlows: true });
+      await this.c.o.flowsSettled?.({ readFlows: true, user });
       const flows = this.c.index.overlapping(user, since, this.c.o.clock.now()) ?? (await this.c.o.store.flowsOverlapping(user, since).catch(() => null));
       // A span's latest start: a stream that started in the window may have joined a span begun before it.
       const resumed = flows !== null && flows.some((f) => (f.lastStartedAt ?? f.startedAt) >= since || f.endedAt === null);
@@ -107,7 +107,7 @@ export class ClaimBranches {
     this.c.move(s, 'tearing_down');
     // The data path has heard that the user is no longer granted at once before presencelb withdraws anything: from
     // here on the user's requests wait for the lifecycle (flowsSettled answers after that news, see lifecycle-types).
-    await this.c.o.flowsSettled?.({ readFlows: false });
+    await this.c.o.flowsSettled?.({ readFlows: false, user });
     s.cancelPinTimer?.();
     s.cancelPinTimer = null;
     if (wasPinned) await this.unpin(user);

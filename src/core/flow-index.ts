@@ -63,7 +63,9 @@ export class FlowIndex {
       let spans = this.#spans.get(flow.user);
       const span = spans?.get(server);
       if (span && this.#byUser.get(flow.user)?.get(span.id) === span && joinsSpan(span.startedAt, span.endedAt!, flow.startedAt, endedAt, this.gapMs)) {
-        if (flow.startedAt > (span.lastStartedAt ?? span.startedAt)) span.lastStartedAt = flow.startedAt;
+        // A span the data path folded (its streams and latest start) joins as its streams would.
+        const last = flow.lastStartedAt ?? flow.startedAt;
+        if (last > (span.lastStartedAt ?? span.startedAt)) span.lastStartedAt = last;
         if (endedAt > span.endedAt!) span.endedAt = endedAt;
         span.streams = (span.streams ?? 1) + (flow.streams ?? 1);
         return;

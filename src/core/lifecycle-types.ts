@@ -33,10 +33,11 @@ export interface LifecycleOptions {
    * flowUpstream or flowEnded (a data path in another thread sends them in batches), and once the data path has heard
    * every onAccess before the call. The identifying step and the end of a reconnect window wait for it before they
    * read the user's flows (readFlows true: a data path that hears of flows late, from an access log, also waits
-   * that long); a teardown waits for it before it withdraws anything (readFlows false). It must resolve, bounding
-   * its wait.
+   * that long); a teardown waits for it before it withdraws anything (readFlows false). A data path that holds a
+   * user's completed flows for a while (src/dataplane/span-hold.ts) hands the named user's over before it resolves.
+   * It must resolve, bounding its wait.
    */
-  readonly flowsSettled?: (o: { readonly readFlows: boolean }) => Promise<void>;
+  readonly flowsSettled?: (o: { readonly readFlows: boolean; readonly user: UserId }) => Promise<void>;
 }
 
 /** Session is the lifecycle's in-memory view of one tracked user; mutated only inside that user's queue. */

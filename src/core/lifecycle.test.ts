@@ -392,3 +392,23 @@ test('a flow reported whole (flowRecorded): a new user is set up by it; a tracke
   t.is(store.decisions.at(-1)?.branch, 'reconnect', 'w2 ended within graceMs of the NOTIFY');
   t.is(calls.at(-1), 'presence.sendReconnect(app-b)');
 });
+
+test('a span the data path folded (flowRecorded with streams): one row with its streams and latest start, read by the decision', async (t) => {
+  const { lc, calls, store, clock, notify, ownT } = setup();
+  await lc.restore();
+  lc.flowRecorded({ id: 'w1', user: U, appServer: 'app-a', startedAt: clock.now() }, clock.now() + 3, 'completed');
+  await lc.idle();
+  notify([ownT]);
+  await lc.idle();
+  clock.advance(20000);
+  const before = calls.length;
+  const start = clock.now() - 9000;
+  lc.flowRecorded({ id: 's1', user: U, appServer: 'app-b', startedAt: start, streams: 4, lastStartedAt: start + 8000 }, start + 8500, 'completed');
+  t.deepEqual(calls.slice(before), ['store.insertFlow(s1)']);
+  t.deepEqual(store.flows.get('s1'), { id: 's1', user: U, appServer: 'app-b', startedAt: start, endedAt: start + 8500, endReason: 'completed', streams: 4, lastStartedAt: start + 8000 });
+  clock.advance(1000);
+  notify([ownT, { id: 'dev', basic: 'closed', note: null }]);
+  await lc.idle();
+  t.is(store.decisions.at(-1)?.branch, 'reconnect', 'the span ended within graceMs of the NOTIFY');
+  t.is(calls.at(-1), 'presence.sendReconnect(app-b)');
+});

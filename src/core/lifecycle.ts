@@ -39,6 +39,12 @@ export interface FlowStart {
   readonly user: UserId;
   readonly appServer: string | null;
   readonly startedAt: number;
+  /**
+   * streams and lastStartedAt are set on a flow reported whole (flowRecorded) that is a span of completed streams
+   * the data path folded before it reported them (src/dataplane/span-hold.ts), as FlowRecord's.
+   */
+  readonly streams?: number;
+  readonly lastStartedAt?: number;
 }
 
 const RETRY_MIN_MS = 1000;
@@ -136,8 +142,11 @@ export class Lifecycle implements PresenceSink {
       this.flowEnded(flow.id, flow.user, endedAt, reason);
       return;
     }
-    // One literal shape for every record (a spread of the start gives objects of varying shapes, slower to index).
-    const record: FlowRecord = { id: flow.id, user: flow.user, appServer: flow.appServer, startedAt: flow.startedAt, endedAt, endReason: reason };
+    // Literal shapes (a spread of the start gives objects of varying shapes, slower to index).
+    const record: FlowRecord =
+      flow.streams === undefined
+        ? { id: flow.id, user: flow.user, appServer: flow.appServer, startedAt: flow.startedAt, endedAt, endReason: reason }
+        : { id: flow.id, user: flow.user, appServer: flow.appServer, startedAt: flow.startedAt, endedAt, endReason: reason, streams: flow.streams, lastStartedAt: flow.lastStartedAt ?? flow.startedAt };
     this.index.recorded(record);
     if (flow.appServer) existing!.appServer = flow.appServer;
     this.fx.write('insertFlow', flow.user, () => this.o.store.insertFlow(record));
@@ -401,7 +410,7 @@ export class Lifecycle implements PresenceSink {
     this.move(s, 'deciding');
     let d = imposed;
     if (!d) {
-      await this.o.flowsSettled?.({ readFlows: true });
+      await this.o.flowsSettled?.({ readFlows: true, user });
       const flows = this.index.overlapping(user, at - this.o.graceMs, this.o.clock.now()) ?? await this.o.store.flowsOverlapping(user, at - this.o.graceMs).catch((e) => {
         this.o.log.error({ user, code: 'STORE_FAILED', err: String(e) }, 'cannot read flows: decision postponed');
         return null;

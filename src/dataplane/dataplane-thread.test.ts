@@ -31,7 +31,7 @@ class Sink {
     this.changed();
   }
   flowRecorded(f: FlowStart, _at: number, reason: FlowEndReason): void {
-    this.events.push(`recorded ${f.user} ${f.appServer} ${reason}`);
+    this.events.push(`recorded ${f.user} ${f.appServer} ${reason}${f.streams ? ` x${f.streams}` : ''}`);
     this.changed();
   }
   flowEnded(_id: string, user: UserId, _at: number, reason: FlowEndReason): void {
@@ -196,6 +196,65 @@ test.serial('flow events wait in the thread up to batchMs; settle() brings every
   }
   await dp.settle();
   t.pass('settle with no thread resolves at once');
+});
+
+test.serial('with spanHold, a tracked user\'s completed flows wait folded in the thread: settle for the user, losing the grant or stop releases them', async (t) => {
+  const sink = new Sink();
+  const V = '11111111-2222-4333-8444-555555555555' as UserId;
+  const dp = new DataplaneThread({ identity, appServers, log, spanHold: { gapMs: 5000, spanMs: 60000, holdMs: 60000 } });
+  dp.onAccess(U, true);
+  dp.onAccess(V, true);
+  const port = await dp.start({ listen: '127.0.0.1:0', flows: sink });
+  let stopped = false;
+  try {
+    for (const rid of ['h1', 'h2', 'h3']) await logEnd(port, rid);
+    await logEnd(port, 'v1', V);
+    await tick();
+    t.deepEqual(sink.events, [], 'held in the thread');
+    await dp.settle({ readFlows: false, user: V });
+    t.deepEqual(sink.events, [`recorded ${V} app-b completed`], 'settle for V releases only V\'s');
+    await dp.settle({ readFlows: false, user: U });
+    t.deepEqual(sink.events.slice(1), [`recorded ${U} app-b completed x3`], 'three flows as one span');
+
+    await logEnd(port, 'h4');
+    await tick();
+    t.is(sink.events.length, 2);
+    dp.onAccess(U, false);
+    await sink.until(3);
+    t.is(sink.events[2], `recorded ${U} app-b completed`, 'released when the user is no longer granted at once');
+    await logEnd(port, 'h5');
+    await sink.until(4);
+    t.is(sink.events[3], `recorded ${U} app-b completed`, 'a user not granted at once is not held');
+
+    await logEnd(port, 'v2', V);
+    await logEnd(port, 'v3', V);
+    await tick();
+    t.is(sink.events.length, 4);
+    await dp.stop(100);
+    stopped = true;
+    t.deepEqual(sink.events.slice(4), [`recorded ${V} app-b completed x2`], 'stop releases what is held');
+  } finally {
+    if (!stopped) await dp.stop(100);
+  }
+});
+
+test.serial('with spanHold, held spans are released after holdMs without a settle', async (t) => {
+  const sink = new Sink();
+  const dp = new DataplaneThread({ identity, appServers, log, spanHold: { gapMs: 5000, spanMs: 60000, holdMs: 1500 } });
+  dp.onAccess(U, true);
+  const port = await dp.start({ listen: '127.0.0.1:0', flows: sink });
+  try {
+    await logEnd(port, 'd1');
+    await logEnd(port, 'd2');
+    await tick();
+    t.deepEqual(sink.events, []);
+    const t0 = Date.now();
+    await sink.until(1);
+    t.is(sink.events[0], `recorded ${U} app-b completed x2`);
+    t.true(Date.now() - t0 < 5000);
+  } finally {
+    await dp.stop(100);
+  }
 });
 
 test('with reportLagMs (access-log mode), settle waits that long before a read of flows, and not before a teardown', async (t) => {

@@ -26,6 +26,7 @@ import type { FlowLogSettings } from './flow-log-tail.ts';
 import type { FlowSink } from './flow-sink.ts';
 import type { IdentitySettings } from './identity.ts';
 import type { PinTable } from './pin-table.ts';
+import type { SpanHoldSettings } from './span-hold.ts';
 import { Outbox, type FromThread, type ThreadInit, type ToThread } from './thread-protocol.ts';
 
 /** DataplaneThreadOptions are fixed at construction. */
@@ -54,6 +55,11 @@ export interface DataplaneThreadOptions {
   readonly reportLagMs?: number;
   /** flowLog: Envoy's flow log files the worker follows (config extProc.flowLog; flow-log.ts). */
   readonly flowLog?: FlowLogSettings;
+  /**
+   * spanHold: the worker folds completed flows of users granted at once into spans and holds them up to holdMs
+   * (span-hold.ts; config extProc.spanHoldMs); settle() for a user releases that user's. Unset: none is held.
+   */
+  readonly spanHold?: SpanHoldSettings;
 }
 
 /** ThreadStart is what start() connects the worker to. */
@@ -107,17 +113,18 @@ export class DataplaneThread {
 
   /**
    * settle resolves once the flow events the worker held have been handed to the FlowSink, or after
-   * settleTimeoutMs if the worker does not answer (at once when no worker runs). When the caller reads flows
+   * settleTimeoutMs if the worker does not answer (at once when no worker runs). Spans the worker holds
+   * (spanHold) are released for the user given, or for every user without one. When the caller reads flows
    * (readFlows, the default), it first waits reportLagMs, for the flows Envoy reports late.
    */
-  readonly settle = async (o: { readonly readFlows?: boolean } = {}): Promise<void> => {
+  readonly settle = async (o: { readonly readFlows?: boolean; readonly user?: UserId } = {}): Promise<void> => {
     const lag = o.readFlows === false ? 0 : (this.o.reportLagMs ?? 0);
     if (lag > 0) await new Promise((resolve) => setTimeout(resolve, lag));
-    return this.sync();
+    return this.sync(o.user ?? null);
   };
 
   /** sync resolves once the flow events the worker holds now have been handed to the FlowSink (see settle). */
-  private sync(): Promise<void> {
+  private sync(user: UserId | null): Promise<void> {
     const out = this.outbox;
     if (!out) return Promise.resolve();
     const id = ++this.syncIds;
@@ -134,7 +141,7 @@ export class DataplaneThread {
         resolve();
       }
       this.syncs.set(id, done);
-      out.send(['sync', id], true);
+      out.send(['sync', id, user], true);
     });
   }
 
@@ -191,6 +198,7 @@ export class DataplaneThread {
       maxMessageBytes: this.o.maxMessageBytes ?? null,
       batchMs: this.o.batchMs ?? 10,
       flowLog: this.o.flowLog && this.o.flowLog.files.length > 0 ? this.o.flowLog : null,
+      spanHold: this.o.spanHold ?? null,
     };
     const w = new Worker(ENTRY, { workerData: init, name: 'presencelb-dataplane' });
     const out = new Outbox<ToThread>((batch) => w.postMessage(batch));
@@ -252,8 +260,9 @@ export class DataplaneThread {
         flows.flowEnded(op[1], op[2] as UserId, op[3], op[4]);
         break;
       case 'whole': {
-        const [, id, user, appServer, startedAt, endedAt, reason] = op;
-        flows.flowRecorded({ id, user: user as UserId, appServer, startedAt }, endedAt, reason);
+        const [, id, user, appServer, startedAt, endedAt, reason, streams, lastStartedAt] = op;
+        const flow = streams === undefined ? { id, user: user as UserId, appServer, startedAt } : { id, user: user as UserId, appServer, startedAt, streams, lastStartedAt: lastStartedAt ?? startedAt };
+        flows.flowRecorded(flow, endedAt, reason);
         break;
       }
       case 'log':

@@ -7,6 +7,7 @@ import type { AppServer, FlowEndReason } from '../core/ports.ts';
 import type { TlsPem } from '../tls-credentials.ts';
 import type { FlowLogSettings } from './flow-log-tail.ts';
 import type { IdentitySettings } from './identity.ts';
+import type { SpanHoldSettings } from './span-hold.ts';
 
 /** ThreadInit is the worker's workerData: its settings, and the copies of the main thread's state it starts from. */
 export interface ThreadInit {
@@ -24,6 +25,8 @@ export interface ThreadInit {
   readonly batchMs: number;
   /** flowLog: the flow log files the worker follows (config extProc.flowLog), or null. */
   readonly flowLog: FlowLogSettings | null;
+  /** spanHold: how the worker folds and holds completed flows of users granted at once (span-hold.ts), or null. */
+  readonly spanHold: SpanHoldSettings | null;
 }
 
 /** LogLevel is a Logger method the worker's lines are written with in the main thread. */
@@ -37,8 +40,11 @@ export type ToThread =
   | readonly ['pin', user: string, server: string | null]
   /** grant: the lifecycle granted the flow start that carried this ticket. */
   | readonly ['grant', ticket: number]
-  /** sync: send every op queued before this one now, then 'synced' with the same id. */
-  | readonly ['sync', id: number]
+  /**
+   * sync: send every op queued before this one now, then 'synced' with the same id; with a user, that user's held
+   * spans are released first (span-hold.ts), without one every user's.
+   */
+  | readonly ['sync', id: number, user: string | null]
   /** stop: stop serving, waiting up to graceMs for open streams; the worker answers 'stopped'. */
   | readonly ['stop', graceMs: number];
 
@@ -51,8 +57,11 @@ export type FromThread =
   | readonly ['start', flowId: string, user: string, appServer: string | null, startedAt: number, ticket: number]
   | readonly ['upstream', flowId: string, user: string, appServer: string]
   | readonly ['end', flowId: string, user: string, endedAt: number, reason: FlowEndReason]
-  /** whole: a flow reported once it had ended (FlowSink.flowRecorded). */
-  | readonly ['whole', flowId: string, user: string, appServer: string | null, startedAt: number, endedAt: number, reason: FlowEndReason]
+  /**
+   * whole: a flow reported once it had ended (FlowSink.flowRecorded); a span the worker folded (span-hold.ts) also
+   * carries how many streams it stands for and its latest start.
+   */
+  | readonly ['whole', flowId: string, user: string, appServer: string | null, startedAt: number, endedAt: number, reason: FlowEndReason, streams?: number, lastStartedAt?: number]
   | readonly ['log', level: LogLevel, obj: object, msg: string | undefined]
   /** synced: every op the worker had queued when it got 'sync' id comes before this one. */
   | readonly ['synced', id: number]

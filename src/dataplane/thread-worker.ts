@@ -8,7 +8,9 @@
  * - the users granted at once (core/session.ts, grantsAtOnce). A flow of such a user is granted here, and its start
  *   reported; a flow of any other user is reported with a ticket and waits for the lifecycle's grant;
  * - the pin table (config xds.pins: header), for the pin header.
- * Flow starts, upstreams, ends and log lines go to the main thread in batches (thread-protocol.ts).
+ * Flow starts, upstreams, ends and log lines go to the main thread in batches (thread-protocol.ts). Completed flows
+ * of users granted at once, reported whole (access-log and flow-log modes), are folded into spans and held up to
+ * init.spanHold.holdMs first (span-hold.ts).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { FlowStart } from '../core/lifecycle.ts';
@@ -17,6 +19,7 @@ import type { UserId } from '../core/user-id.ts';
 import { systemClock } from '../clock.ts';
 import { DataplaneServer } from './dataplane-server.ts';
 import type { FlowSink } from './flow-sink.ts';
+import { SpanHold, type HeldSpan } from './span-hold.ts';
 import { Outbox, type FromThread, type LogLevel, type ThreadInit, type ToThread } from './thread-protocol.ts';
 
 const port = parentPort;
@@ -30,6 +33,14 @@ const atOnce = new Set<string>(init.atOnce);
 const pins = new Map<string, string>(init.pins);
 const waiting = new Map<number, () => void>();
 let tickets = 0;
+const hold = init.spanHold ? new SpanHold(init.spanHold, sendSpan) : null;
+if (hold) setInterval(() => hold.releaseDue(Date.now()), Math.max(10, Math.round(hold.settings.holdMs / 8))).unref();
+
+/** sendSpan sends a released span (a single stream as a plain whole flow). */
+function sendSpan(s: HeldSpan): void {
+  if (s.streams === 1) out.send(['whole', s.id, s.user, s.appServer, s.startedAt, s.endedAt, 'completed']);
+  else out.send(['whole', s.id, s.user, s.appServer, s.startedAt, s.endedAt, 'completed', s.streams, s.lastStartedAt]);
+}
 
 const flows: FlowSink = {
   flowStarted(flow: FlowStart, grant: () => void) {
@@ -44,8 +55,12 @@ const flows: FlowSink = {
   },
   flowUpstream: (id, user, server) => out.send(['upstream', id, user, server]),
   flowEnded: (id, user, at, reason) => out.send(['end', id, user, at, reason]),
-  // A user not granted at once is new (or degraded): the lifecycle's setup starts at the end of this turn.
-  flowRecorded: (flow, endedAt, reason) => out.send(['whole', flow.id, flow.user, flow.appServer, flow.startedAt, endedAt, reason], !atOnce.has(flow.user)),
+  flowRecorded(flow, endedAt, reason) {
+    const granted = atOnce.has(flow.user);
+    if (hold && granted && reason === 'completed') return hold.add(flow.id, flow.user, flow.appServer, flow.startedAt, endedAt, Date.now());
+    // A user not granted at once is new (or degraded): the lifecycle's setup starts at the end of this turn.
+    out.send(['whole', flow.id, flow.user, flow.appServer, flow.startedAt, endedAt, reason], !granted);
+  },
 };
 
 const log = remoteLogger({});
@@ -65,7 +80,11 @@ port.on('message', (batch: ToThread[]) => {
     switch (op[0]) {
       case 'access':
         if (op[2] === 1) atOnce.add(op[1]);
-        else atOnce.delete(op[1]);
+        else {
+          // What was held for the user goes before anything else said about it from here on.
+          hold?.releaseUser(op[1]);
+          atOnce.delete(op[1]);
+        }
         break;
       case 'pin':
         if (op[2] === null) pins.delete(op[1]);
@@ -78,10 +97,13 @@ port.on('message', (batch: ToThread[]) => {
         break;
       }
       case 'sync':
+        if (op[2] === null) hold?.releaseAll();
+        else hold?.releaseUser(op[2]);
         out.send(['synced', op[1]], true);
         break;
       case 'stop':
         void server.stop(op[1]).then(() => {
+          hold?.releaseAll();
           out.send(['stopped']);
           out.flush();
           port.close();

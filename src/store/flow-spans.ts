@@ -126,32 +126,35 @@ export class Fold {
     }
     const startedAt = Number(row.started_at);
     const endedAt = Number(row.ended_at);
+    // A row may itself be a span (the data path folds streams before it reports them): it joins as its streams would.
+    const lastStartedAt = row.last_started_at == null ? startedAt : Math.max(startedAt, Number(row.last_started_at));
+    const streams = row.streams === undefined ? 1 : Number(row.streams);
     if (endedAt > this.#newest) this.#newest = endedAt;
     const server = row.app_server ?? '';
     let byServer = this.#spans.get(row.user_id);
-    if (!byServer) this.#spans.set(row.user_id, (byServer = new Map()));
-    let span = byServer.get(server);
+    let span = byServer?.get(server);
     if (!span && !this.#purged.has(row.user_id)) {
       const committed = this.owner.latest(row.user_id, server);
-      if (committed) byServer.set(server, (span = { ...committed }));
+      if (committed) span = { ...committed };
     }
     const { gapMs, spanMs } = this.owner.options;
     if (span && joinsSpan(span.startedAt, span.endedAt, startedAt, endedAt, gapMs, spanMs)) {
-      if (startedAt > span.lastStartedAt) span.lastStartedAt = startedAt;
+      if (lastStartedAt > span.lastStartedAt) span.lastStartedAt = lastStartedAt;
       if (endedAt > span.endedAt) span.endedAt = endedAt;
-      span.streams += Number(row.streams ?? 1);
-      this.#dirty.add(span);
+      span.streams += streams;
     } else if (span && endedAt < span.endedAt) {
       // A stream older than the user's span (one that ended before it, or started before it and ended within it)
       // keeps a row of its own and leaves the span open.
       this.#own.push(row);
+      return;
     } else {
       // A newer one starts a span; the one it replaces is written now if this batch grew it.
       if (span && this.#dirty.delete(span)) this.#own.push(spanRow(span));
-      const started: Span = { row, startedAt, lastStartedAt: Math.max(startedAt, Number(row.last_started_at ?? startedAt)), endedAt, streams: Number(row.streams ?? 1) };
-      byServer.set(server, started);
-      this.#dirty.add(started);
+      span = { row, startedAt, lastStartedAt, endedAt, streams };
     }
+    if (!byServer) this.#spans.set(row.user_id, (byServer = new Map()));
+    byServer.set(server, span);
+    this.#dirty.add(span);
   }
 
   /** purged says the user's rows were deleted in this batch: their spans are gone, later streams start new ones. */
