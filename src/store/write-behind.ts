@@ -107,7 +107,8 @@ export class WriteBehindStore<S extends FlowStore & WriteSink = FlowStore & Writ
   async insertFlow(flow: FlowRecord): Promise<void> {
     const op: MutableInsert = { kind: 'insert', flow: { ...flow } };
     this.enqueue(op);
-    this.queuedInserts.set(flow.id, op);
+    // Later writes fold into an open flow's insert (its server, its end); nothing changes one that came ended.
+    if (flow.endedAt === null) this.queuedInserts.set(flow.id, op);
   }
 
   async setFlowAppServer(flowId: string, appServer: string): Promise<void> {
