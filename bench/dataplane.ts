@@ -262,6 +262,31 @@ async function main(): Promise<void> {
     }
     const latencyRate = rates[rates.length - 1]!;
 
+    // 2b. The p99 Envoy's own configuration adds, with presencelb's CPU out of the way: the off-path and flow-log
+    // Envoys (whose tracked users' requests do not wait for presencelb: flows go to a file) at the latency rate with
+    // presencelb stopped (SIGSTOP) for the phase, each paired with plain in the same repetition. What this adds is
+    // the ceiling Envoy sets, as 'x plain if plb cost 0' is for throughput; presencelb reads the file afterwards.
+    const stoppedRuns = new Map<Variant, number[]>();
+    for (let rep = 1; rep <= REPEAT; rep++) {
+      for (const v of inRepetition(['plain', 'flow-log', 'off-path'] as Variant[], rep)) {
+        await waitQuiet(s.plb.pid, { share: 0.05, windowMs: 500, maxMs: 120000 });
+        await waitMachineQuiet(QUIET_WAIT);
+        progress(`fixed rate, presencelb stopped: ${v} at ${latencyRate} req/s for ${PHASE} s (${rep}/${REPEAT})`);
+        const stopped = v !== 'plain';
+        if (stopped) process.kill(s.plb.pid, 'SIGSTOP');
+        let r: FixedRateResult;
+        try {
+          r = await startFixedRate({ url: s.underTest.get(v)!.url, usersFile, rate: latencyRate, seconds: PHASE }).done;
+        } finally {
+          if (stopped) process.kill(s.plb.pid, 'SIGCONT');
+        }
+        stoppedRuns.set(v, [...(stoppedRuns.get(v) ?? []), r.latencyMs.p99]);
+        progress(`  achieved ${fmt(r.achievedRps, 0)} req/s, p50 ${fmt(r.latencyMs.p50, 2)} ms, p99 ${fmt(r.latencyMs.p99, 2)} ms, errors ${r.errors}`);
+      }
+    }
+    s.plb.assertAlive('after the phases with presencelb stopped');
+    const stoppedAdded = (v: Variant) => stoppedRuns.get(v)!.map((p99, i) => p99 - stoppedRuns.get('plain')![i]!);
+
     // 3. Long run: blocking at the (sustainable) fixed rate, presencelb's RSS sampled every 5 s.
     progress(`long run: blocking at ${latencyRate} req/s for ${DURATION} s, RSS sampled every 5 s`);
     const rss: Array<{ t: number; bytes: number }> = [];
@@ -452,10 +477,12 @@ async function main(): Promise<void> {
     for (const [k, n] of Object.entries(problems)) out.push(`  ${n} x ${k}`);
     out.push('', 'targets:', table([['target', 'measured', 'met'], ...targets.map((t) => [t.what, t.value, t.met ? 'yes' : 'NO'])]));
     for (const [what, text] of Object.entries(profiles)) out.push('', `presencelb CPU profile, ${what}:`, text);
+    out.push('', `p99 added at ${latencyRate} req/s with presencelb stopped (SIGSTOP) during the phase: what Envoy's own configuration adds (each run paired with plain's):`);
+    for (const v of ['flow-log', 'off-path'] as const) out.push(`  ${v.padEnd(9)} ${stoppedAdded(v).map((x) => fmt(x, 2)).join(' ')}  median ${fmt(median(stoppedAdded(v)), 2)} ms; with presencelb running (above): ${fmt(medianAdded(v, latencyRate), 2)} ms`);
     if (heapProfile) out.push('', `presencelb heap profile, blocking at ${latencyRate} req/s:`, heapProfile);
     out.push('', `run directory (configs, logs, results.json): ${dir}`);
     process.stdout.write(`${out.join('\n')}\n`);
-    fs.writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ args, warm, saturated: Object.fromEntries(sat), saturatedRuns: satRuns, fixed: Object.fromEntries(fixed), fixedPooled: Object.fromEntries([...fixedRuns].map(([k, runs]) => [k, pooledPercentiles(runs.map((run) => run.latencies))])), long, rss, targets, problems }, null, 2));
+    fs.writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ args, warm, saturated: Object.fromEntries(sat), saturatedRuns: satRuns, fixed: Object.fromEntries(fixed), fixedPooled: Object.fromEntries([...fixedRuns].map(([k, runs]) => [k, pooledPercentiles(runs.map((run) => run.latencies))])), long, rss, targets, problems, p99WithPresencelbStopped: Object.fromEntries(stoppedRuns) }, null, 2));
   } finally {
     progress('stopping every process');
     await stop();
