@@ -267,6 +267,8 @@ async function main(): Promise<void> {
     // presencelb stopped (SIGSTOP) for the phase, each paired with plain in the same repetition. What this adds is
     // the ceiling Envoy sets, as 'x plain if plb cost 0' is for throughput; presencelb reads the file afterwards.
     const stoppedRuns = new Map<Variant, number[]>();
+    /** stoppedErrors: failed or non-2xx requests (one waiting for a presencelb that is stopped would time out). */
+    const stoppedErrors = new Map<Variant, number>();
     for (let rep = 1; rep <= REPEAT; rep++) {
       for (const v of inRepetition(['plain', 'flow-log', 'off-path'] as Variant[], rep)) {
         await waitQuiet(s.plb.pid, { share: 0.05, windowMs: 500, maxMs: 120000 });
@@ -281,6 +283,7 @@ async function main(): Promise<void> {
           if (stopped) process.kill(s.plb.pid, 'SIGCONT');
         }
         stoppedRuns.set(v, [...(stoppedRuns.get(v) ?? []), r.latencyMs.p99]);
+        stoppedErrors.set(v, (stoppedErrors.get(v) ?? 0) + r.errors + r.non2xx);
         progress(`  achieved ${fmt(r.achievedRps, 0)} req/s, p50 ${fmt(r.latencyMs.p50, 2)} ms, p99 ${fmt(r.latencyMs.p99, 2)} ms, errors ${r.errors}`);
       }
     }
@@ -478,7 +481,7 @@ async function main(): Promise<void> {
     out.push('', 'targets:', table([['target', 'measured', 'met'], ...targets.map((t) => [t.what, t.value, t.met ? 'yes' : 'NO'])]));
     for (const [what, text] of Object.entries(profiles)) out.push('', `presencelb CPU profile, ${what}:`, text);
     out.push('', `p99 added at ${latencyRate} req/s with presencelb stopped (SIGSTOP) during the phase: what Envoy's own configuration adds (each run paired with plain's):`);
-    for (const v of ['flow-log', 'off-path'] as const) out.push(`  ${v.padEnd(9)} ${stoppedAdded(v).map((x) => fmt(x, 2)).join(' ')}  median ${fmt(median(stoppedAdded(v)), 2)} ms; with presencelb running (above): ${fmt(medianAdded(v, latencyRate), 2)} ms`);
+    for (const v of ['flow-log', 'off-path'] as const) out.push(`  ${v.padEnd(9)} ${stoppedAdded(v).map((x) => fmt(x, 2)).join(' ')}  median ${fmt(median(stoppedAdded(v)), 2)} ms; with presencelb running (above): ${fmt(medianAdded(v, latencyRate), 2)} ms; requests failed or not 2xx while stopped: ${stoppedErrors.get(v) ?? 0}`);
     if (heapProfile) out.push('', `presencelb heap profile, blocking at ${latencyRate} req/s:`, heapProfile);
     out.push('', `run directory (configs, logs, results.json): ${dir}`);
     process.stdout.write(`${out.join('\n')}\n`);

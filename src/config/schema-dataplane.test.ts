@@ -20,7 +20,7 @@ const bad: Array<[string, unknown, string]> = [
   ['a negative lag', { extProc: { accessLogLagMs: -1 } }, 'extProc.accessLogLagMs'],
   ['a lag over a minute', { extProc: { accessLogLagMs: 60_001 } }, 'extProc.accessLogLagMs'],
   ['a negative span hold', { extProc: { spanHoldMs: -1 } }, 'extProc.spanHoldMs'],
-  ['a span hold over a minute', { extProc: { spanHoldMs: 60_001 } }, 'extProc.spanHoldMs'],
+  ['a span hold over 5 s (the store keeps a span open graceMs + 5 s)', { extProc: { spanHoldMs: 5001 } }, 'extProc.spanHoldMs'],
   ['a span hold that is not whole milliseconds', { extProc: { spanHoldMs: 1.5 } }, 'extProc.spanHoldMs'],
   ['a retention below two minutes', { lifecycle: { flowRetentionMs: 60_000 } }, 'lifecycle.flowRetentionMs'],
   ['a retention a decision could outlive (graceMs + 2 min)', { lifecycle: { graceMs: 600_000, flowRetentionMs: 700_000 } }, 'lifecycle.flowRetentionMs'],

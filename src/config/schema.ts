@@ -61,13 +61,16 @@ export const configSchema = z.strictObject({
        */
       accessLogLagMs: z.number().int().min(0).max(60000).default(0),
       /**
-       * offPath takes a user's requests off ext_proc once presencelb grants them at once (a tracked user, nothing to
-       * hold or steer): the route table presencelb serves over RDS then gives that user a route with ext_proc
-       * disabled (src/xds/resource-types/route.ts), and the access log reports the user's flows, as in access-log
-       * mode. A new user's first request still waits for register and notify. Needs xds.pins: routes (no pin header
-       * without ext_proc), an accessLogLagMs of at least OFF_PATH_MIN_LAG_MS (flows are reported up to the bootstrap's
-       * access_log_flush_interval, 1 s, late) and a bootstrap with that flush interval (envoy/envoy.yaml has it).
+       * spanHoldMs: about how long the data path's thread may hold a tracked user's completed flows reported whole
+       * (every request in access-log and flow-log modes, and off-path users'), folded into spans by
+       * lifecycle.flowSpanMs's rule, before it hands them to the lifecycle (src/dataplane/span-hold.ts): one span per
+       * user and server per spanHoldMs instead of one message, index entry and row per request. Decisions do not
+       * wait for it: before the identifying step or the end of a reconnect window reads a user's flows, that user's
+       * spans are handed over. What it delays: the rows the admin API and the database show, by about this long. At
+       * most 5000: the store keeps a span open to new streams for graceMs + 5 s after its end, so a longer hold would
+       * cut spans. 0 (or flowSpanMs 0) hands each flow over as it comes.
        */
+      spanHoldMs: z.number().int().min(0).max(5000).default(2000),
       /**
        * flowLog: Envoy's file access logger as the access log's transport (src/dataplane/flow-log.ts): the flow log
        * files presencelb reads, one per Envoy, each written with flowLogFormat() by a bootstrap such as
@@ -78,16 +81,6 @@ export const configSchema = z.strictObject({
        * flow log (no ext_proc: every flow comes from the file) set accessLogLagMs as envoy/envoy-flow-log.yaml says
        * (1500); with ext_proc reporting each start, 0 is right, so it is checked only with offPath (below).
        */
-      /**
-       * spanHoldMs: how long the data path's thread may hold a tracked user's completed flows reported whole (every
-       * request in access-log and flow-log modes, and off-path users'), folded into spans by lifecycle.flowSpanMs's
-       * rule, before it hands them to the lifecycle (src/dataplane/span-hold.ts): one span per user and server per
-       * spanHoldMs instead of one message, index entry and row per request. Decisions do not wait for it: before the
-       * identifying step or the end of a reconnect window reads a user's flows, that user's spans are handed over.
-       * What it delays: the rows the admin API and the database show, by up to this long. 0 (or flowSpanMs 0)
-       * hands each flow over as it comes.
-       */
-      spanHoldMs: z.number().int().min(0).max(60000).default(2000),
       flowLog: z
         .strictObject({
           files: z
@@ -104,6 +97,14 @@ export const configSchema = z.strictObject({
           rotateBytes: z.number().int().min(0).default(64 * 1024 * 1024),
         })
         .prefault({}),
+      /**
+       * offPath takes a user's requests off ext_proc once presencelb grants them at once (a tracked user, nothing to
+       * hold or steer): the route table presencelb serves over RDS then gives that user a route with ext_proc
+       * disabled (src/xds/resource-types/route.ts), and the access log reports the user's flows, as in access-log
+       * mode. A new user's first request still waits for register and notify. Needs xds.pins: routes (no pin header
+       * without ext_proc), an accessLogLagMs of at least OFF_PATH_MIN_LAG_MS (flows are reported up to the bootstrap's
+       * access_log_flush_interval, 1 s, late) and a bootstrap with that flush interval (envoy/envoy.yaml has it).
+       */
       offPath: z
         .strictObject({
           enabled: z.boolean().default(false),

@@ -153,6 +153,45 @@ test('flowsSettled: a teardown hears the data path settle after it stops grantin
   t.deepEqual(calls.slice(0, 3), ['access(false)', 'settled', 'presence.unsubscribe']);
 });
 
+test('a held flow the data path releases as a teardown begins is recorded and purged with the rest, and sets nobody up again; an unmarked one does', async (t) => {
+  for (const held of [true, false]) {
+    const clock = new ManualClock();
+    const calls: string[] = [];
+    const store = new MemoryStore(calls);
+    let release: (() => void) | null = null;
+    const lc = new Lifecycle({
+      presence: new FakePresence(calls), store, routes: new FakeRoutes(calls), clock, log: new MemoryLogger(),
+      appServers: servers, graceMs: 5000, reconnectWindowMs: 60000, stepTimeoutMs: 400, staleNotifyMs: 700000,
+      // The data path hands over what it held for the user when the teardown asks, before it answers.
+      flowsSettled: async () => {
+        release?.();
+        release = null;
+      },
+    });
+    lc.flowStarted({ id: 'f1', user: U, appServer: 'app-a', startedAt: clock.now() }, () => undefined);
+    await lc.idle();
+    lc.flowEnded('f1', U, clock.now() + 1, 'completed');
+    clock.advance(1000);
+    const start = clock.now() - 900;
+    release = () =>
+      lc.flowRecorded(held ? { id: 'h1', user: U, appServer: 'app-b', startedAt: start, streams: 3, lastStartedAt: start + 500 } : { id: 'h1', user: U, appServer: 'app-b', startedAt: start }, start + 600, 'completed');
+    calls.length = 0;
+    const purged = await lc.purgeNow(U);
+    await lc.idle();
+    t.true(purged.ok);
+    if (held) {
+      t.is(calls.filter((c) => c === 'store.insertFlow(h1)').length, 1);
+      t.true(calls.indexOf('store.insertFlow(h1)') < calls.indexOf('store.purgeUser'), calls.join(','));
+      t.false(calls.includes('presence.register'), `set up again: ${calls.join(',')}`);
+      t.is(lc.session(U), undefined);
+      t.is(store.flows.size, 0, 'purged with the user\'s other rows');
+    } else {
+      t.true(calls.indexOf('presence.register') > calls.indexOf('store.purgeUser'), 'a flow not held is new use: the user is set up again');
+      t.is(lc.session(U)?.state, 'tracking');
+    }
+  }
+});
+
 test('a change of presencelb’s own tuple only, an unparsable body, or an unknown presentity decides nothing', async (t) => {
   const { lc, calls, grant, notify, ownT, log } = setup();
   lc.flowStarted({ id: 'f1', user: U, appServer: 'app-a', startedAt: 1 }, grant('f1'));

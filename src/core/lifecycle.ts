@@ -40,8 +40,8 @@ export interface FlowStart {
   readonly appServer: string | null;
   readonly startedAt: number;
   /**
-   * streams and lastStartedAt are set on a flow reported whole (flowRecorded) that is a span of completed streams
-   * the data path folded before it reported them (src/dataplane/span-hold.ts), as FlowRecord's.
+   * streams and lastStartedAt are set on a flow reported whole (flowRecorded) that the data path held before it
+   * reported it (src/dataplane/span-hold.ts): a span of completed streams, or a single one, as FlowRecord's.
    */
   readonly streams?: number;
   readonly lastStartedAt?: number;
@@ -132,12 +132,20 @@ export class Lifecycle implements PresenceSink {
 
   /**
    * flowRecorded records a flow reported whole once it ended (FlowSink.flowRecorded). A tracked user's, with nothing
-   * queued, is one index entry and one row handed to the store; any other goes through flowStarted and flowEnded.
+   * queued, is one index entry and one row handed to the store; any other goes through flowStarted and flowEnded,
+   * whose queued step sets the user up again if a teardown ran meanwhile: a request during a teardown is new use.
+   *
+   * Except one the data path held (flow.streams set): it completed while the user was granted at once, and the data
+   * path releases it before it hears of any change of that (a decision, a teardown) and before it answers
+   * flowsSettled. So it is recorded at once even while the user's queue is busy: in the index before the decision
+   * reads it, and in the store before any purge that follows in call order. It is old use, not new: it never sets
+   * the user up again after a teardown.
    */
   flowRecorded(flow: FlowStart, endedAt: number, reason: FlowEndReason): void {
     const existing = this.sessions.get(flow.user);
     const setup = this.needsSetup(existing);
-    if (setup || this.queue.busy(flow.user)) {
+    const busy = this.queue.busy(flow.user);
+    if (setup || (busy && flow.streams === undefined)) {
       this.flowStarted(flow, noop);
       this.flowEnded(flow.id, flow.user, endedAt, reason);
       return;
@@ -148,8 +156,15 @@ export class Lifecycle implements PresenceSink {
         ? { id: flow.id, user: flow.user, appServer: flow.appServer, startedAt: flow.startedAt, endedAt, endReason: reason }
         : { id: flow.id, user: flow.user, appServer: flow.appServer, startedAt: flow.startedAt, endedAt, endReason: reason, streams: flow.streams, lastStartedAt: flow.lastStartedAt ?? flow.startedAt };
     this.index.recorded(record);
-    if (flow.appServer) existing!.appServer = flow.appServer;
     this.fx.write('insertFlow', flow.user, () => this.o.store.insertFlow(record));
+    if (!flow.appServer) return;
+    // A session changes only in its user's queue: while that is busy, its server is set there.
+    if (!busy) existing!.appServer = flow.appServer;
+    else
+      void this.queue.run(flow.user, async () => {
+        const s = this.sessions.get(flow.user);
+        if (s) s.appServer = flow.appServer!;
+      });
   }
 
   /** flowUpstream records which application server Envoy sent a flow to. */

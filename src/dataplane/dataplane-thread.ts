@@ -14,8 +14,8 @@
  * Why a thread: the main thread's heap holds every user's presence state, and its full collections stopped requests
  * for hundreds of milliseconds (ARCHITECTURE.md, "The data path in its own thread").
  *
- * If the worker dies, the flows it had reported open are ended (reason presencelb_restart; events it still held die
- * with it), and a new worker is started on the same port about restartDelayMs later (doubled after each failed
+ * If the worker dies, the flows it had reported open are ended (reason presencelb_restart; events and spans it still
+ * held die with it), and a new worker is started on the same port about restartDelayMs later (doubled after each failed
  * restart); meanwhile Envoy lets requests through untracked (failure_mode_allow).
  */
 import { Worker } from 'node:worker_threads';
@@ -278,8 +278,9 @@ export class DataplaneThread {
   }
 
   /**
-   * died ends the flows the dead worker had reported open (the events it still held, at most batchMs of them, died
-   * with it) and starts a new worker on the same port after restartDelayMs, doubled after each failed restart.
+   * died ends the flows the dead worker had reported open (the events it still held, at most batchMs of them, and
+   * the spans it held, about spanHold.holdMs of them, died with it) and starts a new worker on the same port after
+   * restartDelayMs, doubled after each failed restart.
    */
   private died(code: number): void {
     if (this.stopping) return;

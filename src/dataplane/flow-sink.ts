@@ -12,7 +12,8 @@ export interface FlowSink {
   /**
    * flowRecorded reports a flow whole, once it has ended: an access log entry of a flow nobody saw start (every
    * short request in access-log mode and of off-path users). The same as flowStarted with nothing to grant, then
-   * flowEnded, in one call: a busy Envoy reports thousands a second.
+   * flowEnded, in one call: a busy Envoy reports thousands a second. A flow the data path held (span-hold.ts) comes
+   * with flow.streams and flow.lastStartedAt set: a span of that many completed streams, or a single one.
    */
   flowRecorded(flow: FlowStart, endedAt: number, reason: FlowEndReason): void;
 }

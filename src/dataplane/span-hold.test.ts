@@ -42,7 +42,15 @@ test('another server waits beside the span; a pause over gapMs or spanMs reached
   hold.add('a3', U, 'app-a', 12000, 30000, 0); // would last 21 s from a2's start
   t.deepEqual(out.map((s) => s.id), ['a1', 'a2']);
   hold.releaseAll();
-  t.deepEqual(out.map((s) => [s.id, s.streams]), [['a1', 1], ['a2', 1], ['a3', 1], ['b1', 1]]);
+  t.deepEqual(out.map((s) => [s.id, s.streams]), [['a1', 1], ['a2', 1], ['b1', 1], ['a3', 1]], 'a user\'s spans go in the order they ended');
+});
+
+test('a user\'s spans are released in the order they ended, whichever was held first (the lifecycle takes the server of the last)', (t) => {
+  const { hold, out } = holding();
+  hold.add('a1', U, 'app-a', 100, 900, 0);
+  hold.add('b1', U, 'app-b', 200, 300, 0);
+  hold.releaseUser(U);
+  t.deepEqual(out.map((s) => s.appServer), ['app-b', 'app-a']);
 });
 
 test('a flow older than the held span is released at once as it is, and leaves the span waiting', (t) => {

@@ -28,7 +28,7 @@ export interface SpanHoldSettings {
   readonly gapMs: number;
   /** spanMs: the longest a span may last, first start to last end (lifecycle.flowSpanMs, > 0). */
   readonly spanMs: number;
-  /** holdMs: how long a user's spans wait before they are released (extProc.spanHoldMs, > 0). */
+  /** holdMs: about how long a user's spans wait before they are released (extProc.spanHoldMs, > 0). */
   readonly holdMs: number;
 }
 
@@ -92,12 +92,15 @@ export class SpanHold {
     spans.push(single(id, user, appServer, startedAt, endedAt));
   }
 
-  /** releaseDue releases, oldest first, the spans of every user whose first span has waited holdMs at `now`. */
+  /**
+   * releaseDue releases, oldest first, the spans of every user whose first span has waited holdMs at `now` (a
+   * monotonic clock; the caller checks every holdMs / 8, so spans wait about holdMs).
+   */
   releaseDue(now: number): void {
     for (const [user, held] of this.#held) {
       if (now - held.since < this.settings.holdMs) return;
       this.#held.delete(user);
-      for (const s of held.spans) this.release(s);
+      this.#releaseHeld(held);
     }
   }
 
@@ -106,14 +109,23 @@ export class SpanHold {
     const held = this.#held.get(user);
     if (!held) return;
     this.#held.delete(user);
-    for (const s of held.spans) this.release(s);
+    this.#releaseHeld(held);
   }
 
   /** releaseAll releases every span now (a sync for all users, or the thread stopping). */
   releaseAll(): void {
     const all = [...this.#held.values()];
     this.#held.clear();
-    for (const held of all) for (const s of held.spans) this.release(s);
+    for (const held of all) this.#releaseHeld(held);
+  }
+
+  /**
+   * #releaseHeld releases one user's spans in the order they ended: the lifecycle takes a user's server from the
+   * flows it hears of, so the last one released must be the one that ended last.
+   */
+  #releaseHeld(held: Held): void {
+    if (held.spans.length > 1) held.spans.sort((a, b) => a.endedAt - b.endedAt);
+    for (const s of held.spans) this.release(s);
   }
 
   /** users is how many users have spans held (for tests and diagnostics). */

@@ -58,8 +58,8 @@ export type FromThread =
   | readonly ['upstream', flowId: string, user: string, appServer: string]
   | readonly ['end', flowId: string, user: string, endedAt: number, reason: FlowEndReason]
   /**
-   * whole: a flow reported once it had ended (FlowSink.flowRecorded); a span the worker folded (span-hold.ts) also
-   * carries how many streams it stands for and its latest start.
+   * whole: a flow reported once it had ended (FlowSink.flowRecorded). One the worker held (span-hold.ts), a span or
+   * a single stream, also carries how many streams it stands for and its latest start.
    */
   | readonly ['whole', flowId: string, user: string, appServer: string | null, startedAt: number, endedAt: number, reason: FlowEndReason, streams?: number, lastStartedAt?: number]
   | readonly ['log', level: LogLevel, obj: object, msg: string | undefined]

@@ -10,7 +10,7 @@
  * - the pin table (config xds.pins: header), for the pin header.
  * Flow starts, upstreams, ends and log lines go to the main thread in batches (thread-protocol.ts). Completed flows
  * of users granted at once, reported whole (access-log and flow-log modes), are folded into spans and held up to
- * init.spanHold.holdMs first (span-hold.ts).
+ * about init.spanHold.holdMs first (span-hold.ts).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { FlowStart } from '../core/lifecycle.ts';
@@ -34,12 +34,12 @@ const pins = new Map<string, string>(init.pins);
 const waiting = new Map<number, () => void>();
 let tickets = 0;
 const hold = init.spanHold ? new SpanHold(init.spanHold, sendSpan) : null;
-if (hold) setInterval(() => hold.releaseDue(Date.now()), Math.max(10, Math.round(hold.settings.holdMs / 8))).unref();
+// The hold's clock is monotonic (a step of the wall clock would hold spans that much longer or shorter).
+if (hold) setInterval(() => hold.releaseDue(performance.now()), Math.max(10, Math.round(hold.settings.holdMs / 8))).unref();
 
-/** sendSpan sends a released span (a single stream as a plain whole flow). */
+/** sendSpan sends a released span; its streams field says it was held, even a single stream (see Lifecycle.flowRecorded). */
 function sendSpan(s: HeldSpan): void {
-  if (s.streams === 1) out.send(['whole', s.id, s.user, s.appServer, s.startedAt, s.endedAt, 'completed']);
-  else out.send(['whole', s.id, s.user, s.appServer, s.startedAt, s.endedAt, 'completed', s.streams, s.lastStartedAt]);
+  out.send(['whole', s.id, s.user, s.appServer, s.startedAt, s.endedAt, 'completed', s.streams, s.lastStartedAt]);
 }
 
 const flows: FlowSink = {
@@ -57,7 +57,7 @@ const flows: FlowSink = {
   flowEnded: (id, user, at, reason) => out.send(['end', id, user, at, reason]),
   flowRecorded(flow, endedAt, reason) {
     const granted = atOnce.has(flow.user);
-    if (hold && granted && reason === 'completed') return hold.add(flow.id, flow.user, flow.appServer, flow.startedAt, endedAt, Date.now());
+    if (hold && granted && reason === 'completed') return hold.add(flow.id, flow.user, flow.appServer, flow.startedAt, endedAt, performance.now());
     // A user not granted at once is new (or degraded): the lifecycle's setup starts at the end of this turn.
     out.send(['whole', flow.id, flow.user, flow.appServer, flow.startedAt, endedAt, reason], !granted);
   },
