@@ -23,3 +23,21 @@ export function foldable(endedAt: number | string | null, endReason: string | nu
 export function joinsSpan(spanStart: number, spanEnd: number, startedAt: number, endedAt: number, gapMs: number, spanMs = Number.POSITIVE_INFINITY): boolean {
   return startedAt >= spanStart && startedAt <= spanEnd + gapMs && Math.max(spanEnd, endedAt) - spanStart <= spanMs;
 }
+
+/** GrowingSpan is what a span keeps that grows as streams join it. */
+export interface GrowingSpan {
+  lastStartedAt: number;
+  endedAt: number;
+  streams: number;
+}
+
+/**
+ * growSpan adds to a span what joins it (joinsSpan): one stream, or a span of streams folded before (the data path
+ * folds before the store and the index do), given by its latest start, its end and its count. The latest start is
+ * the larger, as the end; the counts add.
+ */
+export function growSpan(span: GrowingSpan, lastStartedAt: number, endedAt: number, streams: number): void {
+  if (lastStartedAt > span.lastStartedAt) span.lastStartedAt = lastStartedAt;
+  if (endedAt > span.endedAt) span.endedAt = endedAt;
+  span.streams += streams;
+}

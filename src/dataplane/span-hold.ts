@@ -20,7 +20,7 @@
  *
  * Pure: no timers, no I/O; time comes in as arguments, spans go out through `release`.
  */
-import { joinsSpan } from '../core/flow-span.ts';
+import { growSpan, joinsSpan } from '../core/flow-span.ts';
 
 /** SpanHoldSettings: the fold's rule (as the store's: lifecycle.graceMs and flowSpanMs) and how long spans wait. */
 export interface SpanHoldSettings {
@@ -79,11 +79,8 @@ export class SpanHold {
     for (let i = 0; i < spans.length; i++) {
       const s = spans[i]!;
       if (s.appServer !== appServer) continue;
-      if (joinsSpan(s.startedAt, s.endedAt, startedAt, endedAt, this.settings.gapMs, this.settings.spanMs)) {
-        if (startedAt > s.lastStartedAt) s.lastStartedAt = startedAt;
-        if (endedAt > s.endedAt) s.endedAt = endedAt;
-        s.streams++;
-      } else if (endedAt >= s.endedAt) {
+      if (joinsSpan(s.startedAt, s.endedAt, startedAt, endedAt, this.settings.gapMs, this.settings.spanMs)) growSpan(s, startedAt, endedAt, 1);
+      else if (endedAt >= s.endedAt) {
         this.release(s);
         spans[i] = single(id, user, appServer, startedAt, endedAt);
       } else this.release(single(id, user, appServer, startedAt, endedAt));

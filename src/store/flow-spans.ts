@@ -16,7 +16,7 @@
  * keeps the Fold's spans only once the batch is committed, so a retried batch folds the same streams again, not
  * twice.
  */
-import { foldable, joinsSpan } from '../core/flow-span.ts';
+import { foldable, growSpan, joinsSpan } from '../core/flow-span.ts';
 import type { FlowRow } from './rows.ts';
 
 /** FlowSpanOptions say which streams may share a row; spanMs 0 keeps a row per stream. */
@@ -138,11 +138,8 @@ export class Fold {
       if (committed) span = { ...committed };
     }
     const { gapMs, spanMs } = this.owner.options;
-    if (span && joinsSpan(span.startedAt, span.endedAt, startedAt, endedAt, gapMs, spanMs)) {
-      if (lastStartedAt > span.lastStartedAt) span.lastStartedAt = lastStartedAt;
-      if (endedAt > span.endedAt) span.endedAt = endedAt;
-      span.streams += streams;
-    } else if (span && endedAt < span.endedAt) {
+    if (span && joinsSpan(span.startedAt, span.endedAt, startedAt, endedAt, gapMs, spanMs)) growSpan(span, lastStartedAt, endedAt, streams);
+    else if (span && endedAt < span.endedAt) {
       // A stream older than the user's span (one that ended before it, or started before it and ended within it)
       // keeps a row of its own and leaves the span open.
       this.#own.push(row);
