@@ -43,6 +43,7 @@ import { pooledPercentiles, readLatencies, startFixedRate, type FixedRateResult 
 import { CpuMeter, cpuSeconds, ownCpuSeconds, rssBytes, trackCpu, treeCpuSeconds } from './lib/proc.ts';
 import { heapProfileWindow, profileWindow, readLoopDelay, renderHeapProfile, renderProfile, resetLoopDelay, saveProfile, summarizeProfile, type CpuProfile, type LoopDelay } from './lib/profile.ts';
 import { inRepetition, newUsers, progress, runDir, stopHook, waitMachineQuiet, waitQuiet, writeUsers } from './lib/run.ts';
+import { readHeap, type HeapSample } from './lib/presencelb.ts';
 import { get, startStack, warmUp, type BenchStack } from './lib/stack.ts';
 import { fmt, mb, median, table } from './lib/stats.ts';
 import { runWrk, startWrk, writeWrkScript, type WrkResult } from './lib/wrk.ts';
@@ -292,17 +293,25 @@ async function main(): Promise<void> {
 
     // 3. Long run: blocking at the (sustainable) fixed rate, presencelb's RSS sampled every 5 s.
     progress(`long run: blocking at ${latencyRate} req/s for ${DURATION} s, RSS sampled every 5 s`);
-    const rss: Array<{ t: number; bytes: number }> = [];
+    // With each RSS sample, the main thread's V8 heap from presencelb's metrics endpoint: what of RSS is that heap
+    // (live objects and garbage not yet collected), and what is outside it (the data path's thread, SQLite, buffers).
+    const rss: Array<{ t: number; bytes: number; heap: HeapSample | null }> = [];
     let tLong = 0;
     let sampler: NodeJS.Timeout | undefined;
+    const sample = async () => {
+      const t = (Date.now() - tLong) / 1000;
+      const bytes = rssBytes(s.plb.pid);
+      rss.push({ t, bytes, heap: await readHeap(s.plb.metricsUrl) });
+    };
     const long = await measure(s, 'blocking', (r: FixedRateResult) => r.ok + r.non2xx, () => {
       tLong = Date.now();
-      rss.push({ t: 0, bytes: rssBytes(s.plb.pid) });
-      sampler = setInterval(() => rss.push({ t: (Date.now() - tLong) / 1000, bytes: rssBytes(s.plb.pid) }), 5000);
+      void sample();
+      sampler = setInterval(() => void sample(), 5000);
       return startFixedRate({ url: blocking.url, usersFile, rate: latencyRate, seconds: DURATION });
     }, (r) => r.cpuSec);
     clearInterval(sampler);
-    rss.push({ t: (Date.now() - tLong) / 1000, bytes: rssBytes(s.plb.pid) });
+    await sample();
+    rss.sort((a, b) => a.t - b.t);
     progress(`  achieved ${fmt(long.load.achievedRps, 0)} req/s, p50 ${fmt(long.load.latencyMs.p50, 2)} ms, p99 ${fmt(long.load.latencyMs.p99, 2)} ms; RSS ${mb(rss[0]!.bytes)} -> ${mb(rss[rss.length - 1]!.bytes)} MiB`);
 
     let heapProfile = '';
@@ -463,6 +472,10 @@ async function main(): Promise<void> {
     out.push("  ('seen by plb': requests whose ext_proc stream worked, the rest Envoy let through untracked (failure_mode_allow); for access-log, requests whose log entry Envoy did not drop; not measured for flow-log, and for off-path only ext_proc's share (the flow log's entries are not counted: see 'file write failures'). 'others': CPU used meanwhile by processes this benchmark did not start. 'plb loop delay': how late presencelb's event loop ran, from a perf_hooks histogram put into it through the inspector.)");
     out.push('', `long run: blocking at ${latencyRate} req/s for ${DURATION} s: achieved ${fmt(long.load.achievedRps, 0)} req/s, p50 ${fmt(long.load.latencyMs.p50, 2)} ms, p99 ${fmt(long.load.latencyMs.p99, 2)} ms, errors ${long.load.non2xx + long.load.errors + long.load.unfinished}, seen by plb ${seenShare(long, 'blocking')}; presencelb ${fmt(per1000(long.cpu.presencelb, long.requests), 3)} CPU s/1k req (drain ${fmt(long.drainSec)} s), event-loop delay p99/max ${loopCols(long)[0]} ms; others ${fmt(long.othersCores, 2)} cores`);
     out.push(`  presencelb RSS (MiB) every ~5 s: ${rss.map((r) => mb(r.bytes)).join(' ')}`);
+    const heapSeries = (f: (h: HeapSample) => number) => rss.map((r) => (r.heap ? mb(f(r.heap)) : '?')).join(' ');
+    out.push(`  main thread's V8 heap, reserved (MiB): ${heapSeries((h) => h.total)}`);
+    out.push(`  main thread's old space, used (MiB; live and not yet collected): ${heapSeries((h) => h.old)}`);
+    out.push(`  RSS outside the main thread's heap (MiB; the data path's thread, SQLite, buffers, code): ${rss.map((r) => (r.heap ? mb(r.bytes - r.heap.total) : '?')).join(' ')}`);
     const dbBytes = ['presencelb.db', 'presencelb.db-wal'].map((f) => path.join(dir, f)).filter((f) => fs.existsSync(f)).reduce((a, f) => a + fs.statSync(f).size, 0);
     out.push(`  SQLite store at the end: ${mb(dbBytes)} MiB (db + WAL)`);
     out.push('', 'ext_proc and access log counters (Envoy under test):');

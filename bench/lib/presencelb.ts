@@ -30,6 +30,8 @@ export interface BenchPresencelb {
   readonly logFile: string;
   /** inspectorUrl is the DevTools WebSocket of the process when it was started with --inspect, else null. */
   readonly inspectorUrl: string | null;
+  /** metricsUrl is presencelb's Prometheus endpoint (http://127.0.0.1:<metrics port>/metrics), from its ready line. */
+  readonly metricsUrl: string;
   /** count returns how many claim events `step` (e.g. 'subscribe') were logged ok (or failed, with ok false). */
   count(step: string, ok?: boolean): number;
   /** problems returns warn-and-above messages (with their codes) and how often each was logged. */
@@ -96,6 +98,7 @@ export async function launchPresencelb(config: Record<string, unknown>, o: { dir
   const problems = new Map<string, number>();
   const listeners = new Set<(l: LogLine) => void>();
   let inspectorUrl: string | null = null;
+  let metricsUrl = '';
   let ready = false;
   let buf = '';
   child.stdout!.on('data', (d: Buffer) => {
@@ -119,7 +122,10 @@ export async function launchPresencelb(config: Record<string, unknown>, o: { dir
         const key = `${l.level >= 50 ? 'error' : 'warn'}: ${l.msg ?? ''}${typeof l.code === 'string' ? ` [${l.code}]` : ''}`;
         problems.set(key, (problems.get(key) ?? 0) + 1);
       }
-      if (l.msg === 'presencelb ready') ready = true;
+      if (l.msg === 'presencelb ready') {
+        ready = true;
+        metricsUrl = `http://127.0.0.1:${String(l.metricsPort)}/metrics`;
+      }
       for (const fn of listeners) fn(l);
     }
   });
@@ -147,6 +153,7 @@ export async function launchPresencelb(config: Record<string, unknown>, o: { dir
     get inspectorUrl() {
       return inspectorUrl;
     },
+    metricsUrl,
     count: (step, ok = true) => counts.get(`${step}${ok ? '' : '!'}`) ?? 0,
     problems: () => Object.fromEntries(problems),
     onLine(fn) {
@@ -169,4 +176,32 @@ export async function launchPresencelb(config: Record<string, unknown>, o: { dir
       await new Promise<void>((r) => errLog.end(() => r()));
     },
   };
+}
+
+/** HeapSample is the main thread's V8 heap as presencelb's metrics endpoint reports it (prom-client's defaults). */
+export interface HeapSample {
+  /** total: nodejs_heap_size_total_bytes, the heap V8 has reserved; used: nodejs_heap_size_used_bytes. */
+  readonly total: number;
+  readonly used: number;
+  /** old: nodejs_heap_space_size_used_bytes{space="old"}, what the old space holds (live or not yet collected). */
+  readonly old: number;
+  /** external: nodejs_external_memory_bytes, memory outside the heap that V8 objects hold (buffers). */
+  readonly external: number;
+}
+
+/** readHeap scrapes metricsUrl once; a failed scrape or a missing series resolves with null. */
+export async function readHeap(metricsUrl: string): Promise<HeapSample | null> {
+  try {
+    const res = await fetch(metricsUrl, { signal: AbortSignal.timeout(2000) });
+    if (!res.ok) return null;
+    const text = await res.text();
+    const series = (name: string): number => {
+      const m = new RegExp(`^${name.replace(/[{}"=]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text);
+      return m ? Number(m[1]) : NaN;
+    };
+    const sample = { total: series('nodejs_heap_size_total_bytes'), used: series('nodejs_heap_size_used_bytes'), old: series('nodejs_heap_space_size_used_bytes{space="old"}'), external: series('nodejs_external_memory_bytes') };
+    return Object.values(sample).every(Number.isFinite) ? sample : null;
+  } catch {
+    return null;
+  }
 }
