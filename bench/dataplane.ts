@@ -475,6 +475,7 @@ async function main(): Promise<void> {
     const heapSeries = (f: (h: HeapSample) => number) => rss.map((r) => (r.heap ? mb(f(r.heap)) : '?')).join(' ');
     out.push(`  main thread's V8 heap, reserved (MiB): ${heapSeries((h) => h.total)}`);
     out.push(`  main thread's old space, used (MiB; live and not yet collected): ${heapSeries((h) => h.old)}`);
+    for (const space of ['old', 'new', 'large_object', 'code']) out.push(`  main thread's ${space} space, reserved (MiB): ${heapSeries((h) => h.reserved[space] ?? NaN)}`);
     out.push(`  RSS outside the main thread's heap (MiB; the data path's thread, SQLite, buffers, code): ${rss.map((r) => (r.heap ? mb(r.bytes - r.heap.total) : '?')).join(' ')}`);
     const dbBytes = ['presencelb.db', 'presencelb.db-wal'].map((f) => path.join(dir, f)).filter((f) => fs.existsSync(f)).reduce((a, f) => a + fs.statSync(f).size, 0);
     out.push(`  SQLite store at the end: ${mb(dbBytes)} MiB (db + WAL)`);

@@ -42,7 +42,7 @@ export interface BenchPresencelb {
   exitCode(): number | null;
   /** assertAlive throws, with the end of presencelb's stderr, if the process has exited. */
   assertAlive(when: string): void;
-  /** stop sends SIGTERM, then SIGKILL after graceMs. */
+  /** stop sends SIGCONT (in case it was stopped) and SIGTERM, then SIGKILL after graceMs. */
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -167,6 +167,9 @@ export async function launchPresencelb(config: Record<string, unknown>, o: { dir
     },
     async stop(graceMs = 10000) {
       if (child.exitCode === null && child.signalCode === null) {
+        // A benchmark interrupted while presencelb was stopped (SIGSTOP, for a phase without it) resumes it first,
+        // so that it can stop cleanly (a stopped process holds SIGTERM until it runs again).
+        child.kill('SIGCONT');
         child.kill('SIGTERM');
         const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
         await exited;
@@ -187,6 +190,8 @@ export interface HeapSample {
   readonly old: number;
   /** external: nodejs_external_memory_bytes, memory outside the heap that V8 objects hold (buffers). */
   readonly external: number;
+  /** reserved: nodejs_heap_space_size_total_bytes of each space V8 reports (old, new, large_object, code, ...). */
+  readonly reserved: Readonly<Record<string, number>>;
 }
 
 /** readHeap scrapes metricsUrl once; a failed scrape or a missing series resolves with null. */
@@ -200,7 +205,9 @@ export async function readHeap(metricsUrl: string): Promise<HeapSample | null> {
       return m ? Number(m[1]) : NaN;
     };
     const sample = { total: series('nodejs_heap_size_total_bytes'), used: series('nodejs_heap_size_used_bytes'), old: series('nodejs_heap_space_size_used_bytes{space="old"}'), external: series('nodejs_external_memory_bytes') };
-    return Object.values(sample).every(Number.isFinite) ? sample : null;
+    if (!Object.values(sample).every(Number.isFinite)) return null;
+    const reserved = Object.fromEntries([...text.matchAll(/^nodejs_heap_space_size_total_bytes\{space="(\w+)"\} (\S+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
+    return { ...sample, reserved };
   } catch {
     return null;
   }
