@@ -18,7 +18,9 @@
  * --users 10000 --duration 300 --phase 5 --repeat 1 --profile never --plb-nice 10` (27 November 2026, 10:22 and
  * 10:47 UTC; the long run samples the old space from the metrics endpoint), the main thread's old space climbed
  * from 221 MiB live to 523 MiB in the first two minutes before a full collection, and RSS from 660 to 930 MiB; with
- * the flag the old space stayed between 215 and 288 MiB, RSS between 647 and 698 MiB, and presencelb's CPU a
- * request in the long run was the same (0.291 ms both). test/deploy/node-flags.test.ts checks the effect.
+ * the flag the old space stayed between 215 and 288 MiB, RSS between 646 and 698 MiB, and presencelb's CPU a
+ * request in the long run was the same (0.291 ms without, 0.275 and 0.291 with). A 600 s long run at 11:26: RSS
+ * 666–706 MiB after its first four minutes (ARCHITECTURE.md, "The old space kept near what is live").
+ * test/deploy/node-flags.test.ts checks the effect.
  */
 export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=32', '--heap-growing-percent=20'];
