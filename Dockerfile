@@ -34,5 +34,5 @@ RUN install -d -o node -g node -m 0750 /var/lib/presencelb
 USER node
 EXPOSE 18000 18001 9464
 # V8 options: src/cli/node-flags.ts (NODE_FLAGS) says why; test/deploy/compose.test.ts keeps them the same.
-ENTRYPOINT ["node", "--max-semi-space-size=32", "--heap-growing-percent=20", "bin/presencelb.mjs"]
+ENTRYPOINT ["node", "--max-semi-space-size=32", "bin/presencelb.mjs"]
 CMD ["serve", "-c", "/etc/presencelb/presencelb.yaml"]

