@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { REPO_ROOT } from '../../test/harness/envoy.ts';
+import { parseExposition } from '../../test/harness/exposition.ts';
 import { NODE_FLAGS } from '../../src/cli/node-flags.ts';
 
 const BIN = path.join(REPO_ROOT, 'bin/presencelb.mjs');
@@ -183,13 +184,10 @@ export async function launchPresencelb(config: Record<string, unknown>, o: { dir
 
 /** HeapSample is the main thread's V8 heap as presencelb's metrics endpoint reports it (prom-client's defaults). */
 export interface HeapSample {
-  /** total: nodejs_heap_size_total_bytes, the heap V8 has reserved; used: nodejs_heap_size_used_bytes. */
+  /** total: nodejs_heap_size_total_bytes, the heap V8 has reserved. */
   readonly total: number;
-  readonly used: number;
   /** old: nodejs_heap_space_size_used_bytes{space="old"}, what the old space holds (live or not yet collected). */
   readonly old: number;
-  /** external: nodejs_external_memory_bytes, memory outside the heap that V8 objects hold (buffers). */
-  readonly external: number;
   /** reserved: nodejs_heap_space_size_total_bytes of each space V8 reports (old, new, large_object, code, ...). */
   readonly reserved: Readonly<Record<string, number>>;
 }
@@ -199,15 +197,12 @@ export async function readHeap(metricsUrl: string): Promise<HeapSample | null> {
   try {
     const res = await fetch(metricsUrl, { signal: AbortSignal.timeout(2000) });
     if (!res.ok) return null;
-    const text = await res.text();
-    const series = (name: string): number => {
-      const m = new RegExp(`^${name.replace(/[{}"=]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text);
-      return m ? Number(m[1]) : NaN;
-    };
-    const sample = { total: series('nodejs_heap_size_total_bytes'), used: series('nodejs_heap_size_used_bytes'), old: series('nodejs_heap_space_size_used_bytes{space="old"}'), external: series('nodejs_external_memory_bytes') };
-    if (!Object.values(sample).every(Number.isFinite)) return null;
-    const reserved = Object.fromEntries([...text.matchAll(/^nodejs_heap_space_size_total_bytes\{space="(\w+)"\} (\S+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
-    return { ...sample, reserved };
+    const all = parseExposition(await res.text());
+    const total = all.find((s) => s.name === 'nodejs_heap_size_total_bytes')?.value;
+    const old = all.find((s) => s.name === 'nodejs_heap_space_size_used_bytes' && s.labels.space === 'old')?.value;
+    if (total === undefined || old === undefined) return null;
+    const reserved = Object.fromEntries(all.filter((s) => s.name === 'nodejs_heap_space_size_total_bytes').map((s) => [s.labels.space ?? '', s.value]));
+    return { total, old, reserved };
   } catch {
     return null;
   }

@@ -7,6 +7,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { randomUUID } from 'node:crypto';
 import type { UserId } from '../../src/core/user-id.ts';
+import { parseExposition, type Series } from '../harness/exposition.ts';
 import { waitFor } from '../harness/ports.ts';
 import { startSipDevice } from '../harness/sip-device.ts';
 import { DOMAIN, startStack, type Stack } from '../system/stack.ts';
@@ -20,24 +21,10 @@ test.after.always(async () => {
   await stack?.stop();
 });
 
-/** Series is one sample of the exposition. */
-interface Series {
-  readonly name: string;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly value: number;
-}
-
 async function scrape(): Promise<Series[]> {
   const r = await fetch(stack.metricsUrl);
   if (r.status !== 200) throw new Error(`/metrics: ${r.status}`);
-  const out: Series[] = [];
-  for (const line of (await r.text()).split('\n')) {
-    const m = /^([a-z_:][a-z0-9_:]*)(?:\{(.*)\})? (\S+)$/i.exec(line);
-    if (!m) continue;
-    const labels = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1]!, x[2]!]));
-    out.push({ name: m[1]!, labels, value: Number(m[3]) });
-  }
-  return out;
+  return parseExposition(await r.text());
 }
 
 /** value is the sample of name with exactly these labels, 0 when absent (a counter never incremented). */
