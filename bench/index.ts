@@ -34,6 +34,11 @@ const BENCHES: readonly Bench[] = [
     file: 'store.ts',
     what: 'issue 3: CPU (every thread) per flow stored in SQLite, the shipped store against the settings before 27 Nov 2026 [--users 10000] [--rate 7000] [--flows 200000]',
   },
+  {
+    name: 'presence-heap',
+    file: 'presence-heap.ts',
+    what: "issue 3: the main thread's heap a tracked user costs in the presence adapter, against real Kamailio, under presencelb's TypeScript loader and under tsx [--users 2000]",
+  },
   { name: 'xds', file: 'xds-pin-cost.ts', what: 'issue 4: cost of a route update (pin) as the number of pinned users grows' },
   {
     name: 'xds-notify',
