@@ -61,12 +61,14 @@ export const configSchema = z.strictObject({
        */
       accessLogLagMs: z.number().int().min(0).max(60000).default(0),
       /**
-       * spanHoldMs: about how long the data path's thread may hold a tracked user's completed flows reported whole
-       * (every request in access-log and flow-log modes, and off-path users'), folded into spans by
-       * lifecycle.flowSpanMs's rule, before it hands them to the lifecycle (src/dataplane/span-hold.ts): one span per
-       * user and server per spanHoldMs instead of one message, index entry and row per request. Decisions do not
-       * wait for it: before the identifying step or the end of a reconnect window reads a user's flows, that user's
-       * spans are handed over. What it delays: the rows the admin API and the database show, by about this long. At
+       * spanHoldMs: about how long the data path's thread may hold a tracked user's completed flows (every request:
+       * reported whole in access-log and flow-log modes and for off-path users; seen to start by ext_proc and to end
+       * by the access log in blocking and observability modes), folded into spans by lifecycle.flowSpanMs's rule,
+       * before it hands them to the lifecycle (src/dataplane/span-hold.ts): one span per user and server per
+       * spanHoldMs instead of one message, index entry and row per request (or three: start, server, end). A start
+       * still open after 250 ms, a long-lived stream, is handed over then, as open. Decisions do not wait for it:
+       * before the identifying step or the end of a reconnect window reads a user's flows, that user's spans and
+       * starts are handed over. What it delays: the rows the admin API and the database show, by about this long. At
        * most 5000: the store keeps a span open to new streams for graceMs + 5 s after its end, so a longer hold would
        * cut spans. 0 (or flowSpanMs 0) hands each flow over as it comes.
        */

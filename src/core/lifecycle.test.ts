@@ -153,8 +153,9 @@ test('flowsSettled: a teardown hears the data path settle after it stops grantin
   t.deepEqual(calls.slice(0, 3), ['access(false)', 'settled', 'presence.unsubscribe']);
 });
 
-test('a held flow the data path releases as a teardown begins is recorded and purged with the rest, and sets nobody up again; an unmarked one does', async (t) => {
-  for (const held of [true, false]) {
+test('a held flow the data path releases as a teardown begins (a span, or a start still open) is recorded and purged with the rest, and sets nobody up again; an unmarked one does', async (t) => {
+  for (const kind of ['span', 'start', 'unmarked'] as const) {
+    const held = kind !== 'unmarked';
     const clock = new ManualClock();
     const calls: string[] = [];
     const store = new MemoryStore(calls);
@@ -173,14 +174,17 @@ test('a held flow the data path releases as a teardown begins is recorded and pu
     lc.flowEnded('f1', U, clock.now() + 1, 'completed');
     clock.advance(1000);
     const start = clock.now() - 900;
-    release = () =>
-      lc.flowRecorded(held ? { id: 'h1', user: U, appServer: 'app-b', startedAt: start, streams: 3, lastStartedAt: start + 500 } : { id: 'h1', user: U, appServer: 'app-b', startedAt: start }, start + 600, 'completed');
+    release = () => {
+      if (kind === 'start') lc.flowStarted({ id: 'h1', user: U, appServer: 'app-b', startedAt: start, held: true }, () => calls.push('granted(h1)'));
+      else lc.flowRecorded(held ? { id: 'h1', user: U, appServer: 'app-b', startedAt: start, streams: 3, lastStartedAt: start + 500 } : { id: 'h1', user: U, appServer: 'app-b', startedAt: start }, start + 600, 'completed');
+    };
     calls.length = 0;
     const purged = await lc.purgeNow(U);
     await lc.idle();
     t.true(purged.ok);
+    if (kind === 'start') t.true(calls.includes('granted(h1)'), 'a held start was granted when it started: its grant is a no-op, called at once');
     if (held) {
-      t.is(calls.filter((c) => c === 'store.insertFlow(h1)').length, 1);
+      t.is(calls.filter((c) => c === 'store.insertFlow(h1)').length, 1, kind);
       t.true(calls.indexOf('store.insertFlow(h1)') < calls.indexOf('store.purgeUser'), calls.join(','));
       t.false(calls.includes('presence.register'), `set up again: ${calls.join(',')}`);
       t.is(lc.session(U), undefined);

@@ -45,6 +45,12 @@ export interface FlowStart {
    */
   readonly streams?: number;
   readonly lastStartedAt?: number;
+  /**
+   * held is set on a flow start (flowStarted) the data path held while its request ran and released still open
+   * (span-hold.ts): the user was granted at once when it started. Like a held span, it is old use: recorded at once
+   * even while the user's queue is busy, and it never sets the user up again.
+   */
+  readonly held?: true;
 }
 
 const RETRY_MIN_MS = 1000;
@@ -95,6 +101,12 @@ export class Lifecycle implements PresenceSink {
   flowStarted(flow: FlowStart, grant: () => void): void {
     const existing = this.sessions.get(flow.user);
     const setup = this.needsSetup(existing);
+    if (flow.held && !setup) {
+      grant();
+      const record: FlowRecord = { id: flow.id, user: flow.user, appServer: flow.appServer, startedAt: flow.startedAt, endedAt: null, endReason: null };
+      this.index.started(record);
+      return this.recordHeld(record);
+    }
     this.index.started({ ...flow, endedAt: null, endReason: null });
     if (!setup && !this.queue.busy(flow.user)) {
       // The request path of a known user with nothing queued: in memory and synchronous, the flow's row is only
@@ -156,14 +168,25 @@ export class Lifecycle implements PresenceSink {
         ? { id: flow.id, user: flow.user, appServer: flow.appServer, startedAt: flow.startedAt, endedAt, endReason: reason }
         : { id: flow.id, user: flow.user, appServer: flow.appServer, startedAt: flow.startedAt, endedAt, endReason: reason, streams: flow.streams, lastStartedAt: flow.lastStartedAt ?? flow.startedAt };
     this.index.recorded(record);
-    this.fx.write('insertFlow', flow.user, () => this.o.store.insertFlow(record));
-    if (!flow.appServer) return;
+    this.recordHeld(record);
+  }
+
+  /**
+   * recordHeld hands a flow's row to the store and takes the user's server from it, at once even while the user's
+   * queue is busy (a flow the data path held, or one reported whole with nothing queued; the store orders writes by
+   * call). The caller has put the flow in the index (started for an open flow, recorded for a completed one), and
+   * the user has a session.
+   */
+  private recordHeld(record: FlowRecord): void {
+    this.fx.write('insertFlow', record.user, () => this.o.store.insertFlow(record));
+    const server = record.appServer;
+    if (!server) return;
     // A session changes only in its user's queue: while that is busy, its server is set there.
-    if (!busy) existing!.appServer = flow.appServer;
+    if (!this.queue.busy(record.user)) this.sessions.get(record.user)!.appServer = server;
     else
-      void this.queue.run(flow.user, async () => {
-        const s = this.sessions.get(flow.user);
-        if (s) s.appServer = flow.appServer!;
+      void this.queue.run(record.user, async () => {
+        const s = this.sessions.get(record.user);
+        if (s) s.appServer = server;
       });
   }
 

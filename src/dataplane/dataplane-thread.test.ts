@@ -22,7 +22,7 @@ class Sink {
   readonly grants: (() => void)[] = [];
   private waiters: (() => void)[] = [];
   flowStarted(f: FlowStart, grant: () => void): void {
-    this.events.push(`start ${f.user} ${f.appServer}`);
+    this.events.push(`start ${f.user} ${f.appServer}${f.held ? ' held' : ''}`);
     this.grants.push(grant);
     this.changed();
   }
@@ -235,6 +235,34 @@ test.serial('with spanHold, a tracked user\'s completed flows wait folded in the
     t.deepEqual(sink.events.slice(4), [`recorded ${V} app-b completed x2`], 'stop releases what is held');
   } finally {
     if (!stopped) await dp.stop(100);
+  }
+});
+
+test.serial('with spanHold, a tracked user\'s start seen by ext_proc waits in the thread: ended, it is one held flow; still open at a settle, a start marked held, and its end follows', async (t) => {
+  const sink = new Sink();
+  const dp = new DataplaneThread({ identity, appServers, log, spanHold: { gapMs: 5000, spanMs: 60000, holdMs: 60000 } });
+  dp.onAccess(U, true);
+  const port = await dp.start({ listen: '127.0.0.1:0', flows: sink });
+  try {
+    t.like((await processHeaders(port, 'e1').answer).msgs[0], { request_headers: { response: { status: 'CONTINUE' } } }, 'granted at once');
+    await logEnd(port, 'e1');
+    t.is(dp.openFlows, 0);
+    await tick();
+    t.deepEqual(sink.events, [], 'start, upstream and end held in the thread');
+    await dp.settle({ readFlows: false, user: U });
+    t.deepEqual(sink.events, [`recorded ${U} app-b completed x1`], 'one flow, with the server the access log named');
+
+    await processHeaders(port, 'e2').answer;
+    await tick();
+    t.is(sink.events.length, 1);
+    await dp.settle({ readFlows: false, user: U });
+    t.deepEqual(sink.events.slice(1), [`start ${U} app-a held`], 'open at the settle: its start, marked held');
+    await logEnd(port, 'e2');
+    await sink.until(4);
+    t.deepEqual(sink.events.slice(2), [`upstream ${U} app-b`, `end ${U} completed`]);
+    t.is(dp.openFlows, 0, 'nothing open is left behind');
+  } finally {
+    await dp.stop(100);
   }
 });
 

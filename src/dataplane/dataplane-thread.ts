@@ -245,11 +245,11 @@ export class DataplaneThread {
     const flows = this.conn!.flows;
     switch (op[0]) {
       case 'start': {
-        const [, id, user, appServer, startedAt, ticket] = op;
+        const [, id, user, appServer, startedAt, ticket, held] = op;
         this.open.set(id, user);
         // Tickets are numbered per worker: a grant that comes after its worker was replaced goes nowhere.
         const grant = ticket === 0 ? noop : () => this.outbox === out && out.send(['grant', ticket]);
-        flows.flowStarted({ id, user: user as UserId, appServer, startedAt }, grant);
+        flows.flowStarted(held === 1 ? { id, user: user as UserId, appServer, startedAt, held: true } : { id, user: user as UserId, appServer, startedAt }, grant);
         break;
       }
       case 'upstream':

@@ -11,14 +11,24 @@
  * user and server per holdMs instead of one message per request; the index and the store then fold spans into
  * their spans by the same rule.
  *
- * What may wait: only completed flows of users the lifecycle grants at once (a new or degraded user's flow must
- * reach the lifecycle at once: it takes the claim's first steps). What must not: a decision or the end of a
+ * Starts wait too (blocking and observability modes, where ext_proc sees a request start and the access log its end):
+ * a flow start of a user granted at once is held (start), its server noted (upstream), and when its end comes as
+ * completed (end) it joins the user's spans like a flow reported whole; the main thread never hears of its start.
+ * At 10,000 users, where a user's requests seldom share a span, that is still one message, index entry and row a
+ * request instead of a start, an upstream and an end, each a message, an index update and a store write. A start
+ * still open after startHoldMs (250 ms: a long-lived stream), or when its user's spans are released (a settle, the
+ * user no longer granted at once, stop), is released as a start, after the user's spans, and its end then goes as
+ * it always did.
+ *
+ * What may wait: only flows of users the lifecycle grants at once (a new or degraded user's flow must reach the
+ * lifecycle at once: it takes the claim's first steps). What must not: a decision or the end of a
  * reconnect window reads a user's flows, so the lifecycle first has the thread release that user's spans (a 'sync'
  * naming the user, DataplaneThread.settle); a user no longer granted at once has its spans released before anything
  * else the thread says about it. If the thread dies, the spans it held die with it, as the flow events its outbox
  * held do: at most holdMs of a user's completed requests.
  *
- * Pure: no timers, no I/O; time comes in as arguments, spans go out through `release`.
+ * Pure: no timers, no I/O; time comes in as arguments, spans go out through `release` and starts through
+ * `releaseStart`.
  */
 import { growSpan, joinsSpan } from '../core/flow-span.ts';
 
@@ -30,7 +40,19 @@ export interface SpanHoldSettings {
   readonly spanMs: number;
   /** holdMs: about how long a user's spans wait before they are released (extProc.spanHoldMs, > 0). */
   readonly holdMs: number;
+  /**
+   * startHoldMs: about how long a flow start waits for its end (default: START_HOLD_MS, at most holdMs). A start
+   * still open then is released with its user's spans, so a long-lived stream shows as open that soon.
+   */
+  readonly startHoldMs?: number;
 }
+
+/**
+ * START_HOLD_MS: a request answered in under this long is one message to the main thread instead of two or three.
+ * Requests through Envoy take milliseconds; a stream open longer (server-sent events, WebSocket) is shown as open
+ * in the store and the admin API this late at most.
+ */
+export const START_HOLD_MS = 250;
 
 /** HeldSpan is one span: the first stream's id and start, the latest start, the last end and how many streams. */
 export interface HeldSpan {
@@ -43,25 +65,46 @@ export interface HeldSpan {
   streams: number;
 }
 
-/** Held is one user's spans (usually one: a user's requests go to one server) and when the first was held. */
+/** HeldStart is a flow start held while its request runs: its server can still change (upstream). */
+export interface HeldStart {
+  readonly id: string;
+  readonly user: string;
+  appServer: string | null;
+  readonly startedAt: number;
+}
+
+/**
+ * Held is one user's spans (usually one: a user's requests go to one server), the starts of its flows still open
+ * (by flow id, in the order they started; null until the first), and when the first of them was held.
+ */
 interface Held {
   readonly since: number;
   readonly spans: HeldSpan[];
+  starts: Map<string, HeldStart> | null;
 }
 
 /** SpanHold holds completed flows per user, folded into spans, and releases them after holdMs or when asked. */
 export class SpanHold {
   /** #held: per user, in the order each user's first span was held, so the oldest come first. */
   readonly #held = new Map<string, Held>();
+  /** #startsByAge: every held start's user and when it was held, by flow id, oldest first. */
+  readonly #startsByAge = new Map<string, { readonly user: string; readonly at: number }>();
+  /** startHoldMs: see SpanHoldSettings. */
+  readonly startHoldMs: number;
 
   constructor(
     readonly settings: SpanHoldSettings,
     private readonly release: (span: HeldSpan) => void,
+    private readonly releaseStart: (start: HeldStart) => void = () => {
+      throw new Error('SpanHold: a start was held without releaseStart');
+    },
   ) {
-    for (const k of ['gapMs', 'spanMs', 'holdMs'] as const) {
-      const v = settings[k];
+    this.startHoldMs = settings.startHoldMs ?? Math.min(START_HOLD_MS, settings.holdMs);
+    for (const k of ['gapMs', 'spanMs', 'holdMs', 'startHoldMs'] as const) {
+      const v = k === 'startHoldMs' ? this.startHoldMs : settings[k];
       if (!Number.isInteger(v) || v < (k === 'gapMs' ? 0 : 1)) throw new Error(`SpanHold: ${k} must be an integer >= ${k === 'gapMs' ? 0 : 1}, not ${v}`);
     }
+    if (this.startHoldMs > settings.holdMs) throw new Error(`SpanHold: startHoldMs (${this.startHoldMs}) must not exceed holdMs (${settings.holdMs})`);
   }
 
   /**
@@ -72,7 +115,7 @@ export class SpanHold {
   add(id: string, user: string, appServer: string | null, startedAt: number, endedAt: number, now: number): void {
     const held = this.#held.get(user);
     if (!held) {
-      this.#held.set(user, { since: now, spans: [single(id, user, appServer, startedAt, endedAt)] });
+      this.#held.set(user, { since: now, spans: [single(id, user, appServer, startedAt, endedAt)], starts: null });
       return;
     }
     const spans = held.spans;
@@ -89,16 +132,65 @@ export class SpanHold {
     spans.push(single(id, user, appServer, startedAt, endedAt));
   }
 
+  /** start holds the start of a flow of a user granted at once, until its end or its user's release. */
+  start(id: string, user: string, appServer: string | null, startedAt: number, now: number): void {
+    let held = this.#held.get(user);
+    if (!held) {
+      held = { since: now, spans: [], starts: null };
+      this.#held.set(user, held);
+    }
+    (held.starts ??= new Map()).set(id, { id, user, appServer, startedAt });
+    this.#startsByAge.set(id, { user, at: now });
+  }
+
+  /** upstream notes the server of a held start; false if the start is not held (the caller reports it). */
+  upstream(id: string, user: string, appServer: string): boolean {
+    const start = this.#held.get(user)?.starts?.get(id);
+    if (!start) return false;
+    start.appServer = appServer;
+    return true;
+  }
+
   /**
-   * releaseDue releases, oldest first, the spans of every user whose first span has waited holdMs at `now` (a
-   * monotonic clock; the caller checks every holdMs / 8, so spans wait about holdMs).
+   * end takes the end of a flow whose start is held: completed, the flow joins the user's spans and true is
+   * returned (nothing to report). Otherwise (a start not held, or an end that is not 'completed', which the
+   * lifecycle must hear of as it is) false: then the user's held spans and starts have been released, this start
+   * with them, and the caller reports the end.
+   */
+  end(id: string, user: string, endedAt: number, completed: boolean, now: number): boolean {
+    const starts = this.#held.get(user)?.starts;
+    const start = starts?.get(id);
+    if (!start) return false;
+    if (!completed) {
+      this.releaseUser(user);
+      return false;
+    }
+    starts!.delete(id);
+    this.#startsByAge.delete(id);
+    this.add(id, user, start.appServer, start.startedAt, endedAt, now);
+    return true;
+  }
+
+  /**
+   * releaseDue releases, oldest first, what every user holds whose first span or start has waited holdMs at `now`,
+   * or one of whose starts has waited startHoldMs (a monotonic clock; the caller checks every checkEveryMs, so
+   * spans wait about holdMs and starts about startHoldMs).
    */
   releaseDue(now: number): void {
     for (const [user, held] of this.#held) {
-      if (now - held.since < this.settings.holdMs) return;
+      if (now - held.since < this.settings.holdMs) break;
       this.#held.delete(user);
       this.#releaseHeld(held);
     }
+    for (const [, start] of this.#startsByAge) {
+      if (now - start.at < this.startHoldMs) break;
+      this.releaseUser(start.user);
+    }
+  }
+
+  /** checkEveryMs is how often the owner should call releaseDue. */
+  get checkEveryMs(): number {
+    return Math.max(10, Math.round(Math.min(this.settings.holdMs / 8, this.startHoldMs / 4)));
   }
 
   /** releaseUser releases the user's spans now (a read of the user's flows, or the user no longer granted at once). */
@@ -117,17 +209,28 @@ export class SpanHold {
   }
 
   /**
-   * #releaseHeld releases one user's spans in the order they ended: the lifecycle takes a user's server from the
-   * flows it hears of, so the last one released must be the one that ended last.
+   * #releaseHeld releases one user's spans in the order they ended, then its open starts in the order they
+   * started: the lifecycle takes a user's server from the flows it hears of, so the last one released must be the
+   * latest (an open flow is the user's current one).
    */
   #releaseHeld(held: Held): void {
     if (held.spans.length > 1) held.spans.sort((a, b) => a.endedAt - b.endedAt);
     for (const s of held.spans) this.release(s);
+    if (!held.starts) return;
+    for (const s of held.starts.values()) {
+      this.#startsByAge.delete(s.id);
+      this.releaseStart(s);
+    }
   }
 
-  /** users is how many users have spans held (for tests and diagnostics). */
+  /** users is how many users have spans or starts held (for tests and diagnostics). */
   get users(): number {
     return this.#held.size;
+  }
+
+  /** starts is how many flow starts are held (for tests and diagnostics). */
+  get starts(): number {
+    return this.#startsByAge.size;
   }
 }
 

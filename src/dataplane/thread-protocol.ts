@@ -53,8 +53,11 @@ export type FromThread =
   /** ready: the server is listening on port. fail: it could not start (the error's message and code). */
   | readonly ['ready', port: number]
   | readonly ['fail', message: string, code: string | null]
-  /** start: a flow started. ticket 0: already granted (the user is granted at once); else answer with 'grant'. */
-  | readonly ['start', flowId: string, user: string, appServer: string | null, startedAt: number, ticket: number]
+  /**
+   * start: a flow started. ticket 0: already granted (the user is granted at once); else answer with 'grant'.
+   * held 1: a start the worker held while its request ran (span-hold.ts), released still open (FlowStart.held).
+   */
+  | readonly ['start', flowId: string, user: string, appServer: string | null, startedAt: number, ticket: number, held?: 1]
   | readonly ['upstream', flowId: string, user: string, appServer: string]
   | readonly ['end', flowId: string, user: string, endedAt: number, reason: FlowEndReason]
   /**

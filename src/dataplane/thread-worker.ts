@@ -8,9 +8,10 @@
  * - the users granted at once (core/session.ts, grantsAtOnce). A flow of such a user is granted here, and its start
  *   reported; a flow of any other user is reported with a ticket and waits for the lifecycle's grant;
  * - the pin table (config xds.pins: header), for the pin header.
- * Flow starts, upstreams, ends and log lines go to the main thread in batches (thread-protocol.ts). Completed flows
- * of users granted at once, reported whole (access-log and flow-log modes), are folded into spans and held up to
- * about init.spanHold.holdMs first (span-hold.ts).
+ * Flow starts, upstreams, ends and log lines go to the main thread in batches (thread-protocol.ts). The flows of
+ * users granted at once are held first, up to about init.spanHold.holdMs (span-hold.ts): a completed one, reported
+ * whole (access-log and flow-log modes) or seen to start and end (ext_proc, then the access log), is folded into
+ * the user's spans; a start still open when the user's flows are released goes as a start marked held.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { FlowStart } from '../core/lifecycle.ts';
@@ -19,7 +20,7 @@ import type { UserId } from '../core/user-id.ts';
 import { systemClock } from '../clock.ts';
 import { DataplaneServer } from './dataplane-server.ts';
 import type { FlowSink } from './flow-sink.ts';
-import { SpanHold, type HeldSpan } from './span-hold.ts';
+import { SpanHold, type HeldSpan, type HeldStart } from './span-hold.ts';
 import { Outbox, type FromThread, type LogLevel, type ThreadInit, type ToThread } from './thread-protocol.ts';
 
 const port = parentPort;
@@ -33,28 +34,38 @@ const atOnce = new Set<string>(init.atOnce);
 const pins = new Map<string, string>(init.pins);
 const waiting = new Map<number, () => void>();
 let tickets = 0;
-const hold = init.spanHold ? new SpanHold(init.spanHold, sendSpan) : null;
+const hold = init.spanHold ? new SpanHold(init.spanHold, sendSpan, sendHeldStart) : null;
 // The hold's clock is monotonic (a step of the wall clock would hold spans that much longer or shorter).
-if (hold) setInterval(() => hold.releaseDue(performance.now()), Math.max(10, Math.round(hold.settings.holdMs / 8))).unref();
+if (hold) setInterval(() => hold.releaseDue(performance.now()), hold.checkEveryMs).unref();
 
 /** sendSpan sends a released span; its streams field says it was held, even a single stream (see Lifecycle.flowRecorded). */
 function sendSpan(s: HeldSpan): void {
   out.send(['whole', s.id, s.user, s.appServer, s.startedAt, s.endedAt, 'completed', s.streams, s.lastStartedAt]);
 }
 
+/** sendHeldStart sends a start released from the hold, marked held (see Lifecycle.flowStarted). */
+function sendHeldStart(s: HeldStart): void {
+  out.send(['start', s.id, s.user, s.appServer, s.startedAt, 0, 1]);
+}
+
 const flows: FlowSink = {
   flowStarted(flow: FlowStart, grant: () => void) {
     if (atOnce.has(flow.user)) {
       grant();
-      out.send(['start', flow.id, flow.user, flow.appServer, flow.startedAt, 0]);
+      if (hold) hold.start(flow.id, flow.user, flow.appServer, flow.startedAt, performance.now());
+      else out.send(['start', flow.id, flow.user, flow.appServer, flow.startedAt, 0]);
       return;
     }
     const ticket = ++tickets;
     waiting.set(ticket, grant);
     out.send(['start', flow.id, flow.user, flow.appServer, flow.startedAt, ticket], true);
   },
-  flowUpstream: (id, user, server) => out.send(['upstream', id, user, server]),
-  flowEnded: (id, user, at, reason) => out.send(['end', id, user, at, reason]),
+  flowUpstream(id, user, server) {
+    if (!hold?.upstream(id, user, server)) out.send(['upstream', id, user, server]);
+  },
+  flowEnded(id, user, at, reason) {
+    if (!hold?.end(id, user, at, reason === 'completed', performance.now())) out.send(['end', id, user, at, reason]);
+  },
   flowRecorded(flow, endedAt, reason) {
     const granted = atOnce.has(flow.user);
     if (hold && granted && reason === 'completed') return hold.add(flow.id, flow.user, flow.appServer, flow.startedAt, endedAt, performance.now());
