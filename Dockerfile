@@ -1,6 +1,6 @@
 # presencelb's image: the control plane (ext_proc server on 18001, xDS/ADS server on 18000, /metrics on 9464), run from its
-# TypeScript sources with tsx, as bin/presencelb.mjs does everywhere else. docker-compose.yml builds it; to build
-# it alone: docker build -t presencelb .
+# TypeScript sources through its own loader (src/runtime/register-ts.mjs, esbuild), as bin/presencelb.mjs does everywhere
+# else. docker-compose.yml builds it; to build it alone: docker build -t presencelb .
 #
 # Stage 1 installs every dependency (sqlite3 compiles with node-gyp when no prebuilt binary can be fetched, hence
 # python3/make/g++), builds build/envoy.binpb (the descriptor image of Envoy's protos, scripts/build-protos.sh,

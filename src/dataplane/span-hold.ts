@@ -22,10 +22,10 @@
  *
  * What may wait: only flows of users the lifecycle grants at once (a new or degraded user's flow must reach the
  * lifecycle at once: it takes the claim's first steps). What must not: a decision or the end of a
- * reconnect window reads a user's flows, so the lifecycle first has the thread release that user's spans (a 'sync'
- * naming the user, DataplaneThread.settle); a user no longer granted at once has its spans released before anything
- * else the thread says about it. If the thread dies, the spans it held die with it, as the flow events its outbox
- * held do: at most holdMs of a user's completed requests.
+ * reconnect window reads a user's flows, so the lifecycle first has the thread release that user's spans and starts
+ * (a 'sync' naming the user, DataplaneThread.settle); a user no longer granted at once has them released before
+ * anything else the thread says about it. If the thread dies, what it held dies with it, as the flow events its
+ * outbox held do: at most holdMs of a user's completed requests, and its requests in flight.
  *
  * Pure: no timers, no I/O; time comes in as arguments, spans go out through `release` and starts through
  * `releaseStart`.
