@@ -10,7 +10,25 @@
 // ARCHITECTURE.md ("presencelb's own TypeScript loader") has the measurements.
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { transform } from 'esbuild';
+import { stop, transform } from 'esbuild';
+
+/**
+ * IDLE_STOP_MS: esbuild transpiles in a child process of its own (its service), which would stay for the life of
+ * presencelb, one per thread that loads TypeScript, though every module is loaded at start-up. It is stopped once no
+ * file has been transpiled for this long; a later import starts it again.
+ */
+const IDLE_STOP_MS = 1000;
+let inFlight = 0;
+let idleTimer = null;
+
+function idleStop() {
+  if (idleTimer) clearTimeout(idleTimer);
+  idleTimer = setTimeout(() => {
+    idleTimer = null;
+    if (inFlight === 0) stop();
+  }, IDLE_STOP_MS);
+  idleTimer.unref();
+}
 
 /** @type {{ sourceMaps: boolean }} */
 let options = { sourceMaps: false };
@@ -25,14 +43,20 @@ export async function load(url, context, nextLoad) {
   if (!url.startsWith('file:') || !url.endsWith('.ts')) return nextLoad(url, context);
   const file = fileURLToPath(url);
   const source = await readFile(file, 'utf8');
-  const out = await transform(source, {
-    loader: 'ts',
-    format: 'esm',
-    target: 'node20',
-    sourcefile: file,
-    sourcemap: options.sourceMaps ? 'inline' : false,
-    // As tsconfig.json's target (ES2022) has TypeScript emit class fields, and as tsx does for the tests.
-    tsconfigRaw: { compilerOptions: { useDefineForClassFields: true } },
-  });
-  return { format: 'module', source: out.code, shortCircuit: true };
+  inFlight++;
+  try {
+    const out = await transform(source, {
+      loader: 'ts',
+      format: 'esm',
+      target: 'node20',
+      sourcefile: file,
+      sourcemap: options.sourceMaps ? 'inline' : false,
+      // As tsconfig.json's target (ES2022) has TypeScript emit class fields, and as tsx does for the tests.
+      tsconfigRaw: { compilerOptions: { useDefineForClassFields: true } },
+    });
+    return { format: 'module', source: out.code, shortCircuit: true };
+  } finally {
+    inFlight--;
+    idleStop();
+  }
 }

@@ -71,3 +71,27 @@ test('a syntax error names the file and the position, and the process fails', (t
   const err = t.throws(() => runTs('const broken = (;\n', ['--import', REGISTER], {}));
   t.regex(String((err as Error & { stderr?: string }).stderr ?? err?.message), /probe\.ts:1:\d+: ERROR: /);
 });
+
+test("esbuild's child process is stopped once nothing is transpiled for a second, and started again by a later import", (t) => {
+  const out = runTs(`
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+const esbuilds = () => fs.readdirSync('/proc/self/task').flatMap((task) => fs.readFileSync(\`/proc/self/task/\${task}/children\`, 'utf8').split(' ').filter(Boolean))
+  .filter((pid) => { try { return fs.readFileSync(\`/proc/\${pid}/comm\`, 'utf8').trim() === 'esbuild'; } catch { return false; } }).length;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const seen: number[] = [esbuilds()];
+await sleep(2500);
+seen.push(esbuilds());
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plb-ts-later-'));
+fs.writeFileSync(path.join(dir, 'later.ts'), 'export const later: number = 42;\\n');
+const { later } = await import(path.join(dir, 'later.ts'));
+seen.push(esbuilds(), later);
+await sleep(2500);
+seen.push(esbuilds());
+fs.rmSync(dir, { recursive: true, force: true });
+console.log(JSON.stringify(seen));
+`, ['--import', REGISTER]);
+  // Running right after this module was transpiled; stopped; running again after the later import; stopped.
+  t.deepEqual(JSON.parse(out), [1, 0, 1, 42, 0]);
+});
