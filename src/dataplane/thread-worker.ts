@@ -6,7 +6,7 @@
  *
  * The lifecycle stays in the main thread. The worker keeps two copies of its state, which the main thread updates:
  * - the users granted at once (core/session.ts, grantsAtOnce). A flow of such a user is granted here, and its start
- *   reported; a flow of any other user is reported with a ticket and waits for the lifecycle's grant;
+ *   held (below) or reported; a flow of any other user is reported with a ticket and waits for the lifecycle's grant;
  * - the pin table (config xds.pins: header), for the pin header.
  * Flow starts, upstreams, ends and log lines go to the main thread in batches (thread-protocol.ts). The flows of
  * users granted at once are held first, up to about init.spanHold.holdMs (span-hold.ts): a completed one, reported
