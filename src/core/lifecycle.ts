@@ -105,7 +105,7 @@ export class Lifecycle implements PresenceSink {
       grant();
       const record: FlowRecord = { id: flow.id, user: flow.user, appServer: flow.appServer, startedAt: flow.startedAt, endedAt: null, endReason: null };
       this.index.started(record);
-      return this.recordHeld(record);
+      return this.recordAtOnce(record);
     }
     this.index.started({ ...flow, endedAt: null, endReason: null });
     if (!setup && !this.queue.busy(flow.user)) {
@@ -168,16 +168,16 @@ export class Lifecycle implements PresenceSink {
         ? { id: flow.id, user: flow.user, appServer: flow.appServer, startedAt: flow.startedAt, endedAt, endReason: reason }
         : { id: flow.id, user: flow.user, appServer: flow.appServer, startedAt: flow.startedAt, endedAt, endReason: reason, streams: flow.streams, lastStartedAt: flow.lastStartedAt ?? flow.startedAt };
     this.index.recorded(record);
-    this.recordHeld(record);
+    this.recordAtOnce(record);
   }
 
   /**
-   * recordHeld hands a flow's row to the store and takes the user's server from it, at once even while the user's
+   * recordAtOnce hands a flow's row to the store and takes the user's server from it, at once even while the user's
    * queue is busy (a flow the data path held, or one reported whole with nothing queued; the store orders writes by
    * call). The caller has put the flow in the index (started for an open flow, recorded for a completed one), and
    * the user has a session.
    */
-  private recordHeld(record: FlowRecord): void {
+  private recordAtOnce(record: FlowRecord): void {
     this.fx.write('insertFlow', record.user, () => this.o.store.insertFlow(record));
     const server = record.appServer;
     if (!server) return;

@@ -15,6 +15,16 @@ import { SpanHold, START_HOLD_MS, type HeldSpan, type HeldStart, type SpanHoldSe
 const U = '0b6f3a52-6a3e-4d36-9f3c-6c1d2b3a4f50';
 const V = '7d1e0c9a-2b4f-4e8a-9c3d-5f6a7b8c9d0e';
 
+/** random is a seeded generator of numbers in [0, 1) (a linear congruence), so a property test replays alike. */
+function random(seed: number): () => number {
+  return () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+}
+
+/** recordOf is a released span as the lifecycle records it (Lifecycle.flowRecorded): streams only when several. */
+function recordOf(s: HeldSpan): FlowRecord {
+  return { id: s.id, user: s.user as UserId, appServer: s.appServer, startedAt: s.startedAt, endedAt: s.endedAt, endReason: 'completed', ...(s.streams > 1 ? { streams: s.streams, lastStartedAt: s.lastStartedAt } : {}) };
+}
+
 function holding(settings = { gapMs: 5000, spanMs: 60000, holdMs: 2000 }): { hold: SpanHold; out: HeldSpan[] } {
   const out: HeldSpan[] = [];
   return { hold: new SpanHold(settings, (s) => out.push({ ...s })), out };
@@ -90,8 +100,7 @@ test('settings are checked', (t) => {
 
 test('held spans, folded again by the index and by the store, decide as the streams do (random streams, 200 users)', (t) => {
   const graceMs = 3000;
-  let seed = 11;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const rnd = random(11);
   let released = 0;
   let total = 0;
   for (let u = 0; u < 200; u++) {
@@ -117,7 +126,7 @@ test('held spans, folded again by the index and by the store, decide as the stre
     };
     const hold = new SpanHold({ gapMs: graceMs, spanMs: 20000, holdMs: 2000 }, (s) => {
       released++;
-      const rec: FlowRecord = { id: s.id, user: U as UserId, appServer: s.appServer, startedAt: s.startedAt, endedAt: s.endedAt, endReason: 'completed', ...(s.streams > 1 ? { streams: s.streams, lastStartedAt: s.lastStartedAt } : {}) };
+      const rec = recordOf(s);
       index.recorded(rec);
       batch.push(flowToRow(rec));
     });
@@ -235,8 +244,7 @@ test('a hold made without releaseStart refuses to hold a start it could not rele
 
 test('held starts and spans, released at every read, give each decision the index would give from every event (random streams, 200 users)', (t) => {
   const graceMs = 3000;
-  let seed = 7;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const rnd = random(7);
   let decisions = 0;
   let reportedEvents = 0;
   let allEvents = 0;
@@ -261,7 +269,7 @@ test('held starts and spans, released at every read, give each decision the inde
     index.authoritativeFrom(0);
     const hold = new SpanHold({ gapMs: graceMs, spanMs: 20000, holdMs: 2000 }, (s) => {
       reportedEvents++;
-      index.recorded({ id: s.id, user: U as UserId, appServer: s.appServer, startedAt: s.startedAt, endedAt: s.endedAt, endReason: 'completed', ...(s.streams > 1 ? { streams: s.streams, lastStartedAt: s.lastStartedAt } : {}) });
+      index.recorded(recordOf(s));
     }, (s) => {
       reportedEvents++;
       index.started({ id: s.id, user: U as UserId, appServer: s.appServer, startedAt: s.startedAt, endedAt: null, endReason: null });

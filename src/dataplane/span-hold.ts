@@ -65,12 +65,16 @@ export interface HeldSpan {
   streams: number;
 }
 
-/** HeldStart is a flow start held while its request runs: its server can still change (upstream). */
+/**
+ * HeldStart is a flow start held while its request runs: its server can still change (upstream); heldAt is when
+ * it was held (the hold's monotonic clock).
+ */
 export interface HeldStart {
   readonly id: string;
   readonly user: string;
   appServer: string | null;
   readonly startedAt: number;
+  readonly heldAt: number;
 }
 
 /**
@@ -87,8 +91,8 @@ interface Held {
 export class SpanHold {
   /** #held: per user, in the order each user's first span was held, so the oldest come first. */
   readonly #held = new Map<string, Held>();
-  /** #startsByAge: every held start's user and when it was held, by flow id, oldest first. */
-  readonly #startsByAge = new Map<string, { readonly user: string; readonly at: number }>();
+  /** #startsByAge: every held start (the same objects as its user's Held.starts), by flow id, oldest first. */
+  readonly #startsByAge = new Map<string, HeldStart>();
   /** startHoldMs: see SpanHoldSettings. */
   readonly startHoldMs: number;
 
@@ -139,8 +143,9 @@ export class SpanHold {
       held = { since: now, spans: [], starts: null };
       this.#held.set(user, held);
     }
-    (held.starts ??= new Map()).set(id, { id, user, appServer, startedAt });
-    this.#startsByAge.set(id, { user, at: now });
+    const start: HeldStart = { id, user, appServer, startedAt, heldAt: now };
+    (held.starts ??= new Map()).set(id, start);
+    this.#startsByAge.set(id, start);
   }
 
   /** upstream notes the server of a held start; false if the start is not held (the caller reports it). */
@@ -183,7 +188,7 @@ export class SpanHold {
       this.#releaseHeld(held);
     }
     for (const [, start] of this.#startsByAge) {
-      if (now - start.at < this.startHoldMs) break;
+      if (now - start.heldAt < this.startHoldMs) break;
       this.releaseUser(start.user);
     }
   }
