@@ -140,6 +140,8 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
           offPath: {
             users: offPath,
             extProcFilter: config.extProc.offPath.extProcFilter,
+            // A trusted gateway's identity header is there when Envoy first picks the route; a JWT's is not.
+            identityAtStart: config.identity.source === 'header',
             publishMs: config.extProc.offPath.publishMs,
             onError: (e: Error) => log.error({ code: (e as { code?: string }).code ?? 'INTERNAL', err: e.message }, 'off-path users could not be published: Envoy keeps the route table it has'),
             applied: (version: string, timeoutMs: number) => xds.waitForAck(version, { timeoutMs }),

@@ -38,6 +38,8 @@ export interface XdsRoutePublisherOptions {
   readonly offPath?: {
     readonly users: ReadonlySet<string>;
     readonly extProcFilter: string;
+    /** identityAtStart: see SnapshotInput.offPath (true with identity.source header). */
+    readonly identityAtStart?: boolean;
     readonly publishMs: number;
     readonly onError: (e: Error) => void;
     readonly applied: (snapshotVersion: string, timeoutMs: number) => Promise<AckOutcome>;
@@ -186,7 +188,7 @@ export class XdsRoutePublisher implements RoutePublisher {
   #apply(pins: ReadonlyMap<string, PinRecord>): { version: string; snapshotVersion: string } {
     const o = this.#offPath;
     const changes = this.#changes;
-    const built = Snapshot.build({ ...this.#base, pins: [...pins.values()], ...(o ? { offPath: { users: [...o.users], extProcFilter: o.extProcFilter } } : {}) });
+    const built = Snapshot.build({ ...this.#base, pins: [...pins.values()], ...(o ? { offPath: { users: [...o.users], extProcFilter: o.extProcFilter, identityAtStart: o.identityAtStart === true } } : {}) });
     if (!built.ok) {
       const code = built.errors.find((e) => e.code === 'SNAPSHOT_INCONSISTENT') ? 'SNAPSHOT_INCONSISTENT' : built.errors[0]!.code;
       throw new PlbError(code, formatErrors(built.errors));

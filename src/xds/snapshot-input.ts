@@ -31,8 +31,12 @@ export interface SnapshotInput {
   /**
    * offPath (config extProc.offPath): users whose requests skip ext_proc, and the name of the ext_proc HTTP filter
    * in Envoy's bootstrap (the key of the per-route config that disables it). Absent or no users: plain routes.
+   * identityAtStart: the identity header is on the request before any HTTP filter runs (identity.source header, set
+   * by a trusted gateway), so the route Envoy picks first is the user's and can leave ext_proc out of the request's
+   * filter chain altogether; otherwise (jwt_authn sets the header, and Envoy picks the route again after the chain
+   * is made) the filter is made and its route tells it to stand aside. See route.ts.
    */
-  readonly offPath?: { readonly users: readonly string[]; readonly extProcFilter: string };
+  readonly offPath?: { readonly users: readonly string[]; readonly extProcFilter: string; readonly identityAtStart?: boolean };
   /** listeners are served over LDS; absent or empty by default (the bootstrap's listener is static). */
   readonly listeners?: readonly ListenerSpec[];
 }

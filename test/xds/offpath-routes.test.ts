@@ -142,6 +142,24 @@ test('the route configuration with a matcher encodes and decodes back (Any type 
   t.deepEqual(list.routes[1].match.headers, [{ name: 'x-user-id', string_match: { exact: U2, ignore_case: true } }]);
 });
 
+test('identityAtStart (a trusted gateway\'s header): ext_proc disabled by a route FilterConfig, which keeps the filter out of the chain', (t) => {
+  const s = build(baseInput([pin(U1, 'app-b')], { users: [U1, U3], extProcFilter: FILTER, identityAtStart: true }));
+  const decoded = decode('envoy.config.route.v3.RouteConfiguration', s.slice('RDS').resources.get('presencelb-routes')!.value);
+  const map = entries(decoded.virtual_hosts[0].matcher.matcher_tree.exact_match_map.map);
+  t.deepEqual(map.map(([k]) => k), [U1, U3]);
+  for (const [, v] of map) {
+    const route = decode('envoy.config.route.v3.Route', v.action.typed_config.value);
+    const perFilter = entries(route.typed_per_filter_config);
+    t.deepEqual(perFilter.map(([k]) => k), [FILTER]);
+    t.is(perFilter[0]![1].type_url, `${T}envoy.config.route.v3.FilterConfig`);
+    t.deepEqual(decode('envoy.config.route.v3.FilterConfig', perFilter[0]![1].value), { disabled: true });
+  }
+  // Without it (a JWT's header comes later): the filter's own ExtProcPerRoute, as in the test above.
+  const rc = rds(baseInput([], { users: [U3], extProcFilter: FILTER, identityAtStart: false }));
+  const entry = rc.virtual_hosts[0]!.matcher!.matcher_tree.exact_match_map.map[0]!.value.action.typed_config as RouteResource;
+  t.deepEqual(entry.typed_per_filter_config, [{ key: FILTER, value: { '@type': `${T}envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute`, disabled: true } }]);
+});
+
 test('Snapshot.build refuses non-canonical or malformed off-path users, and a missing filter name, at their input paths', (t) => {
   const r = Snapshot.build(input([], [U1, U4.toUpperCase(), 'not-a-uuid', `{${U3}}`.slice(0, 36)]));
   t.false(r.ok);

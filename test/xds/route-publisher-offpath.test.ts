@@ -5,7 +5,7 @@
 import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Snapshot } from '../../src/xds/snapshot.ts';
-import type { RouteConfigurationResource, VirtualHostResource } from '../../src/xds/resource-types/route.ts';
+import type { RouteConfigurationResource, RouteResource, VirtualHostResource } from '../../src/xds/resource-types/route.ts';
 import type { PinRecord } from '../../src/core/ports.ts';
 import type { UserId } from '../../src/core/user-id.ts';
 import { REMOVAL_MS, XdsRoutePublisher } from '../../src/xds/route-publisher.ts';
@@ -36,7 +36,7 @@ const offPathOf = (s: Snapshot): string[] => {
 };
 
 /** setup makes a publisher over a fake sink, with off-path users unless offPath is false. */
-const setup = (opts: { publishMs?: number; offPath?: boolean; initialPins?: PinRecord[]; ack?: AckOutcome } = {}) => {
+const setup = (opts: { publishMs?: number; offPath?: boolean; identityAtStart?: boolean; initialPins?: PinRecord[]; ack?: AckOutcome } = {}) => {
   const published: Snapshot[] = [];
   const errors: Error[] = [];
   const users = new Set<string>();
@@ -50,7 +50,7 @@ const setup = (opts: { publishMs?: number; offPath?: boolean; initialPins?: PinR
     sink: { publish: (s) => published.push(s) },
     base,
     ...(opts.initialPins ? { initialPins: opts.initialPins } : {}),
-    ...(opts.offPath === false ? {} : { offPath: { users, extProcFilter: FILTER, publishMs: opts.publishMs ?? 30, onError: (e: Error) => errors.push(e), applied } }),
+    ...(opts.offPath === false ? {} : { offPath: { users, extProcFilter: FILTER, ...(opts.identityAtStart !== undefined ? { identityAtStart: opts.identityAtStart } : {}), publishMs: opts.publishMs ?? 30, onError: (e: Error) => errors.push(e), applied } }),
   });
   return { pub, published, errors, users, awaited };
 };
@@ -74,6 +74,21 @@ test('a burst of offPathChanged() publishes once, after publishMs, with the user
   t.deepEqual(offPathOf(published[0]!), [U1, U3]);
   await sleep(100);
   t.is(published.length, 1, 'and no other afterwards');
+});
+
+test('identityAtStart reaches the route table: a FilterConfig with it, the filter\'s ExtProcPerRoute without', async (t) => {
+  const typeOf = async (identityAtStart: boolean | undefined) => {
+    const { pub, published, users } = setup({ publishMs: 10, ...(identityAtStart !== undefined ? { identityAtStart } : {}) });
+    t.teardown(() => pub.stop());
+    users.add(U1);
+    pub.offPathChanged();
+    await sleep(80);
+    const entry = vhostOf(published.at(-1)!).matcher!.matcher_tree.exact_match_map.map[0]!.value.action.typed_config as RouteResource;
+    return entry.typed_per_filter_config?.[0]?.value['@type'];
+  };
+  t.is(await typeOf(true), 'type.googleapis.com/envoy.config.route.v3.FilterConfig');
+  t.is(await typeOf(false), 'type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute');
+  t.is(await typeOf(undefined), 'type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute');
 });
 
 test('no publish before publishMs; a later change schedules another publish', async (t) => {

@@ -1,0 +1,71 @@
+/**
+ * extProc.offPath with a trusted gateway's identity header (envoy/envoy-trusted-header.yaml, identity.source header):
+ * the header is on the request before any HTTP filter runs, so the route Envoy picks first is the user's, and
+ * presencelb disables ext_proc there with a route.v3.FilterConfig, which keeps the filter out of the request's chain
+ * (with a JWT the route is picked again after jwt_authn, and ExtProcPerRoute is used: off-path.test.ts). A granted
+ * user's requests then start no ext_proc stream, their flows come from the access log, and after a teardown the
+ * user's next request goes through ext_proc again.
+ */
+import test from 'ava';
+import { randomUUID } from 'node:crypto';
+import { waitFor } from '../harness/ports.ts';
+import { startRig, type Rig } from './_rig.ts';
+
+let rig: Rig;
+test.before(async () => {
+  rig = await startRig({ identity: 'header', extProc: { accessLogLagMs: 1500, offPath: { enabled: true, publishMs: 100 } }, xds: { pins: 'routes' } });
+});
+test.after.always(async () => {
+  await rig?.stop();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** extProcStreams is Envoy's count of ext_proc streams started, over the bootstrap's filter chains. */
+async function extProcStreams(): Promise<number> {
+  const s = await rig.envoy.stats('ext_proc\\.streams_started$');
+  return Object.values(s).reduce((n: number, v) => n + Number(v), 0);
+}
+
+/** offPathRoute returns the route Envoy holds for the user in its match tree (undefined when it has none). */
+async function offPathRoute(user: string): Promise<any> {
+  const dump = await rig.envoy.configDump('resource=dynamic_route_configs');
+  const rc = dump.configs?.[0]?.route_config;
+  return rc?.virtual_hosts?.[0]?.matcher?.matcher_tree?.exact_match_map?.map?.[user]?.action?.typed_config;
+}
+
+test.serial('a granted user’s route leaves ext_proc out of the filter chain: no ext_proc stream, flows from the access log, held again after teardown', async (t) => {
+  const user = randomUUID();
+  const device = await rig.device(user);
+  const s0 = await extProcStreams();
+  t.is((await rig.get('/hello', { as: user })).status, 200);
+  t.is(await extProcStreams(), s0 + 1, 'the first request went through ext_proc');
+  await rig.plb.waitForEvent(user, 'subscribe', 10000);
+  const route = await waitFor('the user’s off-path route in Envoy', () => offPathRoute(user), 10000);
+  t.deepEqual(route.typed_per_filter_config?.['envoy.filters.http.ext_proc'], { '@type': 'type.googleapis.com/envoy.config.route.v3.FilterConfig', disabled: true });
+
+  const s1 = await extProcStreams();
+  for (let i = 0; i < 3; i++) t.is((await rig.get(`/r${i}`, { as: user })).status, 200);
+  const res = await fetch(`${rig.envoy.listenerUrl}/stream?seconds=2`, { headers: { 'x-user-id': user } });
+  await waitFor('the stream opened by its periodic entry', async () => (await rig.flowsOf(user)).some((f: any) => f.ended_at === null), 4000);
+  await res.text();
+  const flows = await waitFor('five flows, all ended', async () => {
+    const f = await rig.flowsOf(user);
+    return (await rig.streamsOf(user)) === 5 && f.every((x: any) => x.ended_at !== null) ? f : null;
+  }, 8000);
+  t.is(await extProcStreams(), s1, 'no ext_proc stream for an off-path user');
+  t.true(flows.every((f: any) => f.end_reason === 'completed' && f.app_server), 'each flow ended completed, with its server');
+
+  await sleep(1500);
+  await device.publish('closed', 'gone');
+  await rig.plb.waitForEvent(user, 'purge', 15000);
+  const before = rig.plb.events(user).length;
+  const s2 = await extProcStreams();
+  t.is((await rig.get('/again', { as: user })).status, 200);
+  const again = await waitFor('the new grant logged', () => {
+    const e = rig.plb.events(user).slice(before);
+    return e.includes('provide_access') ? e : null;
+  }, 5000);
+  t.true(again.indexOf('register') >= 0 && again.indexOf('provide_access') > again.indexOf('register'), `registered again before access: ${again.join(',')}`);
+  t.is(await extProcStreams(), s2 + 1, 'through ext_proc again');
+});
