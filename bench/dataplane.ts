@@ -31,10 +31,15 @@
  * --plb-nice N: run presencelb under nice -n N (a lower CPU priority than Envoy's, as a deployment beside Envoy
  * would set it: scripts/up.sh, docker-compose.yml).
  *
+ * At the latency rate, the flow-log and off-path Envoys also run (each paired with plain) with presencelb stopped
+ * (SIGSTOP: what Envoy's own configuration adds to p99) and with presencelb under SCHED_IDLE (`chrt --idle`: what
+ * is left when the kernel always preempts presencelb for Envoy, the load generator and the upstream).
+ *
  * --heap-profile: after the long run, one more blocking phase at the fixed rate with V8's sampling heap profiler on
  * in presencelb (what survives young collections: see heapProfileWindow); the top allocation sites are printed and
  * the profile is saved as presencelb-blocking.heapprofile. It needs the inspector (--profile auto or always).
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -267,29 +272,42 @@ async function main(): Promise<void> {
     // Envoys (whose tracked users' requests do not wait for presencelb: flows go to a file) at the latency rate with
     // presencelb stopped (SIGSTOP) for the phase, each paired with plain in the same repetition. What this adds is
     // the ceiling Envoy sets, as 'x plain if plb cost 0' is for throughput; presencelb reads the file afterwards.
-    const stoppedRuns = new Map<Variant, number[]>();
-    /** stoppedErrors: failed or non-2xx requests (one waiting for a presencelb that is stopped would time out). */
-    const stoppedErrors = new Map<Variant, number>();
-    for (let rep = 1; rep <= REPEAT; rep++) {
-      for (const v of inRepetition(['plain', 'flow-log', 'off-path'] as Variant[], rep)) {
-        await waitQuiet(s.plb.pid, { share: 0.05, windowMs: 500, maxMs: 120000 });
-        await waitMachineQuiet(QUIET_WAIT);
-        progress(`fixed rate, presencelb stopped: ${v} at ${latencyRate} req/s for ${PHASE} s (${rep}/${REPEAT})`);
-        const stopped = v !== 'plain';
-        if (stopped) process.kill(s.plb.pid, 'SIGSTOP');
-        let r: FixedRateResult;
-        try {
-          r = await startFixedRate({ url: s.underTest.get(v)!.url, usersFile, rate: latencyRate, seconds: PHASE }).done;
-        } finally {
-          if (stopped) process.kill(s.plb.pid, 'SIGCONT');
+    // Then the same with presencelb running under SCHED_IDLE (every thread, `chrt --idle`, its usual policy again
+    // afterwards): the kernel then preempts it at once for any other task that wakes up, where at a nice level the
+    // running task may keep the CPU for the rest of its slice. What is left of the p99 added is then presencelb's
+    // share of the CPU, not the order the kernel runs things in.
+    const quietStates = ['stopped', 'idle'] as const;
+    type QuietState = (typeof quietStates)[number];
+    const quietRuns = new Map<QuietState, Map<Variant, number[]>>(quietStates.map((q) => [q, new Map()]));
+    /** quietErrors: failed or non-2xx requests (one waiting for a presencelb that is stopped would time out). */
+    const quietErrors = new Map<QuietState, Map<Variant, number>>(quietStates.map((q) => [q, new Map()]));
+    const setState = (q: QuietState, on: boolean) => {
+      if (q === 'stopped') process.kill(s.plb.pid, on ? 'SIGSTOP' : 'SIGCONT');
+      else execFileSync('chrt', ['--all-tasks', on ? '--idle' : '--other', '--pid', '0', String(s.plb.pid)]);
+    };
+    for (const q of quietStates) {
+      for (let rep = 1; rep <= REPEAT; rep++) {
+        for (const v of inRepetition(['plain', 'flow-log', 'off-path'] as Variant[], rep)) {
+          await waitQuiet(s.plb.pid, { share: 0.05, windowMs: 500, maxMs: 120000 });
+          await waitMachineQuiet(QUIET_WAIT);
+          progress(`fixed rate, presencelb ${q === 'stopped' ? 'stopped' : 'at SCHED_IDLE'}: ${v} at ${latencyRate} req/s for ${PHASE} s (${rep}/${REPEAT})`);
+          const changed = v !== 'plain';
+          if (changed) setState(q, true);
+          let r: FixedRateResult;
+          try {
+            r = await startFixedRate({ url: s.underTest.get(v)!.url, usersFile, rate: latencyRate, seconds: PHASE }).done;
+          } finally {
+            if (changed) setState(q, false);
+          }
+          const runs = quietRuns.get(q)!;
+          runs.set(v, [...(runs.get(v) ?? []), r.latencyMs.p99]);
+          quietErrors.get(q)!.set(v, (quietErrors.get(q)!.get(v) ?? 0) + r.errors + r.non2xx);
+          progress(`  achieved ${fmt(r.achievedRps, 0)} req/s, p50 ${fmt(r.latencyMs.p50, 2)} ms, p99 ${fmt(r.latencyMs.p99, 2)} ms, errors ${r.errors}`);
         }
-        stoppedRuns.set(v, [...(stoppedRuns.get(v) ?? []), r.latencyMs.p99]);
-        stoppedErrors.set(v, (stoppedErrors.get(v) ?? 0) + r.errors + r.non2xx);
-        progress(`  achieved ${fmt(r.achievedRps, 0)} req/s, p50 ${fmt(r.latencyMs.p50, 2)} ms, p99 ${fmt(r.latencyMs.p99, 2)} ms, errors ${r.errors}`);
       }
+      s.plb.assertAlive(`after the phases with presencelb ${q}`);
     }
-    s.plb.assertAlive('after the phases with presencelb stopped');
-    const stoppedAdded = (v: Variant) => stoppedRuns.get(v)!.map((p99, i) => p99 - stoppedRuns.get('plain')![i]!);
+    const quietAdded = (q: QuietState, v: Variant) => quietRuns.get(q)!.get(v)!.map((p99, i) => p99 - quietRuns.get(q)!.get('plain')![i]!);
 
     // 3. Long run: blocking at the (sustainable) fixed rate, presencelb's RSS sampled every 5 s.
     progress(`long run: blocking at ${latencyRate} req/s for ${DURATION} s, RSS sampled every 5 s`);
@@ -497,12 +515,16 @@ async function main(): Promise<void> {
     for (const [k, n] of Object.entries(problems)) out.push(`  ${n} x ${k}`);
     out.push('', 'targets:', table([['target', 'measured', 'met'], ...targets.map((t) => [t.what, t.value, t.met ? 'yes' : 'NO'])]));
     for (const [what, text] of Object.entries(profiles)) out.push('', `presencelb CPU profile, ${what}:`, text);
-    out.push('', `p99 added at ${latencyRate} req/s with presencelb stopped (SIGSTOP) during the phase: what Envoy's own configuration adds (each run paired with plain's):`);
-    for (const v of ['flow-log', 'off-path'] as const) out.push(`  ${v.padEnd(9)} ${stoppedAdded(v).map((x) => fmt(x, 2)).join(' ')}  median ${fmt(median(stoppedAdded(v)), 2)} ms; with presencelb running (above): ${fmt(medianAdded(v, latencyRate), 2)} ms; requests failed or not 2xx while stopped: ${stoppedErrors.get(v) ?? 0}`);
+    for (const q of quietStates) {
+      out.push('', q === 'stopped'
+        ? `p99 added at ${latencyRate} req/s with presencelb stopped (SIGSTOP) during the phase: what Envoy's own configuration adds (each run paired with plain's):`
+        : `p99 added at ${latencyRate} req/s with presencelb running under SCHED_IDLE during the phase (preempted at once by any other task that wakes; each run paired with plain's):`);
+      for (const v of ['flow-log', 'off-path'] as const) out.push(`  ${v.padEnd(9)} ${quietAdded(q, v).map((x) => fmt(x, 2)).join(' ')}  median ${fmt(median(quietAdded(q, v)), 2)} ms; with presencelb running as launched (above): ${fmt(medianAdded(v, latencyRate), 2)} ms; requests failed or not 2xx: ${quietErrors.get(q)!.get(v) ?? 0}`);
+    }
     if (heapProfile) out.push('', `presencelb heap profile, blocking at ${latencyRate} req/s:`, heapProfile);
     out.push('', `run directory (configs, logs, results.json): ${dir}`);
     process.stdout.write(`${out.join('\n')}\n`);
-    fs.writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ args, warm, saturated: Object.fromEntries(sat), saturatedRuns: satRuns, fixed: Object.fromEntries(fixed), fixedPooled: Object.fromEntries([...fixedRuns].map(([k, runs]) => [k, pooledPercentiles(runs.map((run) => run.latencies))])), long, rss, targets, problems, p99WithPresencelbStopped: Object.fromEntries(stoppedRuns) }, null, 2));
+    fs.writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ args, warm, saturated: Object.fromEntries(sat), saturatedRuns: satRuns, fixed: Object.fromEntries(fixed), fixedPooled: Object.fromEntries([...fixedRuns].map(([k, runs]) => [k, pooledPercentiles(runs.map((run) => run.latencies))])), long, rss, targets, problems, p99WithPresencelbStopped: Object.fromEntries(quietRuns.get('stopped')!), p99WithPresencelbIdle: Object.fromEntries(quietRuns.get('idle')!) }, null, 2));
   } finally {
     progress('stopping every process');
     await stop();
