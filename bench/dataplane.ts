@@ -26,10 +26,12 @@
  *
  *   npm run bench -- dataplane [--duration 300] [--phase 15] [--users 10000] [--connections 64] [--rate N]
  *                              [--envoy-concurrency 1] [--kamailio-shm 1024] [--profile auto|always|never]
- *                              [--quiet-wait 30] [--repeat 2] [--heap-profile] [--plb-nice 0]
+ *                              [--quiet-wait 30] [--repeat 2] [--heap-profile] [--plb-nice 0] [--plb-idle]
  *
  * --plb-nice N: run presencelb under nice -n N (a lower CPU priority than Envoy's, as a deployment beside Envoy
  * would set it: scripts/up.sh, docker-compose.yml).
+ * --plb-idle: run presencelb under SCHED_IDLE (chrt --idle) for the whole run: any other task that wakes up
+ * preempts it, and it gets almost no CPU while others use every core.
  *
  * At the latency rate, the flow-log and off-path Envoys also run (each paired with plain) with presencelb stopped
  * (SIGSTOP: what Envoy's own configuration adds to p99) and with presencelb under SCHED_IDLE (`chrt --idle`: what
@@ -63,6 +65,7 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '0' },
     'envoy-concurrency': { type: 'string', default: '1' },
     'plb-nice': { type: 'string', default: '0' },
+    'plb-idle': { type: 'boolean', default: false },
     'kamailio-shm': { type: 'string', default: '1024' },
     'warmup-concurrency': { type: 'string', default: '32' },
     profile: { type: 'string', default: 'auto' },
@@ -191,6 +194,7 @@ async function main(): Promise<void> {
       envoyConcurrency: Number(args['envoy-concurrency']),
       nodeArgs: PROFILE === 'never' ? [] : ['--inspect=127.0.0.1:0'],
       plbNice: Number(args['plb-nice']),
+      plbSchedIdle: args['plb-idle'] === true,
       // Steady state only: nobody publishes presence here, so nothing is decided; keep windows out of the way.
       lifecycle: { reconnectWindowMs: 3600000, flowRetentionMs: 7200000 },
       // The off-path variant: tracked users' routes disable its ext_proc filter (named apart; see bootstraps.ts).
@@ -276,8 +280,9 @@ async function main(): Promise<void> {
     // afterwards): the kernel then preempts it at once for any other task that wakes up, where at a nice level the
     // running task may keep the CPU for the rest of its slice. What is left of the p99 added is then presencelb's
     // share of the CPU, not the order the kernel runs things in.
-    const quietStates = ['stopped', 'idle'] as const;
-    type QuietState = (typeof quietStates)[number];
+    type QuietState = 'stopped' | 'idle';
+    // (With --plb-idle presencelb runs under SCHED_IDLE throughout: the figures above are that pass's.)
+    const quietStates: readonly QuietState[] = args['plb-idle'] ? ['stopped'] : ['stopped', 'idle'];
     const quietRuns = new Map<QuietState, Map<Variant, number[]>>(quietStates.map((q) => [q, new Map()]));
     /** quietErrors: failed or non-2xx requests (one waiting for a presencelb that is stopped would time out). */
     const quietErrors = new Map<QuietState, Map<Variant, number>>(quietStates.map((q) => [q, new Map()]));
@@ -412,7 +417,7 @@ async function main(): Promise<void> {
 
     // Report.
     const out: string[] = ['', '=== dataplane (issue 3) ==='];
-    out.push(`machine: ${fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').filter((l) => l.startsWith('processor')).length} CPUs; Envoy --concurrency ${args['envoy-concurrency']}; presencelb niceness ${args['plb-nice']}; everything on 127.0.0.1`);
+    out.push(`machine: ${fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').filter((l) => l.startsWith('processor')).length} CPUs; Envoy --concurrency ${args['envoy-concurrency']}; presencelb ${args['plb-idle'] ? 'under SCHED_IDLE' : `niceness ${args['plb-nice']}`}; everything on 127.0.0.1`);
     out.push(...s.notes.map((n) => `note: ${n}`));
     out.push('note: presencelb runs with presence expiries of 3600 s, so no refresh of the warmed-up users falls inside the measurement');
     out.push(`warm-up (not steady state): ${USERS} new users' first requests in ${fmt(warm.requestsSec)} s; all subscribed after ${fmt(warm.setupSec)} s = ${fmt(warm.subscribed / warm.setupSec, 0)} new users/s (subscribed ${warm.subscribed}, failed ${warm.failed}); statuses ${JSON.stringify(warm.statuses)}; after each round of first requests: users presencelb had not seen ${JSON.stringify(warm.unseen)}, not subscribed ${JSON.stringify(warm.notSubscribed)}; ext_proc counters ${JSON.stringify(warm.extProc)}; presencelb RSS ${mb(rssBeforeWarm)} -> ${mb(rssBytes(s.plb.pid))} MiB`);
@@ -524,7 +529,7 @@ async function main(): Promise<void> {
     if (heapProfile) out.push('', `presencelb heap profile, blocking at ${latencyRate} req/s:`, heapProfile);
     out.push('', `run directory (configs, logs, results.json): ${dir}`);
     process.stdout.write(`${out.join('\n')}\n`);
-    fs.writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ args, warm, saturated: Object.fromEntries(sat), saturatedRuns: satRuns, fixed: Object.fromEntries(fixed), fixedPooled: Object.fromEntries([...fixedRuns].map(([k, runs]) => [k, pooledPercentiles(runs.map((run) => run.latencies))])), long, rss, targets, problems, p99WithPresencelbStopped: Object.fromEntries(quietRuns.get('stopped')!), p99WithPresencelbIdle: Object.fromEntries(quietRuns.get('idle')!) }, null, 2));
+    fs.writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ args, warm, saturated: Object.fromEntries(sat), saturatedRuns: satRuns, fixed: Object.fromEntries(fixed), fixedPooled: Object.fromEntries([...fixedRuns].map(([k, runs]) => [k, pooledPercentiles(runs.map((run) => run.latencies))])), long, rss, targets, problems, p99WithPresencelbStopped: Object.fromEntries(quietRuns.get('stopped')!), p99WithPresencelbIdle: Object.fromEntries(quietRuns.get('idle') ?? []) }, null, 2));
   } finally {
     progress('stopping every process');
     await stop();

@@ -34,6 +34,8 @@ export interface StackOptions {
   readonly nodeArgs?: readonly string[];
   /** plbNice runs presencelb with nice(1) at this niceness (0: as the benchmark runs). */
   readonly plbNice?: number;
+  /** plbSchedIdle runs presencelb under SCHED_IDLE (chrt --idle): any other task that wakes preempts it. */
+  readonly plbSchedIdle?: boolean;
 }
 
 /** UnderTest is one Envoy under test. */
@@ -93,7 +95,7 @@ export async function startStack(o: StackOptions): Promise<BenchStack> {
         metrics: { listen: '127.0.0.1:0' },
         log: { level: o.logLevel ?? 'info' },
       },
-      { dir: o.dir, nodeArgs: o.nodeArgs ?? [], nice: o.plbNice ?? 0 },
+      { dir: o.dir, nodeArgs: o.nodeArgs ?? [], nice: o.plbNice ?? 0, schedIdle: o.plbSchedIdle === true },
     );
     started.push(() => plb.stop());
     const base = loadBaseBootstrap();
