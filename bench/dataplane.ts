@@ -30,7 +30,7 @@
  *
  * --plb-nice N: run presencelb under nice -n N (a lower CPU priority than Envoy's, as a deployment beside Envoy
  * would set it: scripts/up.sh, docker-compose.yml).
- * --plb-idle: run presencelb under SCHED_IDLE (chrt --idle) for the whole run: any other task that wakes up
+ * --plb-idle: run presencelb with cpu.policy idle (SCHED_IDLE) for the whole run: any other task that wakes up
  * preempts it, and it gets almost no CPU while others use every core.
  *
  * At the latency rate, the flow-log and off-path Envoys also run (each paired with plain) with presencelb stopped

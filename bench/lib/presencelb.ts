@@ -81,16 +81,15 @@ function extraNodeArgs(): string[] {
 }
 
 /** launchPresencelb writes config to dir/presencelb.yaml, starts `presencelb serve` and resolves once it is ready. */
-export async function launchPresencelb(config: Record<string, unknown>, o: { dir: string; nodeArgs?: readonly string[]; nice?: number; schedIdle?: boolean }): Promise<BenchPresencelb> {
+export async function launchPresencelb(config: Record<string, unknown>, o: { dir: string; nodeArgs?: readonly string[]; nice?: number }): Promise<BenchPresencelb> {
   const configFile = path.join(o.dir, 'presencelb.yaml');
   fs.writeFileSync(configFile, stringify(config));
   const logFile = path.join(o.dir, 'presencelb.log');
   const log = fs.createWriteStream(logFile);
   const errLog = fs.createWriteStream(path.join(o.dir, 'presencelb.stderr.log'));
-  // nice: presencelb at a lower CPU priority than Envoy; schedIdle: under SCHED_IDLE, which any other task preempts
-  // (nice(1) and chrt(1) exec Node, so the pid stays presencelb's).
+  // nice: presencelb at a lower CPU priority than Envoy (nice(1) execs Node, so the pid stays presencelb's).
   const argv = [process.execPath, ...NODE_FLAGS, ...extraNodeArgs(), ...(o.nodeArgs ?? []), BIN, 'serve', '-c', configFile];
-  const [cmd, ...args] = [...(o.nice ? ['nice', '-n', String(o.nice)] : []), ...(o.schedIdle ? ['chrt', '--idle', '0'] : []), ...argv];
+  const [cmd, ...args] = o.nice ? ['nice', '-n', String(o.nice), ...argv] : argv;
   const child: ChildProcess = spawn(cmd!, args, {
     cwd: REPO_ROOT,
     env: cleanEnv(),

@@ -34,7 +34,7 @@ export interface StackOptions {
   readonly nodeArgs?: readonly string[];
   /** plbNice runs presencelb with nice(1) at this niceness (0: as the benchmark runs). */
   readonly plbNice?: number;
-  /** plbSchedIdle runs presencelb under SCHED_IDLE (chrt --idle): any other task that wakes preempts it. */
+  /** plbSchedIdle runs presencelb with cpu.policy idle (SCHED_IDLE): any other task that wakes preempts it. */
   readonly plbSchedIdle?: boolean;
 }
 
@@ -94,8 +94,9 @@ export async function startStack(o: StackOptions): Promise<BenchStack> {
         admin: { listen: '127.0.0.1:0' },
         metrics: { listen: '127.0.0.1:0' },
         log: { level: o.logLevel ?? 'info' },
+        ...(o.plbSchedIdle ? { cpu: { policy: 'idle' } } : {}),
       },
-      { dir: o.dir, nodeArgs: o.nodeArgs ?? [], nice: o.plbNice ?? 0, schedIdle: o.plbSchedIdle === true },
+      { dir: o.dir, nodeArgs: o.nodeArgs ?? [], nice: o.plbNice ?? 0 },
     );
     started.push(() => plb.stop());
     const base = loadBaseBootstrap();

@@ -10,6 +10,7 @@ import type { Config } from '../config/schema.ts';
 import { isPlbError } from '../core/errors.ts';
 import { formatErrors } from '../core/result.ts';
 import { createLogger } from '../log.ts';
+import { applyCpuPolicy } from '../runtime/cpu-policy.ts';
 
 const DEFAULT_CONFIG = 'config/presencelb.yaml';
 
@@ -31,6 +32,16 @@ program
   .action(async (opts: { config: string }) => {
     const config = configOrExit(opts.config);
     const log = createLogger(config.log.level);
+    // Before any thread of presencelb's own is made: those inherit the policy.
+    try {
+      applyCpuPolicy(config.cpu.policy);
+    } catch (e) {
+      if (!isPlbError(e, 'CONFIG_INVALID')) throw e;
+      process.stderr.write(`presencelb: invalid configuration in ${opts.config}:\n${e.message}\n`);
+      process.exit(2);
+    }
+    if (config.cpu.policy === 'idle' && !config.extProc.offPath.enabled && config.extProc.accessLogLagMs === 0)
+      log.warn({ code: 'CONFIG_INVALID' }, 'cpu.policy idle with flows from ext_proc (accessLogLagMs 0, no extProc.offPath): in blocking mode every request waits for presencelb, which now runs only when no other task wants the CPU');
     const { startApp } = await import('../app.ts');
     const app = await startApp(config, log).catch((e: unknown) => {
       // A file the config names (admin token, TLS material) is unreadable or unusable: a config error, exit 2.

@@ -234,6 +234,12 @@ export const configSchema = z.strictObject({
     .prefault({}),
   /** metrics serves Prometheus metrics over HTTP at GET /metrics. */
   metrics: z.strictObject({ listen: hostPort.default('127.0.0.1:9464') }).prefault({}),
+  /**
+   * cpu.policy: 'normal' keeps the scheduling presencelb was started with (scripts/up.sh: nice 10); 'idle' puts it
+   * under SCHED_IDLE at start, so Envoy never waits for a core behind it (src/runtime/cpu-policy.ts). Only where
+   * nothing on the request path waits for presencelb: flow-log and access-log modes, extProc.offPath.
+   */
+  cpu: z.strictObject({ policy: z.enum(['normal', 'idle']).default('normal') }).prefault({}),
 }).superRefine((c, ctx) => {
   const paths = c.extProc.flowLog.files.map((f) => f.path);
   paths.forEach((p, i) => {
