@@ -46,13 +46,14 @@ test.serial('a granted user’s route leaves ext_proc out of the filter chain: n
 
   const s1 = await extProcStreams();
   for (let i = 0; i < 3; i++) t.is((await rig.get(`/r${i}`, { as: user })).status, 200);
-  const res = await fetch(`${rig.envoy.listenerUrl}/stream?seconds=2`, { headers: { 'x-user-id': user } });
-  await waitFor('the stream opened by its periodic entry', async () => (await rig.flowsOf(user)).some((f: any) => f.ended_at === null), 4000);
+  // Long enough that its 1 s periodic entry is stored well before its end, on a loaded machine too.
+  const res = await fetch(`${rig.envoy.listenerUrl}/stream?seconds=5`, { headers: { 'x-user-id': user } });
+  await waitFor('the stream opened by its periodic entry', async () => (await rig.flowsOf(user)).some((f: any) => f.ended_at === null), 4500);
   await res.text();
   const flows = await waitFor('five flows, all ended', async () => {
     const f = await rig.flowsOf(user);
     return (await rig.streamsOf(user)) === 5 && f.every((x: any) => x.ended_at !== null) ? f : null;
-  }, 8000);
+  }, 10000);
   t.is(await extProcStreams(), s1, 'no ext_proc stream for an off-path user');
   t.true(flows.every((f: any) => f.end_reason === 'completed' && f.app_server), 'each flow ended completed, with its server');
 
