@@ -169,7 +169,7 @@ export async function startApp(config: Config, log: Logger, clock: Clock = syste
   sweeper.unref();
   const retention = startFlowRetention({ store, retentionMs: config.lifecycle.flowRetentionMs, now: () => clock.now(), log: log.child({ component: 'store' }) });
   const surface = await startOperator(operator, { lifecycle, reads: freshReads(store), presence, xds, dataplane }, config, clock, log);
-  log.info({ xdsPort, extProcPort, adminPort: surface.ports.admin, metricsPort: surface.ports.metrics, snapshot: first.version, pins: config.xds.pins, offPath: offPath !== null, store: config.store.client }, 'presencelb ready');
+  log.info({ xdsPort, extProcPort, adminPort: surface.ports.admin, metricsPort: surface.ports.metrics, snapshot: first.version, pins: config.xds.pins, offPath: offPath !== null, cpuPolicy: config.cpu.policy, store: config.store.client }, 'presencelb ready');
 
   return {
     lifecycle,

@@ -53,7 +53,7 @@ test.after.always(async () => {
 });
 
 /** serve starts presencelb with cpu and returns it with its pid (from its ready line). */
-async function serve(cpu: Record<string, unknown> | undefined): Promise<{ plb: Presencelb; pid: number }> {
+async function serve(cpu: Record<string, unknown> | undefined): Promise<{ plb: Presencelb; pid: number; policy: unknown }> {
   const plb = await startPresencelb({
     presence: { wsUrl: kamailio!.wsUrl, domain: 'presencelb.test' },
     applicationServers: [{ name: 'app-a', host: '127.0.0.1', port: 8081 }],
@@ -63,11 +63,12 @@ async function serve(cpu: Record<string, unknown> | undefined): Promise<{ plb: P
   });
   running.push(plb);
   const ready = plb.lines.find((l) => l.msg === 'presencelb ready');
-  return { plb, pid: Number(ready?.pid) };
+  return { plb, pid: Number(ready?.pid), policy: ready?.cpuPolicy };
 }
 
 test.serial('presencelb serve with cpu.policy idle: every thread under SCHED_IDLE, the data path’s thread included; by default none', async (t) => {
   const idle = await serve({ policy: 'idle' });
+  t.is(idle.policy, 'idle', 'the ready line says so');
   const policies = threadPolicies(idle.pid);
   // The main thread, V8's and libuv's helpers, and the data path's worker thread with its own helpers.
   t.true(policies.size >= 8, `${policies.size} threads`);
@@ -75,6 +76,7 @@ test.serial('presencelb serve with cpu.policy idle: every thread under SCHED_IDL
   await idle.plb.stop();
 
   const plain = await serve(undefined);
+  t.is(plain.policy, 'normal');
   const normal = threadPolicies(plain.pid);
   t.true(normal.size >= 8);
   t.false([...normal.values()].includes(SCHED_IDLE), JSON.stringify([...normal]));
