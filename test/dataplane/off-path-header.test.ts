@@ -10,6 +10,7 @@ import test from 'ava';
 import { randomUUID } from 'node:crypto';
 import { waitFor } from '../harness/ports.ts';
 import { startRig, type Rig } from './_rig.ts';
+import { heldAgainAfterTeardown, offPathRoute } from './_off-path.ts';
 
 let rig: Rig;
 test.before(async () => {
@@ -19,20 +20,12 @@ test.after.always(async () => {
   await rig?.stop();
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** extProcStreams is Envoy's count of ext_proc streams started, over the bootstrap's filter chains. */
 async function extProcStreams(): Promise<number> {
   const s = await rig.envoy.stats('ext_proc\\.streams_started$');
   return Object.values(s).reduce((n: number, v) => n + Number(v), 0);
 }
 
-/** offPathRoute returns the route Envoy holds for the user in its match tree (undefined when it has none). */
-async function offPathRoute(user: string): Promise<any> {
-  const dump = await rig.envoy.configDump('resource=dynamic_route_configs');
-  const rc = dump.configs?.[0]?.route_config;
-  return rc?.virtual_hosts?.[0]?.matcher?.matcher_tree?.exact_match_map?.map?.[user]?.action?.typed_config;
-}
 
 test.serial('a granted user’s route leaves ext_proc out of the filter chain: no ext_proc stream, flows from the access log, held again after teardown', async (t) => {
   const user = randomUUID();
@@ -41,7 +34,7 @@ test.serial('a granted user’s route leaves ext_proc out of the filter chain: n
   t.is((await rig.get('/hello', { as: user })).status, 200);
   t.is(await extProcStreams(), s0 + 1, 'the first request went through ext_proc');
   await rig.plb.waitForEvent(user, 'subscribe', 10000);
-  const route = await waitFor('the user’s off-path route in Envoy', () => offPathRoute(user), 10000);
+  const route = await waitFor('the user’s off-path route in Envoy', () => offPathRoute(rig, user), 10000);
   t.deepEqual(route.typed_per_filter_config?.['envoy.filters.http.ext_proc'], { '@type': 'type.googleapis.com/envoy.config.route.v3.FilterConfig', disabled: true });
 
   const s1 = await extProcStreams();
@@ -57,16 +50,5 @@ test.serial('a granted user’s route leaves ext_proc out of the filter chain: n
   t.is(await extProcStreams(), s1, 'no ext_proc stream for an off-path user');
   t.true(flows.every((f: any) => f.end_reason === 'completed' && f.app_server), 'each flow ended completed, with its server');
 
-  await sleep(1500);
-  await device.publish('closed', 'gone');
-  await rig.plb.waitForEvent(user, 'purge', 15000);
-  const before = rig.plb.events(user).length;
-  const s2 = await extProcStreams();
-  t.is((await rig.get('/again', { as: user })).status, 200);
-  const again = await waitFor('the new grant logged', () => {
-    const e = rig.plb.events(user).slice(before);
-    return e.includes('provide_access') ? e : null;
-  }, 5000);
-  t.true(again.indexOf('register') >= 0 && again.indexOf('provide_access') > again.indexOf('register'), `registered again before access: ${again.join(',')}`);
-  t.is(await extProcStreams(), s2 + 1, 'through ext_proc again');
+  await heldAgainAfterTeardown(t, rig, user, device, extProcStreams);
 });

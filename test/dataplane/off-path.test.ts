@@ -11,6 +11,7 @@ import test from 'ava';
 import { randomUUID } from 'node:crypto';
 import { waitFor } from '../harness/ports.ts';
 import { startRig, type Rig } from './_rig.ts';
+import { heldAgainAfterTeardown, offPathRoute as offPathRouteOf } from './_off-path.ts';
 
 let rig: Rig;
 test.before(async () => {
@@ -29,12 +30,7 @@ async function extProcStreams(): Promise<number> {
   return Number(s['http.app.ext_proc.streams_started'] ?? 0);
 }
 
-/** offPathRoute returns the route Envoy holds for the user in its match tree (undefined when it has none). */
-async function offPathRoute(user: string): Promise<any> {
-  const dump = await rig.envoy.configDump('resource=dynamic_route_configs');
-  const rc = dump.configs?.[0]?.route_config;
-  return rc?.virtual_hosts?.[0]?.matcher?.matcher_tree?.exact_match_map?.map?.[user]?.action?.typed_config;
-}
+const offPathRoute = (user: string): Promise<any> => offPathRouteOf(rig, user);
 
 test.serial('a granted user is taken off ext_proc: no ext_proc stream, flows from the access log; after teardown the next request is held for register again', async (t) => {
   const user = randomUUID();
@@ -66,20 +62,7 @@ test.serial('a granted user is taken off ext_proc: no ext_proc stream, flows fro
   t.true(stream.ended_at - stream.started_at > 2900, `the stream counted open for ${stream.ended_at - stream.started_at} ms`);
 
   // Presence gone, no flow in use: teardown; the route goes, and a new request is held for register again.
-  await sleep(1500);
-  await device.publish('closed', 'gone');
-  await rig.plb.waitForEvent(user, 'purge', 15000);
-  // At once: the teardown waited for Envoy to drop the user's off-path route before it withdrew anything.
-  const before = rig.plb.events(user).length;
-  const s2 = await extProcStreams();
-  t.is((await rig.get('/again', { as: user })).status, 200);
-  // Log lines reach the test a little after the answer: wait for the grant's.
-  const again = await waitFor('the new grant logged', () => {
-    const e = rig.plb.events(user).slice(before);
-    return e.includes('provide_access') ? e : null;
-  }, 5000);
-  t.true(again.indexOf('register') >= 0 && again.indexOf('provide_access') > again.indexOf('register'), `registered again before access: ${again.join(',')}`);
-  t.is(await extProcStreams(), s2 + 1, 'through ext_proc again');
+  await heldAgainAfterTeardown(t, rig, user, device, extProcStreams);
 });
 
 test.serial('a NOTIFY during an off-path stream reconnects the user, and the pin goes into the user’s off-path route', async (t) => {
