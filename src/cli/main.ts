@@ -14,13 +14,25 @@ import { applyCpuPolicy } from '../runtime/cpu-policy.ts';
 
 const DEFAULT_CONFIG = 'config/presencelb.yaml';
 
+/** exitInvalid reports a configuration error in file and exits with status 2. */
+function exitInvalid(file: string, details: string): never {
+  process.stderr.write(`presencelb: invalid configuration in ${file}:\n${details}\n`);
+  process.exit(2);
+}
+
 function configOrExit(file: string): Config {
   const r = loadConfig(file, process.env);
-  if (!r.ok) {
-    process.stderr.write(`presencelb: invalid configuration in ${file}:\n${formatErrors(r.errors)}\n`);
-    process.exit(2);
-  }
+  if (!r.ok) exitInvalid(file, formatErrors(r.errors));
   return r.value;
+}
+
+/**
+ * exitIfConfigError: a CONFIG_INVALID error found after the file parsed (a file it names is unusable, a policy it
+ * asks for cannot be set) exits like a bad file; anything else is rethrown.
+ */
+function exitIfConfigError(file: string, e: unknown): never {
+  if (!isPlbError(e, 'CONFIG_INVALID')) throw e;
+  exitInvalid(file, e.message);
 }
 
 const program = new Command('presencelb').description('Presence-aware control plane for Envoy (US 7,647,401 claim 1)');
@@ -36,19 +48,13 @@ program
     try {
       applyCpuPolicy(config.cpu.policy);
     } catch (e) {
-      if (!isPlbError(e, 'CONFIG_INVALID')) throw e;
-      process.stderr.write(`presencelb: invalid configuration in ${opts.config}:\n${e.message}\n`);
-      process.exit(2);
+      exitIfConfigError(opts.config, e);
     }
     if (config.cpu.policy === 'idle' && !config.extProc.offPath.enabled && config.extProc.accessLogLagMs === 0)
       log.warn({ code: 'CONFIG_INVALID' }, 'cpu.policy idle with flows from ext_proc (accessLogLagMs 0, no extProc.offPath): in blocking mode every request waits for presencelb, which now runs only when no other task wants the CPU');
     const { startApp } = await import('../app.ts');
-    const app = await startApp(config, log).catch((e: unknown) => {
-      // A file the config names (admin token, TLS material) is unreadable or unusable: a config error, exit 2.
-      if (!isPlbError(e, 'CONFIG_INVALID')) throw e;
-      process.stderr.write(`presencelb: invalid configuration in ${opts.config}:\n${e.message}\n`);
-      process.exit(2);
-    });
+    // A file the config names (admin token, TLS material) is unreadable or unusable: a config error, exit 2.
+    const app = await startApp(config, log).catch((e: unknown) => exitIfConfigError(opts.config, e));
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) return;

@@ -12,14 +12,10 @@
  * inherit the policy of the thread that makes them.
  */
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import { PlbError } from '../core/errors.ts';
 
 /** CpuPolicy is config cpu.policy. */
 export type CpuPolicy = 'normal' | 'idle';
-
-/** SCHED_IDLE is Linux's number for the policy (as in /proc/<pid>/task/<tid>/stat and sched_setscheduler(2)). */
-export const SCHED_IDLE = 5;
 
 /**
  * applyCpuPolicy sets the policy on every thread of process pid (default: this one). 'normal' does nothing. A failure
@@ -34,24 +30,4 @@ export function applyCpuPolicy(policy: CpuPolicy, pid: number = process.pid): vo
     const detail = (e as { stderr?: Buffer }).stderr?.toString().trim() || (e as Error).message;
     throw new PlbError('CONFIG_INVALID', `cpu.policy: idle: could not put process ${pid} under SCHED_IDLE with chrt(1) (util-linux): ${detail}`, { cause: e });
   }
-}
-
-/**
- * threadPolicies reads the scheduling policy of every thread of process pid from /proc (thread id → policy number;
- * 0 is SCHED_OTHER, SCHED_IDLE is 5). Threads that end while it reads are left out.
- */
-export function threadPolicies(pid: number = process.pid): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    // After the command name (in parentheses, which may hold spaces), fields start at 3 (state); policy is field 41.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    out.set(Number(tid), Number(fields[41 - 3]));
-  }
-  return out;
 }

@@ -5,11 +5,35 @@
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import { parseConfig } from '../../src/config/load.ts';
-import { applyCpuPolicy, SCHED_IDLE, threadPolicies } from '../../src/runtime/cpu-policy.ts';
+import { applyCpuPolicy } from '../../src/runtime/cpu-policy.ts';
 import { isPlbError } from '../../src/core/errors.ts';
 import { startKamailio, type Kamailio } from '../harness/kamailio.ts';
 import { startPresencelb, type Presencelb } from '../harness/presencelb.ts';
+
+/** SCHED_IDLE is Linux's number for the policy (as in /proc/<pid>/task/<tid>/stat and sched_setscheduler(2)). */
+const SCHED_IDLE = 5;
+
+/**
+ * threadPolicies reads the scheduling policy of every thread of process pid from /proc (thread id → policy number;
+ * 0 is SCHED_OTHER). Threads that end while it reads are left out.
+ */
+function threadPolicies(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // After the command name (in parentheses, which may hold spaces), fields start at 3 (state); policy is field 41.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    out.set(Number(tid), Number(fields[41 - 3]));
+  }
+  return out;
+}
 
 test('cpu.policy defaults to normal; anything but normal or idle is refused at its path', (t) => {
   const d = parseConfig({});
