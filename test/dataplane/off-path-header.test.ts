@@ -26,7 +26,6 @@ async function extProcStreams(): Promise<number> {
   return Object.values(s).reduce((n: number, v) => n + Number(v), 0);
 }
 
-
 test.serial('a granted user’s route leaves ext_proc out of the filter chain: no ext_proc stream, flows from the access log, held again after teardown', async (t) => {
   const user = randomUUID();
   const device = await rig.device(user);
