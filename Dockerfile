@@ -28,8 +28,9 @@ COPY proto ./proto
 COPY src ./src
 # A default configuration (the compose one); mount another directory over /etc/presencelb to replace it.
 COPY deploy/presencelb/ /etc/presencelb/
-# The SQLite store of the compose configuration; a named volume mounted here starts with this ownership.
-RUN install -d -o node -g node -m 0750 /var/lib/presencelb
+# The SQLite store of the compose configuration, and the flow log's directory (docker-compose.yml, volume
+# presencelb-flows, shared with Envoy running as the same uid): a named volume mounted here starts with this ownership.
+RUN install -d -o node -g node -m 0750 /var/lib/presencelb /var/log/presencelb-flows
 # The node image's unprivileged user (uid 1000).
 USER node
 EXPOSE 18000 18001 9464

@@ -1,7 +1,8 @@
 /**
- * Reading docker-compose.yml and what it builds from, for test/deploy/compose.test.ts: the repository root, the
- * parsed file, its bind mounts and build contexts, Dockerfile COPY sources, a .dockerignore matcher, and the
- * docker-compose and presencelb commands run from the root. Paths are resolved from this file, never hard-coded.
+ * Reading docker-compose.yml and what it builds from, for test/deploy/compose.test.ts (and up-modes.test.ts): the
+ * repository root, the parsed file, its bind mounts and build contexts, Dockerfile COPY sources, a .dockerignore
+ * matcher, an Envoy bootstrap's flow log, and the docker-compose and presencelb commands run from the root. Paths are
+ * resolved from this file, never hard-coded.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -34,7 +35,7 @@ export interface Run {
 /** envWithoutOverrides is the test's environment without the variables compose and presencelb substitute. */
 export function envWithoutOverrides(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const k of Object.keys(env)) if (k.startsWith('PRESENCELB_')) delete env[k];
+  for (const k of Object.keys(env)) if (k.startsWith('PRESENCELB_') || k === 'ENVOY_BOOTSTRAP') delete env[k];
   return { ...env, ...extra };
 }
 
@@ -43,6 +44,24 @@ export function run(command: string, args: readonly string[], env: NodeJS.Proces
   const r = spawnSync(command, args, { cwd: ROOT, env, encoding: 'utf8', timeout: 60000 });
   const missing = (r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
   return { status: r.status, stdout: r.stdout ?? '', stderr: `${r.stderr ?? ''}${r.error && !missing ? String(r.error) : ''}`, missing };
+}
+
+/** configCheck runs `presencelb config check -c file` and returns its exit status and printed config. */
+export function configCheck(rel: string): { status: number | null; config: Obj | undefined; output: string } {
+  const r = run(process.execPath, ['bin/presencelb.mjs', 'config', 'check', '-c', rel]);
+  let config: Obj | undefined;
+  try {
+    config = JSON.parse(r.stdout) as Obj;
+  } catch {
+    config = undefined;
+  }
+  return { status: r.status, config, output: `${r.stdout}${r.stderr}` };
+}
+
+/** fileLoggerOf returns an Envoy bootstrap's file access logger on the app listener (the flow log), if any. */
+export function fileLoggerOf(bootstrap: Obj): Obj | undefined {
+  const listener = (bootstrap.static_resources.listeners as Obj[]).find((l) => l.name === 'app_listener');
+  return (listener?.filter_chains[0].filters[0].typed_config.access_log as Obj[] | undefined)?.find((l) => l.name === 'envoy.access_loggers.file');
 }
 
 /** MISSING_COMPOSE explains how to get docker-compose when it is not installed. */

@@ -17,9 +17,11 @@ import {
   argAfter,
   buildsOf,
   COMPOSE_FILE,
+  configCheck,
   copySources,
   dockerignoreExcludes,
   envWithoutOverrides,
+  fileLoggerOf,
   ipv4InCidr,
   MISSING_COMPOSE,
   mountsOf,
@@ -30,15 +32,27 @@ import {
 } from './compose-file.ts';
 
 const COMPOSE_BOOTSTRAP = 'deploy/envoy/envoy.yaml';
+const FLOW_LOG_BOOTSTRAP = 'deploy/envoy/envoy-flow-log.yaml';
 const SQLITE_CONFIG = 'deploy/presencelb/presencelb.yaml';
 const POSTGRES_CONFIG = 'deploy/presencelb/presencelb.postgres.yaml';
-/** PRESENCELB_CLUSTERS are the static clusters of the bootstrap that reach presencelb. */
+const FLOW_LOG_CONFIG = 'deploy/presencelb/presencelb.flow-log.yaml';
+/** PRESENCELB_CLUSTERS are the static clusters of a bootstrap that reach presencelb (the flow log's has no ext_proc). */
 const PRESENCELB_CLUSTERS = ['presencelb_xds', 'presencelb_ext_proc'] as const;
+/** FLOWS_VOLUME is the named volume Envoy writes the flow log to and presencelb reads it from. */
+const FLOWS_VOLUME = 'presencelb-flows';
 
+/** Rendering is an entry of deploy/envoy/render-bootstrap.mjs's BOOTSTRAPS. */
+interface Rendering {
+  source: string;
+  target: string;
+  flowLogPath?: string;
+}
 /** RenderModule is what deploy/envoy/render-bootstrap.mjs (plain JavaScript) exports and these tests use. */
 interface RenderModule {
-  renderComposeBootstrap(sourceText: string): string;
+  BOOTSTRAPS: Rendering[];
+  renderComposeBootstrap(sourceText: string, b?: Rendering): string;
 }
+const renderModule = async () => (await import(pathToFileURL(path.join(ROOT, 'deploy/envoy/render-bootstrap.mjs')).href)) as RenderModule;
 
 const compose = () => readYaml('docker-compose.yml');
 const services = () => compose().services as Record<string, Obj>;
@@ -47,18 +61,6 @@ const services = () => compose().services as Record<string, Obj>;
 function composeConfig(opts: { profile?: string | undefined; quiet?: boolean; env?: Record<string, string> }) {
   const args = ['-f', COMPOSE_FILE, ...(opts.profile ? ['--profile', opts.profile] : []), 'config', ...(opts.quiet ? ['-q'] : [])];
   return run('docker-compose', args, envWithoutOverrides(opts.env));
-}
-
-/** configCheck runs `presencelb config check -c file` and returns its exit status and printed config. */
-function configCheck(rel: string): { status: number | null; config: Obj | undefined; output: string } {
-  const r = run(process.execPath, ['bin/presencelb.mjs', 'config', 'check', '-c', rel]);
-  let config: Obj | undefined;
-  try {
-    config = JSON.parse(r.stdout) as Obj;
-  } catch {
-    config = undefined;
-  }
-  return { status: r.status, config, output: `${r.stdout}${r.stderr}` };
 }
 
 function clusterOf(bootstrap: Obj, name: string): Obj {
@@ -71,9 +73,16 @@ const endpointOf = (cluster: Obj): Obj => cluster.load_assignment.endpoints[0].l
 const portOf = (hostPort: string) => Number(hostPort.slice(hostPort.lastIndexOf(':') + 1));
 const hostOf = (hostPort: string) => hostPort.slice(0, hostPort.lastIndexOf(':'));
 
-const VARIANTS: readonly { title: string; profile?: string; env: Record<string, string>; configFile: string; postgres: boolean }[] = [
-  { title: 'default services', env: {}, configFile: 'presencelb.yaml', postgres: false },
-  { title: "profile 'postgres' with PRESENCELB_CONFIG", profile: 'postgres', env: { PRESENCELB_CONFIG: 'presencelb.postgres.yaml' }, configFile: 'presencelb.postgres.yaml', postgres: true },
+const VARIANTS: readonly { title: string; profile?: string; env: Record<string, string>; configFile: string; bootstrap: string; postgres: boolean }[] = [
+  { title: 'default services', env: {}, configFile: 'presencelb.yaml', bootstrap: 'envoy.yaml', postgres: false },
+  { title: "profile 'postgres' with PRESENCELB_CONFIG", profile: 'postgres', env: { PRESENCELB_CONFIG: 'presencelb.postgres.yaml' }, configFile: 'presencelb.postgres.yaml', bootstrap: 'envoy.yaml', postgres: true },
+  {
+    title: 'the flow log: ENVOY_BOOTSTRAP and PRESENCELB_CONFIG',
+    env: { ENVOY_BOOTSTRAP: 'envoy-flow-log.yaml', PRESENCELB_CONFIG: 'presencelb.flow-log.yaml' },
+    configFile: 'presencelb.flow-log.yaml',
+    bootstrap: 'envoy-flow-log.yaml',
+    postgres: false,
+  },
 ];
 for (const variant of VARIANTS) {
   test(`docker-compose validates docker-compose.yml (${variant.title})`, (t) => {
@@ -85,6 +94,8 @@ for (const variant of VARIANTS) {
     const resolved = YAML.parse(full.stdout) as Obj;
     t.deepEqual(resolved.services.presencelb.command, ['serve', '-c', `/etc/presencelb/${variant.configFile}`]);
     t.true(fs.existsSync(path.join(ROOT, 'deploy/presencelb', variant.configFile)), `deploy/presencelb/${variant.configFile} exists`);
+    t.is(argAfter(resolved.services.envoy.command, '-c'), `/etc/envoy/${variant.bootstrap}`);
+    t.true(fs.existsSync(path.join(ROOT, 'deploy/envoy', variant.bootstrap)), `deploy/envoy/${variant.bootstrap} exists`);
     if (variant.postgres) t.truthy(resolved.services.postgres, 'the postgres service is there');
   });
 }
@@ -117,7 +128,7 @@ test('every bind-mounted host path exists and is read-only; every named volume i
     t.true(b.readOnly, `${b.service} mounts ${b.source} read-only`);
   }
   for (const v of named) t.true(Object.hasOwn(c.volumes ?? {}, v.volume), `${v.service} mounts volume ${v.volume}, declared at the top`);
-  t.deepEqual(named.map((v) => `${v.service}:${v.volume}`).sort(), ['postgres:postgres-data', 'presencelb:presencelb-data']);
+  t.deepEqual(named.map((v) => `${v.service}:${v.volume}`).sort(), ['envoy:presencelb-flows', 'postgres:postgres-data', 'presencelb:presencelb-data', 'presencelb:presencelb-flows']);
 });
 
 test('every build context, Dockerfile and COPY source exists and is inside its build context', (t) => {
@@ -147,14 +158,27 @@ test('every build context, Dockerfile and COPY source exists and is inside its b
   t.deepEqual(JSON.parse(entrypoint?.slice('ENTRYPOINT '.length) ?? 'null'), ['node', ...NODE_FLAGS, 'bin/presencelb.mjs'], 'node, with NODE_FLAGS');
   t.regex(dockerfile, /^CMD \["serve", "-c", "\/etc\/presencelb\/presencelb\.yaml"\]$/m);
   t.regex(dockerfile, /^EXPOSE 18000 18001 9464$/m);
+  // The flow log's volume: presencelb's image makes its mount point, owned by its user (node, uid 1000 in the node
+  // image), and Envoy runs as that uid, so both may write it.
+  const flowsTarget = mountsOf(compose()).named.find((v) => v.service === 'presencelb' && v.volume === FLOWS_VOLUME)?.target ?? 'none';
+  t.true(dockerfile.split('\n').some((l) => /^RUN install -d -o node -g node /.test(l) && l.split(/\s+/).includes(flowsTarget)), `the image makes ${flowsTarget}, owned by node`);
+  t.regex(dockerfile, /^USER node$/m);
+  t.is(services().envoy!.user, '1000:1000', 'Envoy runs as the uid of the image\'s user node');
 });
 
-test('the compose Envoy bootstrap passes envoy --mode validate (and a STATIC cluster naming a host would not)', (t) => {
-  const ok = validateBootstrap(path.join(ROOT, COMPOSE_BOOTSTRAP));
-  t.true(ok.ok, ok.output);
-  // Negative control: the check is not vacuous. A STATIC cluster cannot name the service by host name.
+test('both compose Envoy bootstraps pass envoy --mode validate (and a STATIC cluster naming a host would not)', (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plb-deploy-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const ok = validateBootstrap(path.join(ROOT, COMPOSE_BOOTSTRAP));
+  t.true(ok.ok, `${COMPOSE_BOOTSTRAP}: ${ok.output}`);
+  // Envoy opens the flow log's file to validate it, and its directory is the volume's mount point in the container:
+  // validate the same bootstrap with that directory here.
+  const flowLog = readYaml(FLOW_LOG_BOOTSTRAP);
+  fileLoggerOf(flowLog)!.typed_config.path = path.join(dir, path.basename(fileLoggerOf(flowLog)!.typed_config.path));
+  fs.writeFileSync(path.join(dir, 'envoy-flow-log.yaml'), YAML.stringify(flowLog));
+  const okFlowLog = validateBootstrap(path.join(dir, 'envoy-flow-log.yaml'));
+  t.true(okFlowLog.ok, `${FLOW_LOG_BOOTSTRAP} with the flow log in ${dir}: ${okFlowLog.output}`);
+  // Negative control: the check is not vacuous. A STATIC cluster cannot name the service by host name.
   const broken = path.join(dir, 'envoy.yaml');
   fs.writeFileSync(broken, fs.readFileSync(path.join(ROOT, COMPOSE_BOOTSTRAP), 'utf8').replaceAll('type: STRICT_DNS', 'type: STATIC'));
   const bad = validateBootstrap(broken);
@@ -162,28 +186,41 @@ test('the compose Envoy bootstrap passes envoy --mode validate (and a STATIC clu
   t.regex(bad.output, /presencelb/);
 });
 
-test('the compose Envoy bootstrap is rendered from envoy/envoy.yaml and up to date', async (t) => {
-  const render = (await import(pathToFileURL(path.join(ROOT, 'deploy/envoy/render-bootstrap.mjs')).href)) as RenderModule;
-  const rendered = render.renderComposeBootstrap(fs.readFileSync(path.join(ROOT, 'envoy/envoy.yaml'), 'utf8'));
-  t.true(rendered === fs.readFileSync(path.join(ROOT, COMPOSE_BOOTSTRAP), 'utf8'), `${COMPOSE_BOOTSTRAP} is out of date: run node deploy/envoy/render-bootstrap.mjs`);
-});
-
-test('the compose Envoy bootstrap is envoy/envoy.yaml with only the compose addresses changed', (t) => {
-  const reference = readYaml('envoy/envoy.yaml');
-  reference.admin.address.socket_address.address = '0.0.0.0';
-  const listener = (reference.static_resources.listeners as Obj[]).find((l) => l.name === 'app_listener')!;
-  listener.address.socket_address.address = '0.0.0.0';
-  for (const name of PRESENCELB_CLUSTERS) {
-    const c = clusterOf(reference, name);
-    c.type = 'STRICT_DNS';
-    c.dns_lookup_family = 'V4_ONLY';
-    endpointOf(c).address = 'presencelb';
+test('the compose Envoy bootstraps are rendered from envoy/envoy.yaml and envoy/envoy-flow-log.yaml and up to date', async (t) => {
+  const render = await renderModule();
+  t.deepEqual(render.BOOTSTRAPS.map((b) => [b.source, b.target]), [['envoy/envoy.yaml', COMPOSE_BOOTSTRAP], ['envoy/envoy-flow-log.yaml', FLOW_LOG_BOOTSTRAP]]);
+  for (const b of render.BOOTSTRAPS) {
+    const rendered = render.renderComposeBootstrap(fs.readFileSync(path.join(ROOT, b.source), 'utf8'), b);
+    t.true(rendered === fs.readFileSync(path.join(ROOT, b.target), 'utf8'), `${b.target} is out of date: run node deploy/envoy/render-bootstrap.mjs`);
   }
-  t.deepEqual(readYaml(COMPOSE_BOOTSTRAP), reference, `${COMPOSE_BOOTSTRAP} differs from envoy/envoy.yaml elsewhere: run node deploy/envoy/render-bootstrap.mjs`);
+  // A reference without the flow log's file logger cannot be rendered as the flow log's bootstrap.
+  const noFile = render.BOOTSTRAPS[1]!;
+  t.throws(() => render.renderComposeBootstrap(fs.readFileSync(path.join(ROOT, 'envoy/envoy.yaml'), 'utf8'), noFile), { message: /no file access logger/ });
 });
 
-test('both compose presencelb configurations pass presencelb config check (and a wrong one fails)', (t) => {
-  for (const rel of [SQLITE_CONFIG, POSTGRES_CONFIG]) {
+test('each compose Envoy bootstrap is its reference with only the compose addresses (and the flow log\'s path) changed', async (t) => {
+  for (const b of (await renderModule()).BOOTSTRAPS) {
+    const reference = readYaml(b.source);
+    reference.admin.address.socket_address.address = '0.0.0.0';
+    const listener = (reference.static_resources.listeners as Obj[]).find((l) => l.name === 'app_listener')!;
+    listener.address.socket_address.address = '0.0.0.0';
+    const clusters = PRESENCELB_CLUSTERS.filter((name) => (reference.static_resources.clusters as Obj[]).some((c) => c.name === name));
+    t.true(clusters.includes('presencelb_xds'), `${b.source} reaches presencelb's xDS server`);
+    for (const name of clusters) {
+      const c = clusterOf(reference, name);
+      c.type = 'STRICT_DNS';
+      c.dns_lookup_family = 'V4_ONLY';
+      endpointOf(c).address = 'presencelb';
+    }
+    const fileLogger = fileLoggerOf(reference);
+    t.is(Boolean(fileLogger), Boolean(b.flowLogPath), `${b.source}: a file logger exactly when the flow log is rendered`);
+    if (fileLogger) fileLogger.typed_config.path = b.flowLogPath;
+    t.deepEqual(readYaml(b.target), reference, `${b.target} differs from ${b.source} elsewhere: run node deploy/envoy/render-bootstrap.mjs`);
+  }
+});
+
+test('the compose presencelb configurations pass presencelb config check (and a wrong one fails)', (t) => {
+  for (const rel of [SQLITE_CONFIG, POSTGRES_CONFIG, FLOW_LOG_CONFIG]) {
     const r = configCheck(rel);
     t.is(r.status, 0, `presencelb config check -c ${rel}:\n${r.output}`);
     t.truthy(r.config, `${rel}: config check printed the effective configuration`);
@@ -236,8 +273,8 @@ test('compose, the Envoy bootstrap and the presencelb configurations agree on ad
   t.true(accessLog.includes(`%REQ(${sqlite.identity.header.toUpperCase()})%`), 'the access log shows the identity header');
 
   // Envoy: the mounted bootstrap is the one it runs, the published ports are its listener and admin ports.
-  t.is(argAfter(s.envoy!.command, '-c'), '/etc/envoy/envoy.yaml');
-  t.true(s.envoy!.volumes.includes(`./${COMPOSE_BOOTSTRAP}:/etc/envoy/envoy.yaml:ro`));
+  t.is(argAfter(s.envoy!.command, '-c'), '/etc/envoy/${ENVOY_BOOTSTRAP:-envoy.yaml}');
+  t.true(s.envoy!.volumes.includes(`./${path.dirname(COMPOSE_BOOTSTRAP)}:/etc/envoy:ro`));
   t.is(bootstrap.static_resources.listeners[0].address.socket_address.port_value, 10000);
   t.is(bootstrap.admin.address.socket_address.port_value, 9901);
 
@@ -270,4 +307,43 @@ test('compose, the Envoy bootstrap and the presencelb configurations agree on ad
     { host: url.hostname, port: url.port, user: url.username, password: url.password, db: url.pathname.slice(1) },
     { host: 'postgres', port: '5432', user: env.POSTGRES_USER, password: env.POSTGRES_PASSWORD, db: env.POSTGRES_DB },
   );
+});
+
+test('the flow log: Envoy writes it where presencelb reads it, presencelb rotates it through Envoy\'s admin port, and runs under SCHED_IDLE', (t) => {
+  const c = compose();
+  const s = c.services as Record<string, Obj>;
+  const bootstrap = readYaml(FLOW_LOG_BOOTSTRAP);
+  const flowLog = configCheck(FLOW_LOG_CONFIG).config;
+  const sqlite = configCheck(SQLITE_CONFIG).config;
+  if (!flowLog || !sqlite) return t.fail('config check failed (see the config check test)');
+
+  // The same system as presencelb.yaml, but for what access-log mode over a file needs.
+  const rest = (x: Obj) => ({ ...x, extProc: { ...x.extProc, accessLogLagMs: undefined, flowLog: undefined }, xds: { ...x.xds, pins: undefined }, cpu: undefined });
+  t.deepEqual(rest(flowLog), rest(sqlite), 'presencelb.flow-log.yaml differs from presencelb.yaml only in accessLogLagMs, flowLog, xds.pins and cpu');
+  t.is(flowLog.extProc.accessLogLagMs, 1500, 'decisions wait for flows Envoy has not written yet (envoy/envoy-flow-log.yaml)');
+  t.is(flowLog.xds.pins, 'routes', 'no request passes ext_proc to carry a pin header');
+  t.is(flowLog.cpu.policy, 'idle');
+  t.is(flowLog.identity.source, 'jwt');
+  t.is(fileLoggerOf(bootstrap)?.typed_config.log_format.json_format.user, `%DYNAMIC_METADATA(${flowLog.identity.jwtMetadataNamespace}:${flowLog.identity.jwtPayloadKey}:sub)%`, 'the user is the verified JWT subject, as presencelb reads it');
+
+  // The file: one path, inside the volume both services mount at the same place.
+  const [file] = flowLog.extProc.flowLog.files as Obj[];
+  t.is(flowLog.extProc.flowLog.files.length, 1);
+  t.is(file!.path, fileLoggerOf(bootstrap)?.typed_config.path, 'presencelb reads the file Envoy writes');
+  const targets = mountsOf(c).named.filter((v) => v.volume === FLOWS_VOLUME);
+  t.deepEqual(targets.map((v) => v.service).sort(), ['envoy', 'presencelb']);
+  for (const v of targets) t.true(file!.path.startsWith(`${v.target}/`), `${file!.path} is on ${FLOWS_VOLUME} in ${v.service} (${v.target})`);
+
+  // Rotation: presencelb asks the envoy service's admin interface, on the port the bootstrap gives it.
+  const admin = new URL(file!.envoyAdmin);
+  t.is(admin.hostname, 'envoy');
+  t.is(Number(admin.port), bootstrap.admin.address.socket_address.port_value);
+  t.is(bootstrap.admin.address.socket_address.address, '0.0.0.0', 'the admin interface answers inside the network');
+  t.true(s.envoy!.ports.includes(`127.0.0.1:${admin.port}:${admin.port}`), 'and on the host\'s loopback only');
+
+  // Envoy writes its files often enough for accessLogLagMs (every 50 ms, not its default 10 s).
+  t.is(argAfter(s.envoy!.command, '--file-flush-interval-msec'), '50');
+  // xDS: the flow log's bootstrap reaches presencelb's xDS server by the service name.
+  t.deepEqual(endpointOf(clusterOf(bootstrap, 'presencelb_xds')), { address: 'presencelb', port_value: portOf(flowLog.xds.listen) });
+  t.false((bootstrap.static_resources.clusters as Obj[]).some((x) => x.name === 'presencelb_ext_proc'), 'no ext_proc');
 });
