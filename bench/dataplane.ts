@@ -27,6 +27,13 @@
  *   npm run bench -- dataplane [--duration 300] [--phase 15] [--users 10000] [--connections 64] [--rate N]
  *                              [--envoy-concurrency 1] [--kamailio-shm 1024] [--profile auto|always|never]
  *                              [--quiet-wait 30] [--repeat 2] [--heap-profile] [--plb-nice 0] [--plb-idle]
+ *                              [--pairs 6] [--pair-phase 5]
+ *
+ * --pairs N, --pair-phase S: after the repetitions, the flow-log and off-path variants (the modes whose throughput
+ * targets presencelb claims) run again as plain, variant, plain, … plain: N variant phases of S seconds, back to
+ * back, each compared with the mean of the plain phases just before and after it (bracketedRatios). Their median is
+ * read beside the repetitions' median: on a shared machine plain's own rate moved by up to a third between phases a
+ * minute apart, which a ratio of phases that far apart cannot tell from presencelb's cost. --pairs 0 leaves them out.
  *
  * --plb-nice N: run presencelb under nice -n N (a lower CPU priority than Envoy's, as a deployment beside Envoy
  * would set it: scripts/up.sh, docker-compose.yml).
@@ -52,7 +59,7 @@ import { heapProfileWindow, profileWindow, readLoopDelay, renderHeapProfile, ren
 import { inRepetition, newUsers, progress, runDir, stopHook, waitMachineQuiet, waitQuiet, writeUsers } from './lib/run.ts';
 import { readHeap, type HeapSample } from './lib/presencelb.ts';
 import { get, startStack, warmUp, type BenchStack } from './lib/stack.ts';
-import { fmt, mb, median, table } from './lib/stats.ts';
+import { bracketedRatios, fmt, mb, median, table } from './lib/stats.ts';
 import { runWrk, startWrk, writeWrkScript, type WrkResult } from './lib/wrk.ts';
 
 const { values: args } = parseArgs({
@@ -72,6 +79,8 @@ const { values: args } = parseArgs({
     'quiet-wait': { type: 'string', default: '30' },
     repeat: { type: 'string', default: '2' },
     'heap-profile': { type: 'boolean', default: false },
+    pairs: { type: 'string', default: '6' },
+    'pair-phase': { type: 'string', default: '5' },
   },
 });
 const USERS = Number(args.users);
@@ -84,6 +93,17 @@ const QUIET_WAIT = Number(args['quiet-wait']);
 /** REPEAT: each saturated and fixed-rate phase runs this many times; the one least disturbed by others is kept. */
 const REPEAT = Number(args.repeat);
 const HEAP_PROFILE = args['heap-profile'] === true;
+/** PAIRS: bracketed saturated phases (plain, variant, plain, … plain) per BRACKETED variant; 0 leaves them out. */
+const PAIRS = Number(args.pairs);
+const PAIR_PHASE = Number(args['pair-phase']);
+if (!Number.isInteger(PAIRS) || PAIRS < 0) throw new Error('--pairs must be an integer >= 0');
+if (!(PAIR_PHASE >= 1)) throw new Error('--pair-phase must be at least 1 (seconds)');
+/**
+ * BRACKETED: the variants whose throughput targets presencelb claims (observability over the flow log; blocking
+ * with tracked users off ext_proc), measured again as plain, variant, plain, … so that each of their phases is
+ * compared with plain run just before and just after it (bracketedRatios).
+ */
+const BRACKETED: readonly Variant[] = ['flow-log', 'off-path'];
 if (HEAP_PROFILE && PROFILE === 'never') throw new Error('--heap-profile needs the inspector: use --profile auto or always');
 
 /** ExtProcCounts are the Envoy counters that say whether presencelb saw each request. */
@@ -245,6 +265,24 @@ async function main(): Promise<void> {
         progress(`  ${fmt(m.load.rps, 0)} req/s, p50 ${fmt(m.load.p50, 2)} ms, p99 ${fmt(m.load.p99, 2)} ms, non-2xx ${m.load.non2xx}, socket errors ${m.load.socketErrors}, untracked ${m.extProc.failureModeAllowed}, drain ${fmt(m.drainSec)} s, other processes ${fmt(m.othersCores, 2)} cores`);
       }
     }
+    // 1b. Bracketed pairs: plain, V, plain, V, … plain, back to back, PAIR_PHASE seconds each. The repetitions above
+    // put a minute and four other variants between plain and V, over which plain's own rate moved by up to a third.
+    const bracketed = new Map<Variant, { plain: number[]; variant: number[]; ratios: number[] }>();
+    for (const v of PAIRS > 0 ? BRACKETED : []) {
+      const seq: { plain: number[]; variant: number[]; ratios: number[] } = { plain: [], variant: [], ratios: [] };
+      for (let i = 0; i <= 2 * PAIRS; i++) {
+        const which: Variant = i % 2 === 0 ? 'plain' : v;
+        const url = s.underTest.get(which)!.url;
+        await runWrk({ url, script, usersFile, seconds: 2, connections: CONNECTIONS });
+        const m = await measure(s, which, (w: WrkResult) => w.requests, () => startWrk({ url, script, usersFile, seconds: PAIR_PHASE, connections: CONNECTIONS }));
+        (i % 2 === 0 ? seq.plain : seq.variant).push(m.load.rps);
+        progress(`bracketed ${v} (${i + 1}/${2 * PAIRS + 1}): ${which} ${fmt(m.load.rps, 0)} req/s for ${PAIR_PHASE} s, drain ${fmt(m.drainSec)} s, other processes ${fmt(m.othersCores, 2)} cores`);
+      }
+      seq.ratios = bracketedRatios(seq.plain, seq.variant);
+      bracketed.set(v, seq);
+    }
+    const bracketedRatio = (v: Variant) => (bracketed.has(v) ? median(bracketed.get(v)!.ratios) : NaN);
+
     const plainRps = sat.get('plain')!.load.rps;
     const minRps = Math.min(...[...sat.values()].map((m) => m.load.rps));
 
@@ -377,12 +415,18 @@ async function main(): Promise<void> {
     const [peak1, peak2] = halves.map((h) => Math.max(...h)) as [number, number];
     const tolerance = Math.max(10 * 1048576, 0.05 * mean1);
     const rssFlat = mean2 - mean1 <= tolerance && peak2 - peak1 <= tolerance;
+    const bracketedWhat = (v: Variant) => {
+      const r = bracketed.get(v)!.ratios;
+      return `median of ${r.length} bracketed pairs, ${fmt(Math.min(...r), 3)}-${fmt(Math.max(...r), 3)}`;
+    };
     const targets = [
       { what: 'observability throughput >= 0.9 x plain: ext_proc observability_mode', value: `${fmt(pairedRatio('observability'), 3)} (${runs})`, met: pairedRatio('observability') >= 0.9 },
       { what: 'observability throughput >= 0.9 x plain: access-log mode (no ext_proc)', value: `${fmt(pairedRatio('access-log'), 3)} (${runs})`, met: pairedRatio('access-log') >= 0.9 },
       { what: 'observability throughput >= 0.9 x plain: access-log mode over the flow log file (no ext_proc)', value: `${fmt(pairedRatio('flow-log'), 3)} (${runs})`, met: pairedRatio('flow-log') >= 0.9 },
+      ...(bracketed.has('flow-log') ? [{ what: 'observability throughput >= 0.9 x plain: the flow log, bracketed pairs', value: `${fmt(bracketedRatio('flow-log'), 3)} (${bracketedWhat('flow-log')})`, met: bracketedRatio('flow-log') >= 0.9 }] : []),
       { what: 'blocking throughput >= 0.6 x plain', value: `${fmt(pairedRatio('blocking'), 3)} (${runs})`, met: pairedRatio('blocking') >= 0.6 },
       { what: 'blocking throughput >= 0.6 x plain: extProc.offPath (tracked users off ext_proc)', value: `${fmt(pairedRatio('off-path'), 3)} (${runs})`, met: pairedRatio('off-path') >= 0.6 },
+      ...(bracketed.has('off-path') ? [{ what: 'blocking throughput >= 0.6 x plain: extProc.offPath, bracketed pairs', value: `${fmt(bracketedRatio('off-path'), 3)} (${bracketedWhat('off-path')})`, met: bracketedRatio('off-path') >= 0.6 }] : []),
       { what: `blocking adds <= 1 ms to p99 at ${latencyRate} req/s`, value: `${fmt(addedP99, 2)} ms (${runs})`, met: addedP99 <= 1 },
       { what: `blocking adds <= 1 ms to p99 at ${latencyRate} req/s: extProc.offPath`, value: `${fmt(addedP99OffPath, 2)} ms (${runs})`, met: addedP99OffPath <= 1 },
       { what: `presencelb RSS flat over ${DURATION} s`, value: `${mb(rssStart)} -> ${mb(rssEnd)} MiB; halves: mean ${mb(mean1)} -> ${mb(mean2)}, peak ${mb(peak1)} -> ${mb(peak2)} (last half ${fmt(slope, 2)} MiB/min)`, met: rssFlat },
@@ -468,6 +512,15 @@ async function main(): Promise<void> {
         ]),
       );
     }
+    if (bracketed.size > 0) {
+      out.push('', `bracketed pairs (saturated, wrk -t1 -c${CONNECTIONS}, ${PAIR_PHASE} s each, back to back: plain, variant, plain, … plain; each variant phase x the mean of the plain phases around it):`);
+      out.push(
+        table([
+          ['variant', 'plain req/s, each', 'variant req/s, each', 'x plain, each pair', 'median'],
+          ...[...bracketed].map(([v, b]) => [v, b.plain.map((x) => fmt(x, 0)).join(' '), b.variant.map((x) => fmt(x, 0)).join(' '), b.ratios.map((x) => fmt(x, 3)).join(' '), fmt(bracketedRatio(v), 3)]),
+        ]),
+      );
+    }
     // A model from CPU cost per request, which other load on a shared machine disturbs far less than throughput.
     const ncpu = fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').filter((l) => l.startsWith('processor')).length;
     const envoyThreads = Number(args['envoy-concurrency']);
@@ -529,7 +582,7 @@ async function main(): Promise<void> {
     if (heapProfile) out.push('', `presencelb heap profile, blocking at ${latencyRate} req/s:`, heapProfile);
     out.push('', `run directory (configs, logs, results.json): ${dir}`);
     process.stdout.write(`${out.join('\n')}\n`);
-    fs.writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ args, warm, saturated: Object.fromEntries(sat), saturatedRuns: satRuns, fixed: Object.fromEntries(fixed), fixedPooled: Object.fromEntries([...fixedRuns].map(([k, runs]) => [k, pooledPercentiles(runs.map((run) => run.latencies))])), long, rss, targets, problems, p99WithPresencelbStopped: Object.fromEntries(quietRuns.get('stopped')!), p99WithPresencelbIdle: Object.fromEntries(quietRuns.get('idle') ?? []) }, null, 2));
+    fs.writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ args, warm, saturated: Object.fromEntries(sat), saturatedRuns: satRuns, bracketed: Object.fromEntries(bracketed), fixed: Object.fromEntries(fixed), fixedPooled: Object.fromEntries([...fixedRuns].map(([k, runs]) => [k, pooledPercentiles(runs.map((run) => run.latencies))])), long, rss, targets, problems, p99WithPresencelbStopped: Object.fromEntries(quietRuns.get('stopped')!), p99WithPresencelbIdle: Object.fromEntries(quietRuns.get('idle') ?? []) }, null, 2));
   } finally {
     progress('stopping every process');
     await stop();

@@ -17,6 +17,17 @@ export function median(xs: readonly number[]): number {
   return a.length % 2 === 1 ? a[m]! : (a[m - 1]! + a[m]!) / 2;
 }
 
+/**
+ * bracketedRatios reads throughput ratios from an A B A B … A sequence of phases run back to back: each B against the
+ * mean of the A just before and the A just after it, so that a drift of the machine's speed over the sequence (on a
+ * shared machine, plain Envoy's own rate moved by a third between phases a minute apart) cancels to first order.
+ * a has one phase more than b.
+ */
+export function bracketedRatios(a: readonly number[], b: readonly number[]): number[] {
+  if (b.length === 0 || a.length !== b.length + 1) throw new Error(`bracketedRatios: ${a.length} A phases around ${b.length} B phases (want one more A than B, at least one B)`);
+  return b.map((x, i) => x / ((a[i]! + a[i + 1]!) / 2));
+}
+
 /** Summary is the distribution of a sample: count and the percentiles reports use. */
 export interface Summary {
   readonly n: number;
