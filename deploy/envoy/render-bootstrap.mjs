@@ -64,9 +64,9 @@ function header(b, clusters) {
     '   - admin.address and the app_listener listen on 0.0.0.0 inside the container (docker-compose.yml publishes',
     '     10000 on every host interface and the admin port 9901 on the host\'s loopback only);',
     `   - ${clusters.length > 1 ? `the clusters ${clusters.join(' and ')} reach` : `the cluster ${clusters[0]} reaches`} the compose service "${PRESENCELB_HOST}" by name, so ${clusters.length > 1 ? 'they are' : 'it is'}`,
-    '     STRICT_DNS (IPv4) instead of STATIC.',
+    `     STRICT_DNS (IPv4) instead of STATIC${b.flowLogPath ? ';' : '.'}`,
+    ...(b.flowLogPath ? [`   - the flow log is ${b.flowLogPath}, on the volume presencelb-flows (docker-compose.yml).`] : []),
   ];
-  if (b.flowLogPath) lines.splice(lines.length - 1, 1, '     STRICT_DNS (IPv4) instead of STATIC;', `   - the flow log is ${b.flowLogPath}, on the volume presencelb-flows (docker-compose.yml).`);
   return lines.join('\n');
 }
 

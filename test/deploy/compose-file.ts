@@ -58,6 +58,18 @@ export function configCheck(rel: string): { status: number | null; config: Obj |
   return { status: r.status, config, output: `${r.stdout}${r.stderr}` };
 }
 
+/** clusterOf returns a bootstrap's static cluster of that name, or throws naming it. */
+export function clusterOf(bootstrap: Obj, name: string): Obj {
+  const c = (bootstrap.static_resources.clusters as Obj[]).find((x) => x.name === name);
+  if (!c) throw new Error(`bootstrap has no cluster ${name}`);
+  return c;
+}
+
+/** endpointOf returns a static cluster's (first) endpoint socket address. */
+export const endpointOf = (cluster: Obj): Obj => cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
+/** portOf is the port of a presencelb `host:port` listen address. */
+export const portOf = (hostPort: string) => Number(hostPort.slice(hostPort.lastIndexOf(':') + 1));
+
 /** fileLoggerOf returns an Envoy bootstrap's file access logger on the app listener (the flow log), if any. */
 export function fileLoggerOf(bootstrap: Obj): Obj | undefined {
   const listener = (bootstrap.static_resources.listeners as Obj[]).find((l) => l.name === 'app_listener');

@@ -12,19 +12,23 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import YAML from 'yaml';
 import { NODE_FLAGS } from '../../src/cli/node-flags.ts';
+import { flowLogFormat } from '../../src/dataplane/flow-log.ts';
 import { validateBootstrap } from '../harness/envoy.ts';
 import {
   argAfter,
   buildsOf,
+  clusterOf,
   COMPOSE_FILE,
   configCheck,
   copySources,
   dockerignoreExcludes,
+  endpointOf,
   envWithoutOverrides,
   fileLoggerOf,
   ipv4InCidr,
   MISSING_COMPOSE,
   mountsOf,
+  portOf,
   readYaml,
   ROOT,
   run,
@@ -63,14 +67,6 @@ function composeConfig(opts: { profile?: string | undefined; quiet?: boolean; en
   return run('docker-compose', args, envWithoutOverrides(opts.env));
 }
 
-function clusterOf(bootstrap: Obj, name: string): Obj {
-  const c = (bootstrap.static_resources.clusters as Obj[]).find((x) => x.name === name);
-  if (!c) throw new Error(`bootstrap has no cluster ${name}`);
-  return c;
-}
-
-const endpointOf = (cluster: Obj): Obj => cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
-const portOf = (hostPort: string) => Number(hostPort.slice(hostPort.lastIndexOf(':') + 1));
 const hostOf = (hostPort: string) => hostPort.slice(0, hostPort.lastIndexOf(':'));
 
 const VARIANTS: readonly { title: string; profile?: string; env: Record<string, string>; configFile: string; bootstrap: string; postgres: boolean }[] = [
@@ -324,7 +320,7 @@ test('the flow log: Envoy writes it where presencelb reads it, presencelb rotate
   t.is(flowLog.xds.pins, 'routes', 'no request passes ext_proc to carry a pin header');
   t.is(flowLog.cpu.policy, 'idle');
   t.is(flowLog.identity.source, 'jwt');
-  t.is(fileLoggerOf(bootstrap)?.typed_config.log_format.json_format.user, `%DYNAMIC_METADATA(${flowLog.identity.jwtMetadataNamespace}:${flowLog.identity.jwtPayloadKey}:sub)%`, 'the user is the verified JWT subject, as presencelb reads it');
+  t.deepEqual(fileLoggerOf(bootstrap)?.typed_config.log_format, { json_format: flowLogFormat(flowLog.identity) }, 'the format presencelb parses: the user is the verified JWT subject, as presencelb reads it');
 
   // The file: one path, inside the volume both services mount at the same place.
   const [file] = flowLog.extProc.flowLog.files as Obj[];

@@ -8,7 +8,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { configCheck, fileLoggerOf, ROOT, type Obj } from './compose-file.ts';
+import { flowLogFormat } from '../../src/dataplane/flow-log.ts';
+import { clusterOf, configCheck, endpointOf, fileLoggerOf, portOf, ROOT, type Obj } from './compose-file.ts';
 
 interface Mode {
   name: string;
@@ -29,9 +30,9 @@ function configOf(rel: string): Obj {
   return r.config;
 }
 
+/** clusterPort is the port of a bootstrap's static cluster, undefined when it has no cluster of that name. */
 const clusterPort = (bootstrap: Obj, name: string): number | undefined =>
-  (bootstrap.static_resources.clusters as Obj[]).find((c) => c.name === name)?.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value;
-const portOf = (hostPort: string) => Number(hostPort.slice(hostPort.lastIndexOf(':') + 1));
+  (bootstrap.static_resources.clusters as Obj[]).some((c) => c.name === name) ? endpointOf(clusterOf(bootstrap, name)).port_value : undefined;
 
 test('up.sh has the ext-proc mode (the default) and the flow-log mode', (t) => {
   t.deepEqual(modes().map((m) => m.name), ['ext-proc', 'flow-log']);
@@ -60,7 +61,7 @@ for (const mode of modes()) {
       t.is(config.extProc.accessLogLagMs, 1500);
       t.is(config.xds.pins, 'routes');
       t.is(config.cpu.policy, 'idle', 'no request waits for presencelb');
-      t.is(fileLogger.typed_config.log_format.json_format.user, `%DYNAMIC_METADATA(${config.identity.jwtMetadataNamespace}:${config.identity.jwtPayloadKey}:sub)%`);
+      t.deepEqual(fileLogger.typed_config.log_format, { json_format: flowLogFormat(config.identity) }, 'the format presencelb parses, for its identity source');
       t.is(config.identity.source, 'jwt');
     }
     t.true(extProcPort !== undefined || fileLogger !== undefined, 'flows come from ext_proc or the flow log');
