@@ -252,14 +252,18 @@ async function main(): Promise<void> {
     const sat = new Map<string, Measured<WrkResult>>();
     /** satRuns: each repetition's requests/s per variant, for the paired ratios (pairedRatio). */
     const satRuns: Array<Partial<Record<Variant, number>>> = [];
+    /** saturate warms v's connections for 2 s, then measures `seconds` of saturated load. */
+    const saturate = async (v: Variant, seconds: number) => {
+      const url = s.underTest.get(v)!.url;
+      await runWrk({ url, script, usersFile, seconds: 2, connections: CONNECTIONS });
+      return measure(s, v, (w: WrkResult) => w.requests, () => startWrk({ url, script, usersFile, seconds, connections: CONNECTIONS }));
+    };
     for (let rep = 1; rep <= REPEAT; rep++) {
       const round: Partial<Record<Variant, number>> = {};
       satRuns.push(round);
       for (const v of inRepetition(VARIANTS, rep)) {
-        const url = s.underTest.get(v)!.url;
-        await runWrk({ url, script, usersFile, seconds: 2, connections: CONNECTIONS });
         progress(`saturation: ${v}, wrk -t1 -c${CONNECTIONS} -d${PHASE}s (${rep}/${REPEAT})`);
-        const m = await measure(s, v, (w: WrkResult) => w.requests, () => startWrk({ url, script, usersFile, seconds: PHASE, connections: CONNECTIONS }));
+        const m = await saturate(v, PHASE);
         keepCalmest(sat, v, m);
         round[v] = m.load.rps;
         progress(`  ${fmt(m.load.rps, 0)} req/s, p50 ${fmt(m.load.p50, 2)} ms, p99 ${fmt(m.load.p99, 2)} ms, non-2xx ${m.load.non2xx}, socket errors ${m.load.socketErrors}, untracked ${m.extProc.failureModeAllowed}, drain ${fmt(m.drainSec)} s, other processes ${fmt(m.othersCores, 2)} cores`);
@@ -269,17 +273,15 @@ async function main(): Promise<void> {
     // put a minute and four other variants between plain and V, over which plain's own rate moved by up to a third.
     const bracketed = new Map<Variant, { plain: number[]; variant: number[]; ratios: number[] }>();
     for (const v of PAIRS > 0 ? BRACKETED : []) {
-      const seq: { plain: number[]; variant: number[]; ratios: number[] } = { plain: [], variant: [], ratios: [] };
+      const plain: number[] = [];
+      const variant: number[] = [];
       for (let i = 0; i <= 2 * PAIRS; i++) {
         const which: Variant = i % 2 === 0 ? 'plain' : v;
-        const url = s.underTest.get(which)!.url;
-        await runWrk({ url, script, usersFile, seconds: 2, connections: CONNECTIONS });
-        const m = await measure(s, which, (w: WrkResult) => w.requests, () => startWrk({ url, script, usersFile, seconds: PAIR_PHASE, connections: CONNECTIONS }));
-        (i % 2 === 0 ? seq.plain : seq.variant).push(m.load.rps);
+        const m = await saturate(which, PAIR_PHASE);
+        (i % 2 === 0 ? plain : variant).push(m.load.rps);
         progress(`bracketed ${v} (${i + 1}/${2 * PAIRS + 1}): ${which} ${fmt(m.load.rps, 0)} req/s for ${PAIR_PHASE} s, drain ${fmt(m.drainSec)} s, other processes ${fmt(m.othersCores, 2)} cores`);
       }
-      seq.ratios = bracketedRatios(seq.plain, seq.variant);
-      bracketed.set(v, seq);
+      bracketed.set(v, { plain, variant, ratios: bracketedRatios(plain, variant) });
     }
     const bracketedRatio = (v: Variant) => (bracketed.has(v) ? median(bracketed.get(v)!.ratios) : NaN);
 
