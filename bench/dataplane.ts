@@ -55,7 +55,7 @@ import { parseArgs } from 'node:util';
 import { OFF_PATH_FILTER, VARIANTS, type Variant } from './lib/bootstraps.ts';
 import { pooledPercentiles, readLatencies, startFixedRate, type FixedRateResult } from './lib/fixed-rate.ts';
 import { CpuMeter, cpuSeconds, ownCpuSeconds, rssBytes, trackCpu, treeCpuSeconds } from './lib/proc.ts';
-import { heapProfileWindow, profileWindow, readLoopDelay, renderHeapProfile, renderProfile, resetLoopDelay, saveProfile, summarizeProfile, type CpuProfile, type LoopDelay } from './lib/profile.ts';
+import { heapProfileWindow, profileWindow, readLoopDelay, renderHeapProfile, renderProfile, renderThreads, resetLoopDelay, type LoopDelay } from './lib/profile.ts';
 import { inRepetition, newUsers, progress, runDir, stopHook, waitMachineQuiet, waitQuiet, writeUsers } from './lib/run.ts';
 import { readHeap, type HeapSample } from './lib/presencelb.ts';
 import { get, startStack, warmUp, type BenchStack } from './lib/stack.ts';
@@ -598,22 +598,3 @@ await main().then(
     process.exit(1);
   },
 );
-
-/**
- * renderThreads prints a profile window's main thread and its busy worker threads (the data path's is named
- * '[worker N] presencelb-dataplane'; tsx's idle loader threads are left out), saving each in dir as
- * base[-thread].cpuprofile.
- */
-function renderThreads(w: { profile: CpuProfile; workers: Map<string, CpuProfile> }, dir: string, base: string): string {
-  const file = path.join(dir, `${base}.cpuprofile`);
-  saveProfile(file, w.profile);
-  let text = `main thread (lifecycle, presence, store):\n${renderProfile(summarizeProfile(w.profile))}\n(profile saved as ${file})`;
-  for (const [name, p] of w.workers) {
-    const summary = summarizeProfile(p);
-    if (summary.busyShare < 0.01) continue;
-    const wfile = path.join(dir, `${base}-${name.replace(/[^a-z0-9-]+/gi, '-').replace(/^-|-$/g, '')}.cpuprofile`);
-    saveProfile(wfile, p);
-    text += `\n\nworker thread ${name}${name.endsWith('presencelb-dataplane') ? ' (the data path: ext_proc, access log)' : ''}:\n${renderProfile(summary)}\n(profile saved as ${wfile})`;
-  }
-  return text;
-}

@@ -25,6 +25,11 @@ const BENCHES: readonly Bench[] = [
     what: 'issue 3: Envoy throughput and latency with no ext_proc, blocking ext_proc and observability ext_proc; presencelb CPU per 1,000 requests and RSS over a long run [--duration 300] [--phase 15] [--users 10000]',
   },
   {
+    name: 'flow-log',
+    file: 'flow-log.ts',
+    what: "issue 3: presencelb's own CPU per flow in flow-log mode, following a flow log the benchmark writes (no Envoy, nothing else on the cores) [--users 10000] [--rate 8000] [--phase 20] [--repeat 3] [--span-hold-ms N] [--profile]",
+  },
+  {
     name: 'presence',
     file: 'presence.ts',
     what: 'issue 5: NOTIFY-to-decision latency per branch, decisions/s, and teardown time for 10,000 users against real Kamailio [--users 10000] [--rate 200] [--teardown-rate 500]',

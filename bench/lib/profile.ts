@@ -5,6 +5,7 @@
  * Chrome DevTools) and summarized: self and inclusive time per function, and self time per code area.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { WebSocket } from 'ws';
 import { REPO_ROOT } from '../../test/harness/envoy.ts';
 import { fmt, table } from './stats.ts';
@@ -377,4 +378,23 @@ export function renderHeapProfile(p: HeapProfile, top = 20): string {
   walk(p.head, []);
   const rows = [...sites].sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, v]) => [fmt(v / 1048576, 1), fmt((100 * v) / (total || 1), 1), k]);
   return [`${fmt(total / 1048576, 1)} MiB sampled (alive at the end, or promoted and freed by a full collection)`, table([['MiB', '%', 'allocation site < caller < caller'], ...rows])].join('\n');
+}
+
+/**
+ * renderThreads prints a profile window's main thread and its busy worker threads (the data path's is named
+ * '[worker N] presencelb-dataplane'; tsx's idle loader threads are left out), saving each in dir as
+ * base[-thread].cpuprofile.
+ */
+export function renderThreads(w: { profile: CpuProfile; workers: Map<string, CpuProfile> }, dir: string, base: string): string {
+  const file = path.join(dir, `${base}.cpuprofile`);
+  saveProfile(file, w.profile);
+  let text = `main thread (lifecycle, presence, store):\n${renderProfile(summarizeProfile(w.profile))}\n(profile saved as ${file})`;
+  for (const [name, p] of w.workers) {
+    const summary = summarizeProfile(p);
+    if (summary.busyShare < 0.01) continue;
+    const wfile = path.join(dir, `${base}-${name.replace(/[^a-z0-9-]+/gi, '-').replace(/^-|-$/g, '')}.cpuprofile`);
+    saveProfile(wfile, p);
+    text += `\n\nworker thread ${name}${name.endsWith('presencelb-dataplane') ? ' (the data path: ext_proc, access log)' : ''}:\n${renderProfile(summary)}\n(profile saved as ${wfile})`;
+  }
+  return text;
 }
