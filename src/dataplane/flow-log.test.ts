@@ -50,6 +50,21 @@ test('lines that are not entries are FLOW_LOG_MALFORMED', (t) => {
   }
 });
 
+test('start: seconds since the epoch, 1 to 12 digits and at most 9 after the point; as a string or a number', (t) => {
+  const startOf = (start: unknown) => {
+    const r = parseFlowLogLine(line({ start }));
+    return r.ok ? r.value?.startMs : 'malformed';
+  };
+  t.is(startOf('1795708727.686'), 1795708727686);
+  t.is(startOf('1795708727'), 1795708727000);
+  t.is(startOf('1795708727.6861234'), 1795708727686);
+  t.is(startOf(1795708727.686), 1795708727686);
+  t.is(startOf('0.5'), 500);
+  t.is(startOf(null), null);
+  t.is(startOf(''), null, "Envoy's mark for no value");
+  for (const bad of ['1795708727.', '.5', ' 1795708727', '1795708727 ', '1234567890123', '1795708727.1234567890', '17957-8727', '1795708727.68a', '+1795708727', '-1', 'Infinity', '0x10', true, {}]) t.is(startOf(bad), 'malformed', JSON.stringify(bad));
+});
+
 test('the format follows the identity config', (t) => {
   const jwt = flowLogFormat({ source: 'jwt', header: 'x-user-id', jwtMetadataNamespace: 'envoy.filters.http.jwt_authn', jwtPayloadKey: 'jwt_payload' });
   t.is(jwt.user, '%DYNAMIC_METADATA(envoy.filters.http.jwt_authn:jwt_payload:sub)%');

@@ -101,11 +101,32 @@ function present(v: unknown): unknown {
   return v === undefined || v === null || v === '-' || v === '' ? null : v;
 }
 
-/** seconds reads "1795708252.891" (%START_TIME(%s.%3f)%) as ms since the epoch; null stays null, anything else undefined. */
+/**
+ * seconds reads "1795708252.891" (%START_TIME(%s.%3f)%) as ms since the epoch: 1 to 12 digits, then optionally a
+ * point and 1 to 9 digits; null stays null, anything else is undefined. (Checked character by character: it runs
+ * for every line.)
+ */
 function seconds(v: unknown): number | null | undefined {
   if (v === null) return null;
-  if (typeof v !== 'string' && typeof v !== 'number') return undefined;
-  const s = String(v);
-  if (!/^\d{1,12}(\.\d{1,9})?$/.test(s)) return undefined;
+  const s = typeof v === 'string' ? v : typeof v === 'number' ? String(v) : null;
+  if (s === null) return undefined;
+  const whole = digits(s, 0);
+  if (whole < 1 || whole > 12) return undefined;
+  if (whole < s.length) {
+    if (s.charCodeAt(whole) !== 46) return undefined; // '.'
+    const frac = digits(s, whole + 1);
+    if (frac < 1 || frac > 9 || whole + 1 + frac !== s.length) return undefined;
+  }
   return Math.round(Number(s) * 1000);
+}
+
+/** digits counts the ASCII digits of s from index `from` on. */
+function digits(s: string, from: number): number {
+  let i = from;
+  while (i < s.length) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) break;
+    i++;
+  }
+  return i - from;
 }

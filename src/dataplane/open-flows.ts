@@ -33,11 +33,14 @@ export class OpenFlows {
 
   /** peek returns the user's flow of requestId, if any, and leaves it open. */
   peek(requestId: string, user: UserId): OpenFlow | null {
+    if (this.byRequest.size === 0) return null;
     return this.byRequest.get(key(user, requestId)) ?? null;
   }
 
   /** take removes and returns the user's flow of requestId, if any. */
   take(requestId: string, user: UserId): OpenFlow | null {
+    // Flows reported whole (the flow log, the access log alone) find nothing open: no key is made for them.
+    if (this.byRequest.size === 0) return null;
     const k = key(user, requestId);
     const f = this.byRequest.get(k);
     if (!f) return null;
