@@ -219,7 +219,9 @@ async function main(): Promise<void> {
       lifecycle: { reconnectWindowMs: 3600000, flowRetentionMs: 7200000 },
       // The off-path variant: tracked users' routes disable its ext_proc filter (named apart; see bootstraps.ts).
       // The route table is served to every variant alike; only the off-path Envoy has a filter of that name.
-      extProc: { accessLogLagMs: 1500, offPath: { enabled: true, extProcFilter: OFF_PATH_FILTER } },
+      // spanHoldMs 5000, as the flow log's configs ship it (config/presencelb-flow-log.yaml); one presencelb serves
+      // every variant, so the others' held flows are folded for 5 s too (their default is 2 s).
+      extProc: { accessLogLagMs: 1500, spanHoldMs: 5000, offPath: { enabled: true, extProcFilter: OFF_PATH_FILTER } },
       xds: { pins: 'routes' },
       // The data path alone: with Kamailio's longest expiries (3600 s) no REGISTER, PUBLISH or SUBSCRIBE refresh
       // of the warmed-up users falls inside the run (with 600 s they all come due together ~9 min after warm-up).
@@ -466,6 +468,7 @@ async function main(): Promise<void> {
     out.push(`machine: ${fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').filter((l) => l.startsWith('processor')).length} CPUs; Envoy --concurrency ${args['envoy-concurrency']}; presencelb ${args['plb-idle'] ? 'under SCHED_IDLE' : `niceness ${args['plb-nice']}`}; everything on 127.0.0.1`);
     out.push(...s.notes.map((n) => `note: ${n}`));
     out.push('note: presencelb runs with presence expiries of 3600 s, so no refresh of the warmed-up users falls inside the measurement');
+    out.push('note: presencelb runs with extProc.spanHoldMs 5000, as the flow log\'s configs ship it, for every variant (the default is 2000)');
     out.push(`warm-up (not steady state): ${USERS} new users' first requests in ${fmt(warm.requestsSec)} s; all subscribed after ${fmt(warm.setupSec)} s = ${fmt(warm.subscribed / warm.setupSec, 0)} new users/s (subscribed ${warm.subscribed}, failed ${warm.failed}); statuses ${JSON.stringify(warm.statuses)}; after each round of first requests: users presencelb had not seen ${JSON.stringify(warm.unseen)}, not subscribed ${JSON.stringify(warm.notSubscribed)}; ext_proc counters ${JSON.stringify(warm.extProc)}; presencelb RSS ${mb(rssBeforeWarm)} -> ${mb(rssBytes(s.plb.pid))} MiB`);
     // Requests presencelb heard of: those whose ext_proc stream worked; in access-log mode, those whose entry Envoy did
     // not drop. Envoy's file logger counts failed writes, not entries (each write carries many): for flow-log the

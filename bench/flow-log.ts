@@ -208,11 +208,13 @@ async function main(): Promise<void> {
     progress(`warm-up: ${subscribed.size} of ${USERS} users subscribed in ${fmt((Date.now() - w0) / 1000)} s`);
     if (tracked.length === 0) throw new Error('no user was subscribed: see presencelb.log in the run directory');
     await waitQuiet(p.pid, { share: 0.03, windowMs: 2000, maxMs: 120000 });
+    // The warm-up's last store batches and presence answers settle after that: wait a little longer.
+    await sleep(5000);
 
     // presencelb's CPU when nothing comes (timers, the tail's polls): subtracted from each phase.
     const i0 = cpuSeconds(p.pid);
     const it0 = Date.now();
-    await sleep(5000);
+    await sleep(10000);
     const idlePerSec = (cpuSeconds(p.pid) - i0) / ((Date.now() - it0) / 1000);
     progress(`idle: ${fmt(idlePerSec * 1000, 1)} ms of CPU a second`);
 
@@ -256,6 +258,8 @@ async function main(): Promise<void> {
     out.push(`=== flow-log: presencelb alone, following a flow log written at ${RATE} lines/s for ${PHASE} s, ${tracked.length} tracked users`);
     out.push(`presencelb CPU (every thread, less idle ${fmt(idlePerSec * 1000, 1)} ms/s) per 1,000 lines: median ${fmt(median(perK), 2)} ms (each: ${perK.map((x) => fmt(x, 2)).join(' ')})`);
     out.push(`= ${fmt(median(perK), 1)} µs per flow; at ${RATE} flows/s that is ${fmt((median(perK) * RATE) / 1e6, 2)} of a core`);
+    const raw = phases.map((ph) => (1e6 * Object.values(ph.threads).reduce((a, b) => a + b, 0)) / ph.lines);
+    out.push(`the same without the idle CPU subtracted (the sum of the threads below): median ${fmt(median(raw), 2)} ms per 1,000 lines (each: ${raw.map((x) => fmt(x, 2)).join(' ')})`);
     out.push('', 'by thread (CPU seconds over the phase and its drain; "main" is the lifecycle, presence and store; the data path runs in a worker thread, the busiest "node"):');
     out.push(table([['phase', 'lines', 'drain s', 'RSS MiB', ...names], ...phases.map((ph, i) => [String(i + 1), String(ph.lines), fmt(ph.drainSec), mb(ph.rssBytes), ...names.map((n) => fmt(ph.threads[n] ?? 0, 2))])]));
     out.push(`config: extProc.spanHoldMs ${args['span-hold-ms'] ?? 'default'}; warnings ${JSON.stringify(p.problems())}`);

@@ -314,9 +314,10 @@ test('the flow log: Envoy writes it where presencelb reads it, presencelb rotate
   if (!flowLog || !sqlite) return t.fail('config check failed (see the config check test)');
 
   // The same system as presencelb.yaml, but for what access-log mode over a file needs.
-  const rest = (x: Obj) => ({ ...x, extProc: { ...x.extProc, accessLogLagMs: undefined, flowLog: undefined }, xds: { ...x.xds, pins: undefined }, cpu: undefined });
-  t.deepEqual(rest(flowLog), rest(sqlite), 'presencelb.flow-log.yaml differs from presencelb.yaml only in accessLogLagMs, flowLog, xds.pins and cpu');
+  const rest = (x: Obj) => ({ ...x, extProc: { ...x.extProc, accessLogLagMs: undefined, spanHoldMs: undefined, flowLog: undefined }, xds: { ...x.xds, pins: undefined }, cpu: undefined });
+  t.deepEqual(rest(flowLog), rest(sqlite), 'presencelb.flow-log.yaml differs from presencelb.yaml only in accessLogLagMs, spanHoldMs, flowLog, xds.pins and cpu');
   t.is(flowLog.extProc.accessLogLagMs, 1500, 'decisions wait for flows Envoy has not written yet (envoy/envoy-flow-log.yaml)');
+  t.is(flowLog.extProc.spanHoldMs, 5000, 'every request is a flow reported whole: fold them for the longest hold');
   t.is(flowLog.xds.pins, 'routes', 'no request passes ext_proc to carry a pin header');
   t.is(flowLog.cpu.policy, 'idle');
   t.is(flowLog.identity.source, 'jwt');

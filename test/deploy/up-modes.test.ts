@@ -59,6 +59,7 @@ for (const mode of modes()) {
       const admin = bootstrap.admin.address.socket_address;
       t.is(file?.envoyAdmin, `http://${admin.address}:${admin.port_value}`, 'and rotates it through that Envoy\'s admin interface');
       t.is(config.extProc.accessLogLagMs, 1500);
+      t.is(config.extProc.spanHoldMs, 5000, 'every request is a flow reported whole: folded for the longest hold');
       t.is(config.xds.pins, 'routes');
       t.is(config.cpu.policy, 'idle', 'no request waits for presencelb');
       t.deepEqual(fileLogger.typed_config.log_format, { json_format: flowLogFormat(config.identity) }, 'the format presencelb parses, for its identity source');
