@@ -81,6 +81,7 @@ const { values: args } = parseArgs({
     'heap-profile': { type: 'boolean', default: false },
     pairs: { type: 'string', default: '6' },
     'pair-phase': { type: 'string', default: '5' },
+    'span-hold-ms': { type: 'string' },
   },
 });
 const USERS = Number(args.users);
@@ -98,6 +99,8 @@ const PAIRS = Number(args.pairs);
 const PAIR_PHASE = Number(args['pair-phase']);
 if (!Number.isInteger(PAIRS) || PAIRS < 0) throw new Error('--pairs must be an integer >= 0');
 if (!(PAIR_PHASE >= 1)) throw new Error('--pair-phase must be at least 1 (seconds)');
+/** SPAN_HOLD_MS: presencelb's extProc.spanHoldMs for the whole run (null: its default). */
+const SPAN_HOLD_MS = args['span-hold-ms'] === undefined ? null : Number(args['span-hold-ms']);
 /**
  * BRACKETED: the variants whose throughput targets presencelb claims (observability over the flow log; blocking
  * with tracked users off ext_proc), measured again as plain, variant, plain, … so that each of their phases is
@@ -219,9 +222,9 @@ async function main(): Promise<void> {
       lifecycle: { reconnectWindowMs: 3600000, flowRetentionMs: 7200000 },
       // The off-path variant: tracked users' routes disable its ext_proc filter (named apart; see bootstraps.ts).
       // The route table is served to every variant alike; only the off-path Envoy has a filter of that name.
-      // spanHoldMs 5000, as the flow log's configs ship it (config/presencelb-flow-log.yaml); one presencelb serves
-      // every variant, so the others' held flows are folded for 5 s too (their default is 2 s).
-      extProc: { accessLogLagMs: 1500, spanHoldMs: 5000, offPath: { enabled: true, extProcFilter: OFF_PATH_FILTER } },
+      // --span-hold-ms 5000 runs presencelb as the flow log's configs ship it (config/presencelb-flow-log.yaml); one
+      // presencelb serves every variant, so the others' held flows are then folded for 5 s too (their default: 2 s).
+      extProc: { accessLogLagMs: 1500, ...(SPAN_HOLD_MS !== null ? { spanHoldMs: SPAN_HOLD_MS } : {}), offPath: { enabled: true, extProcFilter: OFF_PATH_FILTER } },
       xds: { pins: 'routes' },
       // The data path alone: with Kamailio's longest expiries (3600 s) no REGISTER, PUBLISH or SUBSCRIBE refresh
       // of the warmed-up users falls inside the run (with 600 s they all come due together ~9 min after warm-up).
@@ -468,7 +471,7 @@ async function main(): Promise<void> {
     out.push(`machine: ${fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').filter((l) => l.startsWith('processor')).length} CPUs; Envoy --concurrency ${args['envoy-concurrency']}; presencelb ${args['plb-idle'] ? 'under SCHED_IDLE' : `niceness ${args['plb-nice']}`}; everything on 127.0.0.1`);
     out.push(...s.notes.map((n) => `note: ${n}`));
     out.push('note: presencelb runs with presence expiries of 3600 s, so no refresh of the warmed-up users falls inside the measurement');
-    out.push('note: presencelb runs with extProc.spanHoldMs 5000, as the flow log\'s configs ship it, for every variant (the default is 2000)');
+    out.push(`note: presencelb runs with extProc.spanHoldMs ${SPAN_HOLD_MS ?? 'as its default'} for every variant (the flow log's configs ship 5000, the default is 2000)`);
     out.push(`warm-up (not steady state): ${USERS} new users' first requests in ${fmt(warm.requestsSec)} s; all subscribed after ${fmt(warm.setupSec)} s = ${fmt(warm.subscribed / warm.setupSec, 0)} new users/s (subscribed ${warm.subscribed}, failed ${warm.failed}); statuses ${JSON.stringify(warm.statuses)}; after each round of first requests: users presencelb had not seen ${JSON.stringify(warm.unseen)}, not subscribed ${JSON.stringify(warm.notSubscribed)}; ext_proc counters ${JSON.stringify(warm.extProc)}; presencelb RSS ${mb(rssBeforeWarm)} -> ${mb(rssBytes(s.plb.pid))} MiB`);
     // Requests presencelb heard of: those whose ext_proc stream worked; in access-log mode, those whose entry Envoy did
     // not drop. Envoy's file logger counts failed writes, not entries (each write carries many): for flow-log the
