@@ -29,7 +29,7 @@ import { startKamailio, type Kamailio } from '../test/harness/kamailio.ts';
 import { freePorts } from '../test/harness/ports.ts';
 import { flowLogFormat } from '../src/dataplane/flow-log.ts';
 import { BENCH_IDENTITY } from './lib/bootstraps.ts';
-import { cpuSeconds, rssBytes } from './lib/proc.ts';
+import { cpuSeconds, rssBytes, threadCpu } from './lib/proc.ts';
 import { headerIdentity, launchPresencelb, type BenchPresencelb } from './lib/presencelb.ts';
 import { profileWindow, renderThreads } from './lib/profile.ts';
 import { newUsers, progress, runDir, stopHook, waitQuiet } from './lib/run.ts';
@@ -108,32 +108,16 @@ async function writeAt(file: string, rate: number, seconds: number, pick: (n: nu
   }
 }
 
-/** threadTicks reads each thread's CPU ticks (utime + stime) by thread id, with its name (comm). */
-function threadTicks(pid: number): Map<number, { comm: string; ticks: number }> {
-  const out = new Map<number, { comm: string; ticks: number }>();
-  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      out.set(Number(tid), { comm, ticks: Number(rest[11]) + Number(rest[12]) });
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
-  return out;
-}
-
 /**
  * byThread is the CPU seconds each thread used between two readings: the main thread, then the others by name and
  * thread id (Node names none of its threads: the data path's worker, V8's helpers and libuv's pool, where SQLite
  * runs, are all "node"; the data path's is the busiest of them).
  */
-function byThread(pid: number, a: Map<number, { comm: string; ticks: number }>, b: Map<number, { comm: string; ticks: number }>): Record<string, number> {
+function byThread(pid: number, a: ReturnType<typeof threadCpu>, b: ReturnType<typeof threadCpu>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [tid, t] of b) {
     const name = tid === pid ? 'main' : `${t.comm}/${tid}`;
-    out[name] = (out[name] ?? 0) + (t.ticks - (a.get(tid)?.ticks ?? 0)) / 100;
+    out[name] = (out[name] ?? 0) + t.seconds - (a.get(tid)?.seconds ?? 0);
   }
   return out;
 }
@@ -239,13 +223,13 @@ async function main(): Promise<void> {
     for (let rep = 1; rep <= REPEAT; rep++) {
       const t0 = Date.now();
       const c0 = cpuSeconds(p.pid);
-      const th0 = threadTicks(p.pid);
+      const th0 = threadCpu(p.pid);
       const lines = await writeAt(flowLog, RATE, PHASE, pick);
       const writeSec = (Date.now() - t0) / 1000;
       const drainSec = await waitQuiet(p.pid, { share: 0.05, windowMs: 1000, maxMs: 120000 });
       const wall = (Date.now() - t0) / 1000;
       const cpuSec = cpuSeconds(p.pid) - c0 - idlePerSec * wall;
-      const threads = byThread(p.pid, th0, threadTicks(p.pid));
+      const threads = byThread(p.pid, th0, threadCpu(p.pid));
       p.assertAlive(`in phase ${rep}`);
       const ph: Phase = { lines, writeSec, drainSec, cpuSec, threads, rssBytes: rssBytes(p.pid) };
       phases.push(ph);

@@ -25,6 +25,22 @@ function readStat(pid: number): StatFields | null {
   return { ppid: Number(rest[1]), ticks: Number(rest[11]) + Number(rest[12]) };
 }
 
+/** threadCpu reads each thread of a process: the CPU seconds it has used (utime + stime) and its name (comm), by thread id. */
+export function threadCpu(pid: number): Map<number, { comm: string; seconds: number }> {
+  const out = new Map<number, { comm: string; seconds: number }>();
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    let text: string;
+    try {
+      text = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    out.set(Number(tid), { comm: text.slice(text.indexOf('(') + 1, text.lastIndexOf(')')), seconds: (Number(rest[11]) + Number(rest[12])) / CLOCK_TICKS });
+  }
+  return out;
+}
+
 /** cpuSeconds returns the CPU time (user + system) a process has used so far, or NaN if it is gone. */
 export function cpuSeconds(pid: number): number {
   const s = readStat(pid);
