@@ -122,11 +122,13 @@ function byThread(pid: number, a: ReturnType<typeof threadCpu>, b: ReturnType<ty
   return out;
 }
 
+const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
+
 interface Phase {
   readonly lines: number;
   readonly writeSec: number;
   readonly drainSec: number;
-  /** cpuSec: presencelb's CPU over the phase and its drain, less its idle CPU over that time. */
+  /** cpuSec: presencelb's CPU over the phase and its drain (its threads' sum), less its idle CPU over that time. */
   readonly cpuSec: number;
   readonly threads: Record<string, number>;
   readonly rssBytes: number;
@@ -222,14 +224,13 @@ async function main(): Promise<void> {
     const phases: Phase[] = [];
     for (let rep = 1; rep <= REPEAT; rep++) {
       const t0 = Date.now();
-      const c0 = cpuSeconds(p.pid);
       const th0 = threadCpu(p.pid);
       const lines = await writeAt(flowLog, RATE, PHASE, pick);
       const writeSec = (Date.now() - t0) / 1000;
       const drainSec = await waitQuiet(p.pid, { share: 0.05, windowMs: 1000, maxMs: 120000 });
       const wall = (Date.now() - t0) / 1000;
-      const cpuSec = cpuSeconds(p.pid) - c0 - idlePerSec * wall;
       const threads = byThread(p.pid, th0, threadCpu(p.pid));
+      const cpuSec = sum(Object.values(threads)) - idlePerSec * wall;
       p.assertAlive(`in phase ${rep}`);
       const ph: Phase = { lines, writeSec, drainSec, cpuSec, threads, rssBytes: rssBytes(p.pid) };
       phases.push(ph);
@@ -242,7 +243,7 @@ async function main(): Promise<void> {
     out.push(`=== flow-log: presencelb alone, following a flow log written at ${RATE} lines/s for ${PHASE} s, ${tracked.length} tracked users`);
     out.push(`presencelb CPU (every thread, less idle ${fmt(idlePerSec * 1000, 1)} ms/s) per 1,000 lines: median ${fmt(median(perK), 2)} ms (each: ${perK.map((x) => fmt(x, 2)).join(' ')})`);
     out.push(`= ${fmt(median(perK), 1)} µs per flow; at ${RATE} flows/s that is ${fmt((median(perK) * RATE) / 1e6, 2)} of a core`);
-    const raw = phases.map((ph) => (1e6 * Object.values(ph.threads).reduce((a, b) => a + b, 0)) / ph.lines);
+    const raw = phases.map((ph) => (1e6 * sum(Object.values(ph.threads))) / ph.lines);
     out.push(`the same without the idle CPU subtracted (the sum of the threads below): median ${fmt(median(raw), 2)} ms per 1,000 lines (each: ${raw.map((x) => fmt(x, 2)).join(' ')})`);
     out.push('', 'by thread (CPU seconds over the phase and its drain; "main" is the lifecycle, presence and store; the data path runs in a worker thread, the busiest "node"):');
     out.push(table([['phase', 'lines', 'drain s', 'RSS MiB', ...names], ...phases.map((ph, i) => [String(i + 1), String(ph.lines), fmt(ph.drainSec), mb(ph.rssBytes), ...names.map((n) => fmt(ph.threads[n] ?? 0, 2))])]));
