@@ -6,7 +6,8 @@
  * own CPU per flow, which it spends beside Envoy. This benchmark measures that alone: presencelb follows a flow log
  * that the benchmark itself writes, at a fixed rate, in exactly the lines Envoy writes (flowLogFormat(), keys in
  * Envoy's order), for users presencelb tracks, and reads presencelb's CPU time (every thread, from /proc) over each
- * phase and the drain after it, less what it uses idle.
+ * phase and the drain after it, less what it uses idle. The drain is the span hold (what the phase's last lines
+ * cost the main thread comes when the data path releases their spans) and then until presencelb is quiet.
  *
  * What runs: a real Kamailio and presencelb (SQLite in the run directory, header identity, `xds.pins: routes`,
  * `accessLogLagMs: 1500`, presence expiries of 3600 s so that no refresh falls inside the run). No Envoy: nothing
@@ -27,6 +28,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startKamailio, type Kamailio } from '../test/harness/kamailio.ts';
 import { freePorts } from '../test/harness/ports.ts';
+import { configSchema } from '../src/config/schema.ts';
 import { flowLogFormat } from '../src/dataplane/flow-log.ts';
 import { BENCH_IDENTITY } from './lib/bootstraps.ts';
 import { cpuSeconds, rssBytes, threadCpu } from './lib/proc.ts';
@@ -53,6 +55,9 @@ const RATE = Number(args.rate);
 const PHASE = Number(args.phase);
 const REPEAT = Number(args.repeat);
 for (const [k, v] of [['users', USERS], ['rate', RATE], ['phase', PHASE], ['repeat', REPEAT]] as const) if (!Number.isInteger(v) || v < 1) throw new Error(`--${k} must be an integer >= 1`);
+/** HOLD_MS: presencelb's span hold in this run (its default unless --span-hold-ms says). */
+const HOLD_MS = args['span-hold-ms'] !== undefined ? Number(args['span-hold-ms']) : configSchema.parse({}).extProc.spanHoldMs;
+if (!Number.isInteger(HOLD_MS) || HOLD_MS < 0) throw new Error('--span-hold-ms must be an integer >= 0');
 
 /** The application servers' addresses as Envoy would log them (nothing listens there: presencelb never connects). */
 const SERVERS = [
@@ -157,7 +162,7 @@ async function main(): Promise<void> {
           listen: `127.0.0.1:${extProcPort}`,
           accessLogLagMs: 1500,
           flowLog: { files: [{ path: flowLog }] },
-          ...(args['span-hold-ms'] !== undefined ? { spanHoldMs: Number(args['span-hold-ms']) } : {}),
+          spanHoldMs: HOLD_MS,
         },
         xds: { listen: `127.0.0.1:${xdsPort}`, pins: 'routes' },
         presence: { wsUrl: kamailio.wsUrl, domain: DOMAIN, registerExpiresSec: 3600, publishExpiresSec: 3600, subscribeExpiresSec: 3600 },
@@ -211,10 +216,10 @@ async function main(): Promise<void> {
     let profileText = '';
     if (args.profile && p.inspectorUrl) {
       // A phase of its own, not measured: the profiler's sampling costs presencelb CPU too, and keeps it from
-      // looking quiet, so the window takes in a fixed 3 s of drain.
+      // looking quiet, so the window takes in a fixed drain: the span hold and 3 s.
       const window = await profileWindow(p.inspectorUrl, async () => {
         const n = await writeAt(flowLog, RATE, PHASE, pick);
-        await sleep(3000);
+        await sleep(HOLD_MS + 3000);
         return n;
       });
       profileText = renderThreads(window, dir, 'presencelb-flow-log');
@@ -227,7 +232,11 @@ async function main(): Promise<void> {
       const th0 = threadCpu(p.pid);
       const lines = await writeAt(flowLog, RATE, PHASE, pick);
       const writeSec = (Date.now() - t0) / 1000;
-      const drainSec = await waitQuiet(p.pid, { share: 0.05, windowMs: 1000, maxMs: 120000 });
+      // The drain takes in the span hold first: what the phase's last lines cost the main thread (their spans, the
+      // store's rows) comes when the hold releases them, up to HOLD_MS after the last line, which a quiet window
+      // alone could miss.
+      await sleep(HOLD_MS + 500);
+      const drainSec = (HOLD_MS + 500) / 1000 + (await waitQuiet(p.pid, { share: 0.05, windowMs: 1000, maxMs: 120000 }));
       const wall = (Date.now() - t0) / 1000;
       const threads = byThread(p.pid, th0, threadCpu(p.pid));
       const cpuSec = sum(Object.values(threads)) - idlePerSec * wall;
@@ -247,7 +256,7 @@ async function main(): Promise<void> {
     out.push(`the same without the idle CPU subtracted (the sum of the threads below): median ${fmt(median(raw), 2)} ms per 1,000 lines (each: ${raw.map((x) => fmt(x, 2)).join(' ')})`);
     out.push('', 'by thread (CPU seconds over the phase and its drain; "main" is the lifecycle, presence and store; the data path runs in a worker thread, the busiest "node"):');
     out.push(table([['phase', 'lines', 'drain s', 'RSS MiB', ...names], ...phases.map((ph, i) => [String(i + 1), String(ph.lines), fmt(ph.drainSec), mb(ph.rssBytes), ...names.map((n) => fmt(ph.threads[n] ?? 0, 2))])]));
-    out.push(`config: extProc.spanHoldMs ${args['span-hold-ms'] ?? 'default'}; warnings ${JSON.stringify(p.problems())}`);
+    out.push(`config: extProc.spanHoldMs ${HOLD_MS}${args['span-hold-ms'] === undefined ? ' (the default)' : ''}; warnings ${JSON.stringify(p.problems())}`);
     if (profileText) out.push('', `profile of a phase before the measured ones, and 3 s after it:\n${profileText}`);
     out.push('', `run directory: ${dir}`);
     process.stdout.write(`\n${out.join('\n')}\n`);
