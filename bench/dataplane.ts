@@ -27,13 +27,16 @@
  *   npm run bench -- dataplane [--duration 300] [--phase 15] [--users 10000] [--connections 64] [--rate N]
  *                              [--envoy-concurrency 1] [--kamailio-shm 1024] [--profile auto|always|never]
  *                              [--quiet-wait 30] [--repeat 2] [--heap-profile] [--plb-nice 0] [--plb-idle]
- *                              [--pairs 6] [--pair-phase 5]
+ *                              [--pairs 12] [--pair-phase 5]
  *
  * --pairs N, --pair-phase S: after the repetitions, the flow-log and off-path variants (the modes whose throughput
  * targets presencelb claims) run again as plain, variant, plain, … plain: N variant phases of S seconds, back to
  * back, each compared with the mean of the plain phases just before and after it (bracketedRatios). Their median is
  * read beside the repetitions' median: on a shared machine plain's own rate moved by up to a third between phases a
  * minute apart, which a ratio of phases that far apart cannot tell from presencelb's cost. --pairs 0 leaves them out.
+ * Twelve by default: one pair's ratio still moves by about a tenth either way here (18 pairs of three runs, 28
+ * November 2026: 0.81 to 1.19), so the median of six moved by about 0.05 run to run, half the margin a 0.9 target
+ * leaves; twelve pairs narrow that by about a third, for about four more minutes.
  *
  * --plb-nice N: run presencelb under nice -n N (a lower CPU priority than Envoy's, as a deployment beside Envoy
  * would set it: scripts/up.sh, docker-compose.yml).
@@ -79,7 +82,7 @@ const { values: args } = parseArgs({
     'quiet-wait': { type: 'string', default: '30' },
     repeat: { type: 'string', default: '2' },
     'heap-profile': { type: 'boolean', default: false },
-    pairs: { type: 'string', default: '6' },
+    pairs: { type: 'string', default: '12' },
     'pair-phase': { type: 'string', default: '5' },
     'span-hold-ms': { type: 'string' },
   },
