@@ -257,7 +257,7 @@ async function main(): Promise<void> {
     out.push('', 'by thread (CPU seconds over the phase and its drain; "main" is the lifecycle, presence and store; the data path runs in a worker thread, the busiest "node"):');
     out.push(table([['phase', 'lines', 'drain s', 'RSS MiB', ...names], ...phases.map((ph, i) => [String(i + 1), String(ph.lines), fmt(ph.drainSec), mb(ph.rssBytes), ...names.map((n) => fmt(ph.threads[n] ?? 0, 2))])]));
     out.push(`config: extProc.spanHoldMs ${HOLD_MS}${args['span-hold-ms'] === undefined ? ' (the default)' : ''}; warnings ${JSON.stringify(p.problems())}`);
-    if (profileText) out.push('', `profile of a phase before the measured ones, and 3 s after it:\n${profileText}`);
+    if (profileText) out.push('', `profile of a phase before the measured ones, and ${fmt((HOLD_MS + 3000) / 1000)} s after it (the hold and 3 s):\n${profileText}`);
     out.push('', `run directory: ${dir}`);
     process.stdout.write(`\n${out.join('\n')}\n`);
     fs.writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ args, users: USERS, tracked: tracked.length, idlePerSec, phases, perThousandLines: perK, median: median(perK) }, null, 2));
