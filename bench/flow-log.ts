@@ -58,6 +58,10 @@ for (const [k, v] of [['users', USERS], ['rate', RATE], ['phase', PHASE], ['repe
 /** HOLD_MS: presencelb's span hold in this run (its default unless --span-hold-ms says). */
 const HOLD_MS = args['span-hold-ms'] !== undefined ? Number(args['span-hold-ms']) : configSchema.parse({}).extProc.spanHoldMs;
 if (!Number.isInteger(HOLD_MS) || HOLD_MS < 0) throw new Error('--span-hold-ms must be an integer >= 0');
+/** HELD_DRAIN_MS: a phase's drain before any wait for quiet: the hold releases the phase's last lines by then. */
+const HELD_DRAIN_MS = HOLD_MS + 500;
+/** PROFILE_DRAIN_MS: the fixed drain a profiled phase's window takes in: the hold and 3 s. */
+const PROFILE_DRAIN_MS = HOLD_MS + 3000;
 
 /** The application servers' addresses as Envoy would log them (nothing listens there: presencelb never connects). */
 const SERVERS = [
@@ -219,7 +223,7 @@ async function main(): Promise<void> {
       // looking quiet, so the window takes in a fixed drain: the span hold and 3 s.
       const window = await profileWindow(p.inspectorUrl, async () => {
         const n = await writeAt(flowLog, RATE, PHASE, pick);
-        await sleep(HOLD_MS + 3000);
+        await sleep(PROFILE_DRAIN_MS);
         return n;
       });
       profileText = renderThreads(window, dir, 'presencelb-flow-log');
@@ -235,8 +239,8 @@ async function main(): Promise<void> {
       // The drain takes in the span hold first: what the phase's last lines cost the main thread (their spans, the
       // store's rows) comes when the hold releases them, up to HOLD_MS after the last line, which a quiet window
       // alone could miss.
-      await sleep(HOLD_MS + 500);
-      const drainSec = (HOLD_MS + 500) / 1000 + (await waitQuiet(p.pid, { share: 0.05, windowMs: 1000, maxMs: 120000 }));
+      await sleep(HELD_DRAIN_MS);
+      const drainSec = HELD_DRAIN_MS / 1000 + (await waitQuiet(p.pid, { share: 0.05, windowMs: 1000, maxMs: 120000 }));
       const wall = (Date.now() - t0) / 1000;
       const threads = byThread(p.pid, th0, threadCpu(p.pid));
       const cpuSec = sum(Object.values(threads)) - idlePerSec * wall;
@@ -257,7 +261,7 @@ async function main(): Promise<void> {
     out.push('', 'by thread (CPU seconds over the phase and its drain; "main" is the lifecycle, presence and store; the data path runs in a worker thread, the busiest "node"):');
     out.push(table([['phase', 'lines', 'drain s', 'RSS MiB', ...names], ...phases.map((ph, i) => [String(i + 1), String(ph.lines), fmt(ph.drainSec), mb(ph.rssBytes), ...names.map((n) => fmt(ph.threads[n] ?? 0, 2))])]));
     out.push(`config: extProc.spanHoldMs ${HOLD_MS}${args['span-hold-ms'] === undefined ? ' (the default)' : ''}; warnings ${JSON.stringify(p.problems())}`);
-    if (profileText) out.push('', `profile of a phase before the measured ones, and ${fmt((HOLD_MS + 3000) / 1000)} s after it (the hold and 3 s):\n${profileText}`);
+    if (profileText) out.push('', `profile of a phase before the measured ones, and ${fmt(PROFILE_DRAIN_MS / 1000)} s after it (the hold and 3 s):\n${profileText}`);
     out.push('', `run directory: ${dir}`);
     process.stdout.write(`\n${out.join('\n')}\n`);
     fs.writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ args, users: USERS, tracked: tracked.length, idlePerSec, phases, perThousandLines: perK, median: median(perK) }, null, 2));

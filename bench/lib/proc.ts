@@ -8,42 +8,39 @@ import fs from 'node:fs';
 const CLOCK_TICKS = 100;
 
 interface StatFields {
+  readonly comm: string;
   readonly ppid: number;
   readonly ticks: number;
 }
 
-function readStat(pid: number): StatFields | null {
+/** readStat reads a stat file of /proc (a process's, or one of its threads' under task/), or null if it is gone. */
+function readStat(file: string): StatFields | null {
   let text: string;
   try {
-    text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    text = fs.readFileSync(file, 'utf8');
   } catch {
     return null;
   }
   // The command name (field 2) is in parentheses and may contain spaces: split after the last ')'.
-  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const close = text.lastIndexOf(')');
+  const rest = text.slice(close + 2).split(' ');
   // rest[0] is field 3 (state); ppid is field 4, utime field 14, stime field 15.
-  return { ppid: Number(rest[1]), ticks: Number(rest[11]) + Number(rest[12]) };
+  return { comm: text.slice(text.indexOf('(') + 1, close), ppid: Number(rest[1]), ticks: Number(rest[11]) + Number(rest[12]) };
 }
 
 /** threadCpu reads each thread of a process: the CPU seconds it has used (utime + stime) and its name (comm), by thread id. */
 export function threadCpu(pid: number): Map<number, { comm: string; seconds: number }> {
   const out = new Map<number, { comm: string; seconds: number }>();
   for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
-    let text: string;
-    try {
-      text = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    } catch {
-      continue; // the thread ended meanwhile
-    }
-    const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    out.set(Number(tid), { comm: text.slice(text.indexOf('(') + 1, text.lastIndexOf(')')), seconds: (Number(rest[11]) + Number(rest[12])) / CLOCK_TICKS });
+    const s = readStat(`/proc/${pid}/task/${tid}/stat`);
+    if (s) out.set(Number(tid), { comm: s.comm, seconds: s.ticks / CLOCK_TICKS }); // (null: the thread ended meanwhile)
   }
   return out;
 }
 
 /** cpuSeconds returns the CPU time (user + system) a process has used so far, or NaN if it is gone. */
 export function cpuSeconds(pid: number): number {
-  const s = readStat(pid);
+  const s = readStat(`/proc/${pid}/stat`);
   return s ? s.ticks / CLOCK_TICKS : NaN;
 }
 
@@ -53,7 +50,7 @@ export function treeCpuSeconds(rootPid: number): number {
   const ticks = new Map<number, number>();
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    const s = readStat(Number(entry));
+    const s = readStat(`/proc/${entry}/stat`);
     if (!s) continue;
     ticks.set(Number(entry), s.ticks);
     const list = children.get(s.ppid) ?? [];
