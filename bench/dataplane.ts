@@ -27,7 +27,7 @@
  *   npm run bench -- dataplane [--duration 300] [--phase 15] [--users 10000] [--connections 64] [--rate N]
  *                              [--envoy-concurrency 1] [--kamailio-shm 1024] [--profile auto|always|never]
  *                              [--quiet-wait 30] [--repeat 2] [--heap-profile] [--plb-nice 0] [--plb-idle]
- *                              [--pairs 12] [--pair-phase 5]
+ *                              [--pairs 12] [--pair-phase 5] [--latency-pairs 12] [--latency-pair-phase 5]
  *
  * --pairs N, --pair-phase S: after the repetitions, the flow-log and off-path variants (the modes whose throughput
  * targets presencelb claims) run again as plain, variant, plain, … plain: N variant phases of S seconds, back to
@@ -37,6 +37,12 @@
  * Twelve by default: one pair's ratio still moves by about a tenth either way here (18 pairs of three runs, 28
  * November 2026: 0.81 to 1.19), so the median of six moved by about 0.05 run to run, half the margin a 0.9 target
  * leaves; twelve pairs narrow that by about a third, for about four more minutes.
+ *
+ * --latency-pairs N, --latency-pair-phase S: the same for the off-path p99 added at the latency rate: plain, off-path,
+ * plain, … N off-path phases of S seconds at the fixed rate, each p99 against the mean of the plain p99s just before
+ * and after it (bracketedDifferences); their median is read beside the repetitions'. At 3,200 req/s a phase's p99 here
+ * was the length of its longest machine-wide stall (see 2c below). --latency-pairs 0 leaves them out.
+ * Every fixed-rate phase starts with 1 s of the same load that no figure counts (the client's warm-up).
  *
  * --plb-nice N: run presencelb under nice -n N (a lower CPU priority than Envoy's, as a deployment beside Envoy
  * would set it: scripts/up.sh, docker-compose.yml).
@@ -62,7 +68,7 @@ import { heapProfileWindow, profileWindow, readLoopDelay, renderHeapProfile, ren
 import { inRepetition, newUsers, progress, runDir, stopHook, waitMachineQuiet, waitQuiet, writeUsers } from './lib/run.ts';
 import { readHeap, type HeapSample } from './lib/presencelb.ts';
 import { get, startStack, warmUp, type BenchStack } from './lib/stack.ts';
-import { bracketedRatios, fmt, mb, median, table } from './lib/stats.ts';
+import { bracketedDifferences, bracketedRatios, fmt, mb, median, table } from './lib/stats.ts';
 import { runWrk, startWrk, writeWrkScript, type WrkResult } from './lib/wrk.ts';
 
 const { values: args } = parseArgs({
@@ -84,6 +90,8 @@ const { values: args } = parseArgs({
     'heap-profile': { type: 'boolean', default: false },
     pairs: { type: 'string', default: '12' },
     'pair-phase': { type: 'string', default: '5' },
+    'latency-pairs': { type: 'string', default: '12' },
+    'latency-pair-phase': { type: 'string', default: '5' },
     'span-hold-ms': { type: 'string' },
   },
 });
@@ -102,6 +110,11 @@ const PAIRS = Number(args.pairs);
 const PAIR_PHASE = Number(args['pair-phase']);
 if (!Number.isInteger(PAIRS) || PAIRS < 0) throw new Error('--pairs must be an integer >= 0');
 if (!(PAIR_PHASE >= 1)) throw new Error('--pair-phase must be at least 1 (seconds)');
+/** LATENCY_PAIRS: bracketed fixed-rate phases (plain, off-path, plain, … plain) at the latency rate; 0 leaves them out. */
+const LATENCY_PAIRS = Number(args['latency-pairs']);
+const LATENCY_PAIR_PHASE = Number(args['latency-pair-phase']);
+if (!Number.isInteger(LATENCY_PAIRS) || LATENCY_PAIRS < 0) throw new Error('--latency-pairs must be an integer >= 0');
+if (!(LATENCY_PAIR_PHASE >= 1)) throw new Error('--latency-pair-phase must be at least 1 (seconds)');
 /** SPAN_HOLD_MS: presencelb's extProc.spanHoldMs for the whole run (null: its default). */
 const SPAN_HOLD_MS = args['span-hold-ms'] === undefined ? null : Number(args['span-hold-ms']);
 /**
@@ -202,6 +215,9 @@ function keepCalmest<T>(m: Map<string, Measured<T>>, key: string, x: Measured<T>
   const prev = m.get(key);
   if (!prev || x.othersCores < prev.othersCores) m.set(key, x);
 }
+
+/** servedOf: the requests a fixed-rate phase's CPU was spent on, its unmeasured warm-up's included. */
+const servedOf = (r: FixedRateResult) => r.ok + r.non2xx + r.warmup.done;
 
 const per1000 = (cpuSec: number | undefined, requests: number) => (cpuSec === undefined || requests === 0 ? NaN : (1000 * cpuSec) / requests);
 
@@ -308,7 +324,7 @@ async function main(): Promise<void> {
         for (const v of inRepetition(VARIANTS, rep)) {
           progress(`fixed rate: ${v} at ${rate} req/s for ${PHASE} s (${rep}/${REPEAT})`);
           const latenciesFile = path.join(dir, `latencies-${v}-${rate}-${rep}.f32`);
-          const m = await measure(s, v, (r: FixedRateResult) => r.ok + r.non2xx, () => startFixedRate({ url: s.underTest.get(v)!.url, usersFile, rate, seconds: PHASE, latenciesFile }), (r) => r.cpuSec);
+          const m = await measure(s, v, servedOf, () => startFixedRate({ url: s.underTest.get(v)!.url, usersFile, rate, seconds: PHASE, latenciesFile }), (r) => r.cpuSec);
           keepCalmest(fixed, `${v}@${rate}`, m);
           const runsOf = fixedRuns.get(`${v}@${rate}`) ?? [];
           fixedRuns.set(`${v}@${rate}`, runsOf);
@@ -362,6 +378,35 @@ async function main(): Promise<void> {
     }
     const quietAdded = (q: QuietState, v: Variant) => quietRuns.get(q)!.get(v)!.map((p99, i) => p99 - quietRuns.get(q)!.get('plain')![i]!);
 
+    // 2c. Bracketed latency pairs: plain, off-path, plain, … plain at the latency rate, LATENCY_PAIR_PHASE seconds each
+    // (after the client's warm-up), each off-path phase's p99 against the mean of the plain p99s just before and after
+    // it (bracketedDifferences), as the throughput pairs do for rates. A probe of 28 November 2026 (3,200 req/s, 10 s
+    // phases) found a phase's slowest 1% of requests in one or two 100 ms windows in which every request stalled: plain
+    // Envoy's phases as often as off-path's, and with presencelb stopped as often as running. A phase's p99 was then
+    // the length of its longest stall (plain alone: 3.5 to 85 ms over six phases), and a median of three differences
+    // moved by tens of milliseconds from run to run. The median of many short pairs is not moved by a few stalled
+    // phases; the requests of all of them pooled are printed beside it.
+    const latencyPairs = new Map<Variant, { plain: number[]; variant: number[]; added: number[]; pooledAdded: number; failed: number }>();
+    for (const v of LATENCY_PAIRS > 0 ? (['off-path'] as const) : []) {
+      const p99s = { plain: [] as number[], variant: [] as number[] };
+      const lats = { plain: [] as Float32Array[], variant: [] as Float32Array[] };
+      let failed = 0;
+      for (let i = 0; i <= 2 * LATENCY_PAIRS; i++) {
+        const which: Variant = i % 2 === 0 ? 'plain' : v;
+        const side = i % 2 === 0 ? 'plain' : 'variant';
+        await waitQuiet(s.plb.pid, { share: 0.05, windowMs: 500, maxMs: 120000 });
+        await waitMachineQuiet(QUIET_WAIT);
+        const latenciesFile = path.join(dir, `latencies-pair-${which}-${i}.f32`);
+        const r = await startFixedRate({ url: s.underTest.get(which)!.url, usersFile, rate: latencyRate, seconds: LATENCY_PAIR_PHASE, latenciesFile }).done;
+        p99s[side].push(r.latencyMs.p99);
+        lats[side].push(readLatencies(latenciesFile));
+        fs.rmSync(latenciesFile);
+        failed += r.errors + r.non2xx + r.unfinished;
+        progress(`latency pairs ${v} (${i + 1}/${2 * LATENCY_PAIRS + 1}): ${which} at ${latencyRate} req/s for ${LATENCY_PAIR_PHASE} s: p50 ${fmt(r.latencyMs.p50, 2)} ms, p99 ${fmt(r.latencyMs.p99, 2)} ms, max ${fmt(r.latencyMs.max ?? NaN, 1)} ms, failed ${r.errors + r.non2xx + r.unfinished}`);
+      }
+      latencyPairs.set(v, { ...p99s, added: bracketedDifferences(p99s.plain, p99s.variant), pooledAdded: pooledPercentiles(lats.variant).p99 - pooledPercentiles(lats.plain).p99, failed });
+    }
+
     // 3. Long run: blocking at the (sustainable) fixed rate, presencelb's RSS sampled every 5 s.
     progress(`long run: blocking at ${latencyRate} req/s for ${DURATION} s, RSS sampled every 5 s`);
     // With each RSS sample, the main thread's V8 heap from presencelb's metrics endpoint: what of RSS is that heap
@@ -374,7 +419,7 @@ async function main(): Promise<void> {
       const bytes = rssBytes(s.plb.pid);
       rss.push({ t, bytes, heap: await readHeap(s.plb.metricsUrl) });
     };
-    const long = await measure(s, 'blocking', (r: FixedRateResult) => r.ok + r.non2xx, () => {
+    const long = await measure(s, 'blocking', servedOf, () => {
       tLong = Date.now();
       void sample();
       sampler = setInterval(() => void sample(), 5000);
@@ -439,6 +484,11 @@ async function main(): Promise<void> {
       ...(bracketed.has('off-path') ? [{ what: 'blocking throughput >= 0.6 x plain: extProc.offPath, bracketed pairs', value: `${fmt(bracketedRatio('off-path'), 3)} (${bracketedWhat('off-path')})`, met: bracketedRatio('off-path') >= 0.6 }] : []),
       { what: `blocking adds <= 1 ms to p99 at ${latencyRate} req/s`, value: `${fmt(addedP99, 2)} ms (${runs})`, met: addedP99 <= 1 },
       { what: `blocking adds <= 1 ms to p99 at ${latencyRate} req/s: extProc.offPath`, value: `${fmt(addedP99OffPath, 2)} ms (${runs})`, met: addedP99OffPath <= 1 },
+      ...[...latencyPairs].map(([v, lp]) => ({
+        what: `blocking adds <= 1 ms to p99 at ${latencyRate} req/s: extProc.offPath, bracketed pairs`,
+        value: `${fmt(median(lp.added), 2)} ms (median of ${lp.added.length} bracketed pairs of ${LATENCY_PAIR_PHASE} s, ${fmt(Math.min(...lp.added), 2)} to ${fmt(Math.max(...lp.added), 2)}; pooled ${fmt(lp.pooledAdded, 2)}; ${v} requests failed ${lp.failed})`,
+        met: median(lp.added) <= 1,
+      })),
       { what: `presencelb RSS flat over ${DURATION} s`, value: `${mb(rssStart)} -> ${mb(rssEnd)} MiB; halves: mean ${mb(mean1)} -> ${mb(mean2)}, peak ${mb(peak1)} -> ${mb(peak2)} (last half ${fmt(slope, 2)} MiB/min)`, met: rssFlat },
     ];
 
@@ -590,10 +640,16 @@ async function main(): Promise<void> {
         : `p99 added at ${latencyRate} req/s with presencelb running under SCHED_IDLE during the phase (preempted at once by any other task that wakes; each run paired with plain's):`);
       for (const v of ['flow-log', 'off-path'] as const) out.push(`  ${v.padEnd(9)} ${quietAdded(q, v).map((x) => fmt(x, 2)).join(' ')}  median ${fmt(median(quietAdded(q, v)), 2)} ms; with presencelb running as launched (above): ${fmt(medianAdded(v, latencyRate), 2)} ms; requests failed or not 2xx: ${quietErrors.get(q)!.get(v) ?? 0}`);
     }
+    for (const [v, lp] of latencyPairs) {
+      out.push('', `bracketed latency pairs at ${latencyRate} req/s (plain, ${v}, plain, …; ${LATENCY_PAIR_PHASE} s each after a 1 s warm-up; p99 in ms):`);
+      out.push(`  plain    ${lp.plain.map((x) => fmt(x, 2)).join(' ')}`);
+      out.push(`  ${v.padEnd(8)} ${lp.variant.map((x) => fmt(x, 2)).join(' ')}`);
+      out.push(`  added    ${lp.added.map((x) => fmt(x, 2)).join(' ')}  median ${fmt(median(lp.added), 2)} ms; all phases' requests pooled: ${fmt(lp.pooledAdded, 2)} ms`);
+    }
     if (heapProfile) out.push('', `presencelb heap profile, blocking at ${latencyRate} req/s:`, heapProfile);
     out.push('', `run directory (configs, logs, results.json): ${dir}`);
     process.stdout.write(`${out.join('\n')}\n`);
-    fs.writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ args, warm, saturated: Object.fromEntries(sat), saturatedRuns: satRuns, bracketed: Object.fromEntries(bracketed), fixed: Object.fromEntries(fixed), fixedPooled: Object.fromEntries([...fixedRuns].map(([k, runs]) => [k, pooledPercentiles(runs.map((run) => run.latencies))])), long, rss, targets, problems, p99WithPresencelbStopped: Object.fromEntries(quietRuns.get('stopped')!), p99WithPresencelbIdle: Object.fromEntries(quietRuns.get('idle') ?? []) }, null, 2));
+    fs.writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ args, warm, saturated: Object.fromEntries(sat), saturatedRuns: satRuns, bracketed: Object.fromEntries(bracketed), fixed: Object.fromEntries(fixed), fixedPooled: Object.fromEntries([...fixedRuns].map(([k, runs]) => [k, pooledPercentiles(runs.map((run) => run.latencies))])), long, rss, targets, problems, p99WithPresencelbStopped: Object.fromEntries(quietRuns.get('stopped')!), p99WithPresencelbIdle: Object.fromEntries(quietRuns.get('idle') ?? []), latencyPairs: Object.fromEntries(latencyPairs) }, null, 2));
   } finally {
     progress('stopping every process');
     await stop();

@@ -28,6 +28,15 @@ export function bracketedRatios(a: readonly number[], b: readonly number[]): num
   return b.map((x, i) => x / ((a[i]! + a[i + 1]!) / 2));
 }
 
+/**
+ * bracketedDifferences is bracketedRatios for a figure that adds rather than scales (latency): each B minus the mean
+ * of the A just before and the A just after it.
+ */
+export function bracketedDifferences(a: readonly number[], b: readonly number[]): number[] {
+  if (b.length === 0 || a.length !== b.length + 1) throw new Error(`bracketedDifferences: ${a.length} A phases around ${b.length} B phases (want one more A than B, at least one B)`);
+  return b.map((x, i) => x - (a[i]! + a[i + 1]!) / 2);
+}
+
 /** Summary is the distribution of a sample: count and the percentiles reports use. */
 export interface Summary {
   readonly n: number;

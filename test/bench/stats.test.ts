@@ -1,6 +1,6 @@
 /** The benchmark's bracketed throughput ratios (bench/lib/stats.ts): A B A B … A, each B against the As around it. */
 import test from 'ava';
-import { bracketedRatios, median } from '../../bench/lib/stats.ts';
+import { bracketedDifferences, bracketedRatios, median } from '../../bench/lib/stats.ts';
 
 test('bracketedRatios: each B against the mean of the A before and after it', (t) => {
   t.deepEqual(bracketedRatios([100, 200, 100], [150, 75]), [1, 0.5]);
@@ -19,4 +19,10 @@ test('bracketedRatios: a steady drift of the machine cancels; a ratio against on
 test('bracketedRatios refuses a sequence that is not A B … A', (t) => {
   t.throws(() => bracketedRatios([1, 2], [1, 2]), { message: /2 A phases around 2 B phases/ });
   t.throws(() => bracketedRatios([1], []), { message: /at least one B/ });
+});
+
+test('bracketedDifferences: each B minus the mean of the A before and after it', (t) => {
+  t.deepEqual(bracketedDifferences([4, 6, 2], [6, 3]), [1, -1]);
+  t.throws(() => bracketedDifferences([1, 2], [1, 2]), { message: /want one more A than B/ });
+  t.throws(() => bracketedDifferences([1], []), { message: /at least one B/ });
 });
