@@ -62,7 +62,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { OFF_PATH_FILTER, VARIANTS, type Variant } from './lib/bootstraps.ts';
-import { pooledPercentiles, readLatencies, startFixedRate, type FixedRateResult } from './lib/fixed-rate.ts';
+import { pooledPercentiles, readLatencies, startFixedRate, WARMUP_SEC, type FixedRateResult } from './lib/fixed-rate.ts';
 import { CpuMeter, cpuSeconds, ownCpuSeconds, rssBytes, trackCpu, treeCpuSeconds } from './lib/proc.ts';
 import { heapProfileWindow, profileWindow, readLoopDelay, renderHeapProfile, renderProfile, renderThreads, resetLoopDelay, type LoopDelay } from './lib/profile.ts';
 import { inRepetition, newUsers, progress, runDir, stopHook, waitMachineQuiet, waitQuiet, writeUsers } from './lib/run.ts';
@@ -401,8 +401,9 @@ async function main(): Promise<void> {
         p99s[side].push(r.latencyMs.p99);
         lats[side].push(readLatencies(latenciesFile));
         fs.rmSync(latenciesFile);
-        failed += r.errors + r.non2xx + r.unfinished;
-        progress(`latency pairs ${v} (${i + 1}/${2 * LATENCY_PAIRS + 1}): ${which} at ${latencyRate} req/s for ${LATENCY_PAIR_PHASE} s: p50 ${fmt(r.latencyMs.p50, 2)} ms, p99 ${fmt(r.latencyMs.p99, 2)} ms, max ${fmt(r.latencyMs.max ?? NaN, 1)} ms, failed ${r.errors + r.non2xx + r.unfinished}`);
+        const phaseFailed = r.errors + r.non2xx + r.unfinished;
+        failed += phaseFailed;
+        progress(`latency pairs ${v} (${i + 1}/${2 * LATENCY_PAIRS + 1}): ${which} at ${latencyRate} req/s for ${LATENCY_PAIR_PHASE} s: p50 ${fmt(r.latencyMs.p50, 2)} ms, p99 ${fmt(r.latencyMs.p99, 2)} ms, max ${fmt(r.latencyMs.max ?? NaN, 1)} ms, failed ${phaseFailed}`);
       }
       latencyPairs.set(v, { ...p99s, added: bracketedDifferences(p99s.plain, p99s.variant), pooledAdded: pooledPercentiles(lats.variant).p99 - pooledPercentiles(lats.plain).p99, failed });
     }
@@ -641,7 +642,7 @@ async function main(): Promise<void> {
       for (const v of ['flow-log', 'off-path'] as const) out.push(`  ${v.padEnd(9)} ${quietAdded(q, v).map((x) => fmt(x, 2)).join(' ')}  median ${fmt(median(quietAdded(q, v)), 2)} ms; with presencelb running as launched (above): ${fmt(medianAdded(v, latencyRate), 2)} ms; requests failed or not 2xx: ${quietErrors.get(q)!.get(v) ?? 0}`);
     }
     for (const [v, lp] of latencyPairs) {
-      out.push('', `bracketed latency pairs at ${latencyRate} req/s (plain, ${v}, plain, …; ${LATENCY_PAIR_PHASE} s each after a 1 s warm-up; p99 in ms):`);
+      out.push('', `bracketed latency pairs at ${latencyRate} req/s (plain, ${v}, plain, …; ${LATENCY_PAIR_PHASE} s each after a ${WARMUP_SEC} s warm-up; p99 in ms):`);
       out.push(`  plain    ${lp.plain.map((x) => fmt(x, 2)).join(' ')}`);
       out.push(`  ${v.padEnd(8)} ${lp.variant.map((x) => fmt(x, 2)).join(' ')}`);
       out.push(`  added    ${lp.added.map((x) => fmt(x, 2)).join(' ')}  median ${fmt(median(lp.added), 2)} ms; all phases' requests pooled: ${fmt(lp.pooledAdded, 2)} ms`);

@@ -49,7 +49,8 @@ const maxConnections = Number(values.connections);
  * itself: compiling its code, opening connections and their upstream connections in Envoy (the probe of 28 November
  * 2026 found the slowest 1% of plain Envoy's requests at 3,200 req/s in the first 0.7 s of most phases).
  */
-const warm = Math.round(rate * Number(values.warmup));
+const warmupSec = Number(values.warmup);
+const warm = Math.round(rate * warmupSec);
 if (!(warm >= 0)) throw new Error('--warmup must be >= 0 (seconds)');
 const measured = Math.round(rate * seconds);
 const total = warm + measured;
@@ -200,7 +201,7 @@ function tick(): void {
   if (sent < total) setTimeout(tick, 1);
 }
 setTimeout(tick, 50);
-await Promise.race([allDone, new Promise((r) => setTimeout(r, (Number(values.warmup) + seconds + 15) * 1000))]);
+await Promise.race([allDone, new Promise((r) => setTimeout(r, (warmupSec + seconds + 15) * 1000))]);
 // The measured window starts when the first measured request is due.
 const elapsed = (performance.now() - t0 - (warm * 1000) / rate) / 1000;
 const measuredDone = done - warmDone;

@@ -31,14 +31,17 @@ export interface FixedRateResult {
  */
 const CLIENT_NODE_ARGS = ['--no-memory-reducer'];
 
+/** WARMUP_SEC: the unmeasured warm-up every fixed-rate phase starts with unless told otherwise (see the client). */
+export const WARMUP_SEC = 1;
+
 /**
- * startFixedRate starts the client; `done` resolves with its report. warmupSec (default 1) of the same load run first
+ * startFixedRate starts the client; `done` resolves with its report. warmupSec (default WARMUP_SEC) of the same load run first
  * and are left out of the figures (see the client).
  */
 export function startFixedRate(o: { url: string; usersFile: string; rate: number; seconds: number; connections?: number; latenciesFile?: string; warmupSec?: number }): { pid: number; done: Promise<FixedRateResult> } {
   const child = spawn(
     process.execPath,
-    [...CLIENT_NODE_ARGS, '--import', 'tsx', CLIENT, '--warmup', String(o.warmupSec ?? 1), '--url', o.url, '--users', o.usersFile, '--rate', String(o.rate), '--seconds', String(o.seconds), '--connections', String(o.connections ?? 256), ...(o.latenciesFile ? ['--latencies', o.latenciesFile] : [])],
+    [...CLIENT_NODE_ARGS, '--import', 'tsx', CLIENT, '--warmup', String(o.warmupSec ?? WARMUP_SEC), '--url', o.url, '--users', o.usersFile, '--rate', String(o.rate), '--seconds', String(o.seconds), '--connections', String(o.connections ?? 256), ...(o.latenciesFile ? ['--latencies', o.latenciesFile] : [])],
     { cwd: path.dirname(CLIENT), stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';

@@ -24,8 +24,7 @@ export function median(xs: readonly number[]): number {
  * a has one phase more than b.
  */
 export function bracketedRatios(a: readonly number[], b: readonly number[]): number[] {
-  if (b.length === 0 || a.length !== b.length + 1) throw new Error(`bracketedRatios: ${a.length} A phases around ${b.length} B phases (want one more A than B, at least one B)`);
-  return b.map((x, i) => x / ((a[i]! + a[i + 1]!) / 2));
+  return bracketingMeans('bracketedRatios', a, b).map((around, i) => b[i]! / around);
 }
 
 /**
@@ -33,8 +32,13 @@ export function bracketedRatios(a: readonly number[], b: readonly number[]): num
  * of the A just before and the A just after it.
  */
 export function bracketedDifferences(a: readonly number[], b: readonly number[]): number[] {
-  if (b.length === 0 || a.length !== b.length + 1) throw new Error(`bracketedDifferences: ${a.length} A phases around ${b.length} B phases (want one more A than B, at least one B)`);
-  return b.map((x, i) => x - (a[i]! + a[i + 1]!) / 2);
+  return bracketingMeans('bracketedDifferences', a, b).map((around, i) => b[i]! - around);
+}
+
+/** bracketingMeans: for each B of an A B A … A sequence, the mean of the A just before and the A just after it. */
+function bracketingMeans(caller: string, a: readonly number[], b: readonly number[]): number[] {
+  if (b.length === 0 || a.length !== b.length + 1) throw new Error(`${caller}: ${a.length} A phases around ${b.length} B phases (want one more A than B, at least one B)`);
+  return b.map((_, i) => (a[i]! + a[i + 1]!) / 2);
 }
 
 /** Summary is the distribution of a sample: count and the percentiles reports use. */
